@@ -1,0 +1,64 @@
+"""mlp: multilayer perceptrons from scratch in NumPy.
+
+The core imports nothing but NumPy, prints nothing and touches no files except checkpoints.
+
+    import numpy as np
+    from mlp import MLP, SGD, train, evaluate
+
+    rng = np.random.default_rng(0)
+    model = MLP([64, 128, 10], rng)
+    for report in train(model, SGD(lr=0.1, momentum=0.9), X, y, epochs=20, batch_size=32, rng=rng):
+        print(report.epoch, report.train_loss)
+    print(evaluate(model, X_test, y_test).accuracy)
+"""
+
+from mlp.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
+from mlp.evaluation import Evaluation, evaluate, predict, predict_proba
+from mlp.functions import (
+    ACTIVATIONS,
+    cross_entropy,
+    cross_entropy_grad,
+    log_softmax,
+    sigmoid,
+    softmax,
+)
+from mlp.gradcheck import ArrayCheck, gradient_check
+from mlp.network import DTYPES, MLP
+from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from mlp.training import EpochReport, TrainingDiverged, fit, train
+
+__all__ = [
+    "ACTIVATIONS",
+    "DTYPES",
+    "MLP",
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "ArrayCheck",
+    "Checkpoint",
+    "CheckpointError",
+    "EpochReport",
+    "Evaluation",
+    "TrainingDiverged",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "evaluate",
+    "fit",
+    "gradient_check",
+    "load_checkpoint",
+    "load_weights",
+    "log_softmax",
+    "make_optimizer",
+    "predict",
+    "predict_proba",
+    "save_checkpoint",
+    "sigmoid",
+    "softmax",
+    "train",
+]

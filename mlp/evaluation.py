@@ -1,0 +1,64 @@
+"""Evaluating a trained network: loss, accuracy, predicted classes and probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mlp.functions import cross_entropy, softmax
+from mlp.network import MLP
+
+# Rows per forward pass: bounds the memory of evaluating a large set without slowing a small one.
+CHUNK_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The model's performance on one labelled set."""
+
+    loss: float  # mean cross-entropy
+    accuracy: float
+    predictions: np.ndarray  # (n,) predicted class indices
+    probabilities: np.ndarray  # (n, K) softmax outputs
+
+    @property
+    def n_samples(self) -> int:
+        """How many samples were evaluated."""
+        return len(self.predictions)
+
+
+def predict_logits(model: MLP, X: np.ndarray) -> np.ndarray:
+    """The logits for every row of X, computed in chunks of CHUNK_ROWS rows."""
+    X = np.asarray(X, dtype=model.dtype)
+    if X.ndim != 2 or X.shape[1] != model.layer_sizes[0]:
+        raise ValueError(f"X must have shape (n, {model.layer_sizes[0]}), got {X.shape}")
+    chunks = [model.logits(X[i : i + CHUNK_ROWS]) for i in range(0, len(X), CHUNK_ROWS)]
+    return np.concatenate(chunks) if chunks else np.empty((0, model.layer_sizes[-1]), model.dtype)
+
+
+def predict_proba(model: MLP, X: np.ndarray) -> np.ndarray:
+    """Class probabilities p = softmax(z_L) for every row of X."""
+    return softmax(predict_logits(model, X))
+
+
+def predict(model: MLP, X: np.ndarray) -> np.ndarray:
+    """The most probable class index for every row of X."""
+    return predict_logits(model, X).argmax(axis=1)
+
+
+def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> Evaluation:
+    """Mean cross-entropy, accuracy, predictions and probabilities of `model` on (X, y)."""
+    y = np.asarray(y)
+    if len(y) == 0:
+        raise ValueError("cannot evaluate on an empty set")
+    logits = predict_logits(model, X)
+    if len(logits) != len(y):
+        raise ValueError(f"X has {len(logits)} rows but y has {len(y)} labels")
+    predictions = logits.argmax(axis=1)
+    return Evaluation(
+        loss=cross_entropy(logits, y),
+        accuracy=float((predictions == y).mean()),
+        predictions=predictions,
+        probabilities=softmax(logits),
+    )

@@ -1,0 +1,138 @@
+"""Minibatch training: batching, reproducibility, divergence, and learning for real."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, load_iris
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from mlp import MLP, SGD, Adam, TrainingDiverged, evaluate, fit
+from mlp.training import batch_slices
+
+
+def toy(n=10, d=3, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.integers(0, k, size=n)
+
+
+def test_batches_cover_every_sample_once_and_keep_the_smaller_last_batch():
+    assert batch_slices(5, 2) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    assert batch_slices(4, 10) == [slice(0, 4)]
+
+
+def test_unshuffled_epoch_equals_manual_steps_in_file_order_with_the_last_batch_averaged_alone():
+    X, y = toy(n=5)
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    manual = model.copy()
+    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    for rows in ([0, 1], [2, 3], [4]):
+        _, grad = manual.loss_and_grad(X[rows], y[rows])
+        manual.params -= 0.3 * grad
+    assert np.array_equal(model.params, manual.params)
+
+
+def test_shuffled_epoch_visits_batches_in_the_order_the_generator_draws():
+    X, y = toy(n=7)
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    manual = model.copy()
+    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=3, rng=np.random.default_rng(9))
+    order = np.random.default_rng(9).permutation(7)
+    for start in range(0, 7, 3):
+        rows = order[start : start + 3]
+        _, grad = manual.loss_and_grad(X[rows], y[rows])
+        manual.params -= 0.3 * grad
+    assert np.array_equal(model.params, manual.params)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, 0.9), lambda: Adam(0.01)])
+def test_same_seed_gives_bit_identical_weights(dtype, make):
+    X, y = toy(n=50, d=4)
+
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        model = MLP([4, 8, 3], rng, dtype=dtype)
+        fit(model, make(), X, y, epochs=3, batch_size=8, rng=rng)
+        return model.params
+
+    assert np.array_equal(run(1), run(1))
+    assert not np.array_equal(run(1), run(2))
+
+
+def test_reports_one_per_epoch_with_validation_figures():
+    X, y = toy(n=30)
+    model = MLP([3, 5, 3], np.random.default_rng(0))
+    reports = fit(
+        model,
+        SGD(0.1),
+        X,
+        y,
+        epochs=4,
+        batch_size=8,
+        rng=np.random.default_rng(0),
+        X_val=X[:10],
+        y_val=y[:10],
+    )
+    assert [r.epoch for r in reports] == [1, 2, 3, 4]
+    last = reports[-1]
+    assert last.val_loss == pytest.approx(evaluate(model, X[:10], y[:10]).loss)
+    assert 0 <= last.train_accuracy <= 1 and last.lr == 0.1 and last.seconds >= 0
+    no_val = fit(model, SGD(0.1), X, y, epochs=1, batch_size=8, rng=np.random.default_rng(0))
+    assert no_val[0].val_loss is None and no_val[0].val_accuracy is None
+
+
+def test_training_loss_is_the_batch_size_weighted_mean_of_batch_losses():
+    X, y = toy(n=5)
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    manual = model.copy()
+    [report] = fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    total = 0.0
+    for rows in ([0, 1], [2, 3], [4]):
+        loss, grad = manual.loss_and_grad(X[rows], y[rows])
+        total += loss * len(rows)
+        manual.params -= 0.3 * grad
+    assert report.train_loss == pytest.approx(total / 5, rel=1e-14)
+
+
+def test_a_diverging_learning_rate_raises_naming_epoch_and_batch():
+    X, y = toy(n=40)
+    model = MLP([3, 5, 3], np.random.default_rng(0))
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, SGD(lr=1e308), X, y, epochs=5, batch_size=8, rng=np.random.default_rng(0))
+    assert info.value.epoch >= 1 and info.value.batch >= 1
+    assert f"epoch {info.value.epoch}, batch {info.value.batch}" in str(info.value)
+
+
+def test_huge_but_finite_inputs_only_saturate_and_train_on():
+    X, y = toy(n=20)
+    model = MLP([3, 5, 3], np.random.default_rng(0))
+    reports = fit(model, SGD(0.1), X * 1e6, y, epochs=2, batch_size=5, rng=np.random.default_rng(0))
+    assert np.isfinite(reports[-1].train_loss) and np.isfinite(model.params).all()
+
+
+def standardised_split(loader):
+    X, y = loader(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, stratify=y, random_state=0
+    )
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), y_train, scaler.transform(X_test), y_test
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_learns_iris_to_at_least_95_percent(dtype):
+    X_train, y_train, X_test, y_test = standardised_split(load_iris)
+    rng = np.random.default_rng(0)
+    model = MLP([4, 16, 3], rng, dtype=dtype)
+    fit(model, SGD(0.1, 0.9), X_train, y_train, epochs=60, batch_size=16, rng=rng)
+    assert evaluate(model, X_test, y_test).accuracy >= 0.95
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_learns_digits_to_at_least_97_percent(dtype):
+    X_train, y_train, X_test, y_test = standardised_split(load_digits)
+    rng = np.random.default_rng(0)
+    model = MLP([64, 128, 10], rng, dtype=dtype)
+    fit(model, Adam(0.005), X_train, y_train, epochs=20, batch_size=32, rng=rng)
+    assert model.params.dtype == np.dtype(dtype)
+    assert evaluate(model, X_test, y_test).accuracy >= 0.97
