@@ -6,6 +6,8 @@ Each one works on the whole network at once (`params` and `grad` are the flat ve
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -33,21 +35,26 @@ class SGD:
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.velocity: np.ndarray | None = None
+        self._scratch: np.ndarray | None = None  # reused for lr g and mu v
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
-        """Apply one update to `params` in place."""
+        """Apply one update to `params` in place (allocating nothing after the first step)."""
+        if self._scratch is None:
+            self._scratch = np.empty_like(params)
+        lr_grad = np.multiply(grad, self.lr, out=self._scratch)  # lr g
         if self.momentum == 0:
-            params -= self.lr * grad
+            params -= lr_grad  # theta <- theta - lr g
             return
         if self.velocity is None:
             self.velocity = np.zeros_like(params)
         v = self.velocity
         v *= self.momentum
-        v -= self.lr * grad  # v <- mu v - lr g
+        v -= lr_grad  # v <- mu v - lr g
         if self.nesterov:
-            params += self.momentum * v - self.lr * grad  # look ahead along the new velocity
+            params -= lr_grad
+            params += np.multiply(v, self.momentum, out=self._scratch)  # theta + mu v - lr g
         else:
-            params += v
+            params += v  # theta <- theta + v
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything `load_state_dict` needs to continue exactly where this optimizer is."""
@@ -97,20 +104,33 @@ class Adam:
         self.t = 0
         self.m: np.ndarray | None = None
         self.v: np.ndarray | None = None
+        self._scratch: tuple[np.ndarray, np.ndarray] | None = None
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
         """Apply one update to `params` in place."""
         if self.m is None or self.v is None:
             self.m, self.v = np.zeros_like(params), np.zeros_like(params)
+        if self._scratch is None:
+            self._scratch = np.empty_like(params), np.empty_like(params)
         self.t += 1
         m, v = self.m, self.v
+        g_scaled, denom = self._scratch
         m *= self.beta1
-        m += (1.0 - self.beta1) * grad  # m <- beta1 m + (1 - beta1) g
+        m += np.multiply(grad, 1.0 - self.beta1, out=g_scaled)  # m <- beta1 m + (1 - beta1) g
         v *= self.beta2
-        v += (1.0 - self.beta2) * (grad * grad)  # v <- beta2 v + (1 - beta2) g^2
-        m_hat = m / (1.0 - self.beta1**self.t)
-        v_hat = v / (1.0 - self.beta2**self.t)
-        params -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        np.multiply(grad, grad, out=g_scaled)
+        g_scaled *= 1.0 - self.beta2
+        v += g_scaled  # v <- beta2 v + (1 - beta2) g^2
+        bias1 = 1.0 - self.beta1**self.t  # m_hat = m / bias1
+        bias2 = 1.0 - self.beta2**self.t  # v_hat = v / bias2
+        # theta <- theta - lr m_hat / (sqrt(v_hat) + eps), arranged as PyTorch does it:
+        # (lr / bias1) m / (sqrt(v) / sqrt(bias2) + eps), which touches each vector fewer times.
+        np.sqrt(v, out=denom)
+        denom /= math.sqrt(bias2)
+        denom += self.eps
+        step = np.divide(m, denom, out=g_scaled)
+        step *= self.lr / bias1
+        params -= step
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything `load_state_dict` needs to continue exactly where this optimizer is."""

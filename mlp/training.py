@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlp.evaluation import evaluate
-from mlp.functions import cross_entropy
-from mlp.network import MLP
+from mlp.network import MLP, Workspace
 from mlp.optimizers import Optimizer
 
 
@@ -82,6 +81,8 @@ def train(
     if X_val is not None:
         X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
     batches = batch_slices(len(X), batch_size)
+    # One workspace per batch size (the full one, and a smaller last one if any), made once.
+    workspaces = {n: Workspace(model, n) for n in {b.stop - b.start for b in batches}}
     for epoch in range(start_epoch, start_epoch + epochs):
         started = time.perf_counter()
         if shuffle:
@@ -96,19 +97,19 @@ def train(
         with np.errstate(over="ignore", invalid="ignore"):
             for number, batch in enumerate(batches, start=1):
                 X_batch, y_batch = X_epoch[batch], y_epoch[batch]
-                activations = model.forward(X_batch)
-                logits = activations[-1]
-                loss = cross_entropy(logits, y_batch)
+                ws = workspaces[len(y_batch)]
+                loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
                 if not math.isfinite(loss):
                     raise TrainingDiverged("the loss", epoch, number)
-                grad = model.backward(activations, y_batch, weight_decay)
-                if not np.isfinite(grad).all():
+                # v.v is finite only if every entry of v is (or if it overflows, |v| > 1e154,
+                # which is divergence too): one BLAS call each, before and after the update.
+                if not math.isfinite(grad @ grad):
                     raise TrainingDiverged("the gradient", epoch, number)
                 optimizer.step(model.params, grad)
-                if not np.isfinite(model.params).all():
+                if not math.isfinite(model.params @ model.params):
                     raise TrainingDiverged("a weight", epoch, number)
                 loss_sum += loss * len(y_batch)
-                correct += int((logits.argmax(axis=1) == y_batch).sum())
+                correct += int(np.count_nonzero(ws.z[-1].argmax(axis=1) == y_batch))
         val_loss = val_accuracy = None
         if X_val is not None and y_val is not None:
             result = evaluate(model, X_val, y_val)

@@ -14,6 +14,7 @@ from mlp.functions import (
     sigmoid,
     sigmoid_derivative,
     softmax,
+    softmax_cross_entropy,
 )
 
 # The worked example of ../shared/seeds/002: a softmax output over five classes, true class 3
@@ -123,3 +124,20 @@ def test_float32_inputs_stay_float32():
     y = np.array([0, 1])
     for out in (sigmoid(z), softmax(z), log_softmax(z), cross_entropy_grad(z, y)):
         assert out.dtype == np.float32
+
+
+def test_fused_loss_equals_the_log_softmax_cross_entropy():
+    rng = np.random.default_rng(2)
+    z = rng.normal(scale=5.0, size=(7, 4))
+    y = rng.integers(0, 4, size=7)
+    loss, delta = softmax_cross_entropy(z, y)
+    assert loss == pytest.approx(cross_entropy(z, y), rel=1e-14)
+    np.testing.assert_allclose(delta, (softmax(z) - onehot(y, 4)) / 7, atol=1e-16)
+
+
+def test_sigmoid_writes_into_out_when_given():
+    z = np.array([-1.0, 0.0, 2.0])
+    out = np.empty(3)
+    assert sigmoid(z, out=out) is out
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-z)), rtol=1e-15)
+    assert np.array_equal(z, [-1.0, 0.0, 2.0])  # the input is untouched

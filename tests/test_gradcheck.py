@@ -57,18 +57,19 @@ def test_sampling_checks_at_most_max_entries_per_array_reproducibly():
 class MeanBiasGradient(MLP):
     """A classic bug: the bias gradient averaged over the batch a second time."""
 
-    def backward(self, activations, y, weight_decay=0.0):
-        grad = super().backward(activations, y, weight_decay)
+    def loss_and_grad(self, X, y, weight_decay=0.0, workspace=None):
+        loss, grad = super().loss_and_grad(X, y, weight_decay, workspace)
         for b in self.unflatten(grad)[1]:
             b /= len(y)
-        return grad
+        return loss, grad
 
 
 class ForgetsWeightDecay(MLP):
     """Another: the L2 term left out of the gradient (but not the loss)."""
 
-    def backward(self, activations, y, weight_decay=0.0):
-        return super().backward(activations, y, 0.0)
+    def loss_and_grad(self, X, y, weight_decay=0.0, workspace=None):
+        _, grad = super().loss_and_grad(X, y, 0.0, workspace)
+        return self.loss(X, y, weight_decay), grad
 
 
 @pytest.mark.parametrize("buggy", [MeanBiasGradient, ForgetsWeightDecay])
@@ -81,7 +82,7 @@ def test_the_check_fails_when_backward_has_a_bug(buggy):
 
 def test_the_check_fails_for_a_wrong_activation_derivative(monkeypatch):
     # sigma' written as sigma(1 + sigma) instead of sigma(1 - sigma): wrong only in hidden layers.
-    wrong = Activation("sigmoid", sigmoid, lambda a: a * (1.0 + a))
+    wrong = Activation("sigmoid", sigmoid, lambda a, out=None: np.multiply(a, 1.0 + a, out=out))
     monkeypatch.setitem(ACTIVATIONS, "sigmoid", wrong)
     model, X, y = small_problem([4, 5, 3])
     by_name = {r.name: r.max_rel_error for r in gradient_check(model, X, y)}

@@ -106,3 +106,17 @@ def test_unknown_activation_and_dtype_list_the_choices():
         MLP([2, 2], np.random.default_rng(0), activation="swish")
     with pytest.raises(ValueError, match="float64, float32"):
         MLP([2, 2], np.random.default_rng(0), dtype="float16")
+
+
+def test_a_reused_workspace_gives_exactly_what_fresh_arrays_give():
+    from mlp.network import Workspace
+
+    rng = np.random.default_rng(3)
+    model = MLP([5, 6, 4, 3], rng)
+    ws = Workspace(model, 8)
+    for _ in range(3):  # the second and third passes overwrite the first's arrays
+        X, y = rng.normal(size=(8, 5)), rng.integers(0, 3, size=8)
+        loss_ws, grad_ws = model.loss_and_grad(X, y, 0.01, ws)
+        loss, grad = model.loss_and_grad(X, y, 0.01)
+        assert loss_ws == loss and np.array_equal(grad_ws, grad)
+    assert np.array_equal(model.backward(model.forward(X), y, 0.01), grad)
