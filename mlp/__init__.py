@@ -31,7 +31,7 @@ from mlp.functions import (
 from mlp.gradcheck import ArrayCheck, gradient_check
 from mlp.network import DTYPES, MLP
 from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
-from mlp.training import EpochReport, TrainingDiverged, fit, train
+from mlp.training import EpochReport, Trainer, TrainingDiverged, TrainingStopped, fit, train
 
 __all__ = [
     "ACTIVATIONS",
@@ -45,7 +45,9 @@ __all__ = [
     "CheckpointError",
     "EpochReport",
     "Evaluation",
+    "Trainer",
     "TrainingDiverged",
+    "TrainingStopped",
     "cross_entropy",
     "cross_entropy_grad",
     "evaluate",

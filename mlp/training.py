@@ -51,6 +51,154 @@ def batch_slices(n_samples: int, batch_size: int) -> list[slice]:
     return [slice(i, min(i + batch_size, n_samples)) for i in range(0, n_samples, batch_size)]
 
 
+class TrainingStopped(Exception):
+    """`Trainer.request_stop` was honoured: the current batch finished and training paused.
+
+    The trainer's `state_dict` then describes exactly this point, so a new trainer loaded from
+    it continues as if nothing had happened.
+    """
+
+    def __init__(self, epoch: int, batch: int) -> None:
+        super().__init__(f"stopped after batch {batch} of epoch {epoch}")
+        self.epoch, self.batch = epoch, batch
+
+
+class Trainer:
+    """Minibatch training of `model` in place, resumable at any batch boundary.
+
+    Each epoch visits every sample once, in an order drawn from `rng` when `shuffle` is on and
+    in the given order otherwise. Each batch's gradient is the mean over that batch, so the
+    last, smaller batch is averaged over its own size. A loss, gradient or weight that stops
+    being finite raises `TrainingDiverged` naming the epoch and batch.
+    """
+
+    def __init__(
+        self,
+        model: MLP,
+        optimizer: Optimizer,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        batch_size: int,
+        rng: np.random.Generator | None,
+        shuffle: bool = True,
+        weight_decay: float = 0.0,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+    ) -> None:
+        """Set up training; nothing runs until `run` is iterated."""
+        self.model, self.optimizer = model, optimizer
+        self.X = np.ascontiguousarray(X, dtype=model.dtype)
+        self.y = np.asarray(y)
+        if self.X.shape[0] != self.y.shape[0]:
+            raise ValueError(f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} labels")
+        if shuffle and rng is None:
+            raise ValueError("shuffling needs an rng")
+        self.rng, self.shuffle, self.weight_decay = rng, shuffle, weight_decay
+        self.X_val = None if X_val is None else np.ascontiguousarray(X_val, dtype=model.dtype)
+        self.y_val = y_val
+        self.batches = batch_slices(len(self.X), batch_size)
+        # One workspace per batch size (the full one, and a smaller last one if any), made once.
+        self.workspaces = {n: Workspace(model, n) for n in {b.stop - b.start for b in self.batches}}
+        # Where training stands: whole epochs done, and the epoch in progress, if any.
+        self.epochs_done = 0
+        self.batches_done = 0
+        self.order: np.ndarray | None = None
+        self.loss_sum = 0.0
+        self.correct = 0
+        self.seconds = 0.0
+        self._stop = False
+
+    def request_stop(self) -> None:
+        """Ask `run` to stop after the batch in progress (safe to call from a signal handler)."""
+        self._stop = True
+
+    def run(self, epochs: int) -> Iterator[EpochReport]:
+        """Train until `epochs` epochs are done in all, yielding a report after each one."""
+        while self.epochs_done < epochs:
+            yield self._finish_epoch()
+
+    def _finish_epoch(self) -> EpochReport:
+        epoch = self.epochs_done + 1
+        started = time.perf_counter()
+        if self.shuffle and self.order is None:  # a resumed epoch keeps the order it had
+            self.order = self.rng.permutation(len(self.X))
+        if self.order is not None:
+            X_epoch, y_epoch = self.X[self.order], self.y[self.order]  # one copy per epoch
+        else:
+            X_epoch, y_epoch = self.X, self.y
+        model, optimizer, weight_decay = self.model, self.optimizer, self.weight_decay
+        try:
+            # Overflow on the way to a non-finite loss is reported by TrainingDiverged below,
+            # so NumPy's warnings about it would only be noise.
+            with np.errstate(over="ignore", invalid="ignore"):
+                for number in range(self.batches_done + 1, len(self.batches) + 1):
+                    if self._stop:
+                        self._stop = False
+                        raise TrainingStopped(epoch, number - 1)
+                    batch = self.batches[number - 1]
+                    X_batch, y_batch = X_epoch[batch], y_epoch[batch]  # views
+                    ws = self.workspaces[len(y_batch)]
+                    loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
+                    if not math.isfinite(loss):
+                        raise TrainingDiverged("the loss", epoch, number)
+                    # v.v is finite only if every entry of v is (or if it overflows: |v| > 1e154
+                    # is divergence too): one BLAS call each, before and after the update.
+                    if not math.isfinite(grad @ grad):
+                        raise TrainingDiverged("the gradient", epoch, number)
+                    optimizer.step(model.params, grad)
+                    if not math.isfinite(model.params @ model.params):
+                        raise TrainingDiverged("a weight", epoch, number)
+                    self.loss_sum += loss * len(y_batch)
+                    self.correct += int(np.count_nonzero(ws.z[-1].argmax(axis=1) == y_batch))
+                    self.batches_done = number
+        finally:
+            self.seconds += time.perf_counter() - started
+        val_started = time.perf_counter()
+        val_loss = val_accuracy = None
+        if self.X_val is not None and self.y_val is not None:
+            result = evaluate(model, self.X_val, self.y_val)
+            val_loss, val_accuracy = result.loss, result.accuracy
+        self.seconds += time.perf_counter() - val_started
+        report = EpochReport(
+            epoch=epoch,
+            train_loss=self.loss_sum / len(self.X),
+            train_accuracy=self.correct / len(self.X),
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            lr=optimizer.lr,
+            seconds=self.seconds,
+        )
+        self.epochs_done, self.batches_done, self.order = epoch, 0, None
+        self.loss_sum, self.correct, self.seconds = 0.0, 0, 0.0
+        return report
+
+    def state_dict(self) -> dict:
+        """Where training stands, including the generator's state: enough to resume exactly."""
+        return {
+            "epochs_done": self.epochs_done,
+            "batches_done": self.batches_done,
+            "order": None if self.order is None else self.order.copy(),
+            "loss_sum": self.loss_sum,
+            "correct": self.correct,
+            "seconds": self.seconds,
+            "rng": None if self.rng is None else self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a `state_dict` taken from a trainer over the same data and settings."""
+        self.epochs_done = int(state["epochs_done"])
+        self.batches_done = int(state["batches_done"])
+        self.order = None if state["order"] is None else np.asarray(state["order"])
+        if self.order is not None and len(self.order) != len(self.X):
+            raise ValueError("the saved epoch order does not match the training data")
+        self.loss_sum = float(state["loss_sum"])
+        self.correct = int(state["correct"])
+        self.seconds = float(state["seconds"])
+        if state["rng"] is not None and self.rng is not None:
+            self.rng.bit_generator.state = state["rng"]
+
+
 def train(
     model: MLP,
     optimizer: Optimizer,
@@ -59,70 +207,29 @@ def train(
     *,
     epochs: int,
     batch_size: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None,
     shuffle: bool = True,
     weight_decay: float = 0.0,
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
-    start_epoch: int = 1,
 ) -> Iterator[EpochReport]:
-    """Train `model` in place, yielding an `EpochReport` after each epoch.
+    """Train `model` in place for `epochs` epochs, yielding an `EpochReport` after each.
 
-    Each epoch visits every sample once, in an order drawn from `rng` when `shuffle` is on and in
-    the given order otherwise. Each batch's gradient is the mean over that batch, so the last,
-    smaller batch is averaged over its own size. Raises `TrainingDiverged` as soon as a loss or a
-    weight stops being finite, before the bad update is applied where that can be seen.
-    `start_epoch` only numbers the reports (for continuing a run).
+    The one-call form of `Trainer(...).run(epochs)`; see `Trainer` for the details.
     """
-    X = np.ascontiguousarray(X, dtype=model.dtype)
-    y = np.asarray(y)
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
-    if X_val is not None:
-        X_val = np.ascontiguousarray(X_val, dtype=model.dtype)
-    batches = batch_slices(len(X), batch_size)
-    # One workspace per batch size (the full one, and a smaller last one if any), made once.
-    workspaces = {n: Workspace(model, n) for n in {b.stop - b.start for b in batches}}
-    for epoch in range(start_epoch, start_epoch + epochs):
-        started = time.perf_counter()
-        if shuffle:
-            order = rng.permutation(len(X))
-            X_epoch, y_epoch = X[order], y[order]  # one copy per epoch; batches are then views
-        else:
-            X_epoch, y_epoch = X, y
-        loss_sum = 0.0
-        correct = 0
-        # Overflow on the way to a non-finite loss is reported by TrainingDiverged below, so
-        # NumPy's warnings about it would only be noise. (Not held across the yield.)
-        with np.errstate(over="ignore", invalid="ignore"):
-            for number, batch in enumerate(batches, start=1):
-                X_batch, y_batch = X_epoch[batch], y_epoch[batch]
-                ws = workspaces[len(y_batch)]
-                loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
-                if not math.isfinite(loss):
-                    raise TrainingDiverged("the loss", epoch, number)
-                # v.v is finite only if every entry of v is (or if it overflows, |v| > 1e154,
-                # which is divergence too): one BLAS call each, before and after the update.
-                if not math.isfinite(grad @ grad):
-                    raise TrainingDiverged("the gradient", epoch, number)
-                optimizer.step(model.params, grad)
-                if not math.isfinite(model.params @ model.params):
-                    raise TrainingDiverged("a weight", epoch, number)
-                loss_sum += loss * len(y_batch)
-                correct += int(np.count_nonzero(ws.z[-1].argmax(axis=1) == y_batch))
-        val_loss = val_accuracy = None
-        if X_val is not None and y_val is not None:
-            result = evaluate(model, X_val, y_val)
-            val_loss, val_accuracy = result.loss, result.accuracy
-        yield EpochReport(
-            epoch=epoch,
-            train_loss=loss_sum / len(X),
-            train_accuracy=correct / len(X),
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            lr=optimizer.lr,
-            seconds=time.perf_counter() - started,
-        )
+    trainer = Trainer(
+        model,
+        optimizer,
+        X,
+        y,
+        batch_size=batch_size,
+        rng=rng,
+        shuffle=shuffle,
+        weight_decay=weight_decay,
+        X_val=X_val,
+        y_val=y_val,
+    )
+    return trainer.run(epochs)
 
 
 def fit(

@@ -6,8 +6,8 @@ from sklearn.datasets import load_digits, load_iris
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from mlp import MLP, SGD, Adam, TrainingDiverged, evaluate, fit
-from mlp.training import batch_slices
+from mlp import MLP, SGD, Adam, TrainingDiverged, evaluate, fit, train
+from mlp.training import Trainer, TrainingStopped, batch_slices
 
 
 def toy(n=10, d=3, k=3, seed=0):
@@ -136,3 +136,53 @@ def test_learns_digits_to_at_least_97_percent(dtype):
     fit(model, Adam(0.005), X_train, y_train, epochs=20, batch_size=32, rng=rng)
     assert model.params.dtype == np.dtype(dtype)
     assert evaluate(model, X_test, y_test).accuracy >= 0.97
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, 0.9, nesterov=True), lambda: Adam(0.01)])
+@pytest.mark.parametrize("stop_after", [1, 4, 7])  # mid-epoch, and on an epoch boundary (7)
+def test_a_stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one(make, stop_after):
+    X, y = toy(n=50, d=4)  # 7 batches of 8 (the last one 2)
+
+    def setup(seed=5):
+        rng = np.random.default_rng(seed)
+        model = MLP([4, 6, 3], rng)
+        return model, rng
+
+    model, rng = setup()
+    straight = list(train(model, make(), X, y, epochs=3, batch_size=8, rng=rng, X_val=X, y_val=y))
+
+    model, rng = setup()
+    optimizer = make()
+    trainer = Trainer(model, optimizer, X, y, batch_size=8, rng=rng, X_val=X, y_val=y)
+    calls = 0
+    original_step = optimizer.step
+
+    def step_and_maybe_stop(params, grad):
+        nonlocal calls
+        original_step(params, grad)
+        calls += 1
+        if calls == 7 + stop_after:  # during the second epoch
+            trainer.request_stop()
+
+    optimizer.step = step_and_maybe_stop
+    reports = []
+    with pytest.raises(TrainingStopped):
+        reports.extend(trainer.run(3))
+    saved = (model.params.copy(), optimizer.state_dict(), trainer.state_dict())
+
+    # a fresh process: new objects, everything restored from the saved state
+    model2, rng2 = setup(seed=999)  # a different seed: the saved generator state must win
+    model2.params[:] = saved[0]
+    optimizer2 = make()
+    optimizer2.load_state_dict(saved[1])
+    trainer2 = Trainer(model2, optimizer2, X, y, batch_size=8, rng=rng2, X_val=X, y_val=y)
+    trainer2.load_state_dict(saved[2])
+    reports.extend(trainer2.run(3))
+
+    straight_model, rng = setup()
+    list(train(straight_model, make(), X, y, epochs=3, batch_size=8, rng=rng))
+    assert np.array_equal(model2.params, straight_model.params)
+    strip = [(r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy) for r in reports]
+    assert strip == [
+        (r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy) for r in straight
+    ]
