@@ -1,0 +1,481 @@
+"""The `mlp` command: one small function per command that parses, calls the library, renders."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+
+from cli import render
+from cli.config import Config, ConfigError, config_to_dict, dump_config, load_config
+from cli.experiment import (
+    SPLITS,
+    PreparedData,
+    architecture,
+    build_model,
+    build_optimizer,
+    load_split,
+    prepare_data,
+)
+from cli.rundir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+    RunError,
+    append_metrics,
+    check_out_dir,
+    locate_run,
+    new_default_run,
+    open_out_dir,
+    write_json,
+    write_text,
+)
+from data import DATASETS, DataError, Dataset, standardize
+from mlp import (
+    MLP,
+    Checkpoint,
+    CheckpointError,
+    EpochReport,
+    TrainingDiverged,
+    evaluate,
+    gradient_check,
+    load_checkpoint,
+    save_checkpoint,
+    train,
+)
+
+app = typer.Typer(
+    help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+BAD_INPUT = 2  # exit code for anything wrong with what the user gave us
+FAILED = 1  # exit code for training that failed or a gradient check that did not pass
+GRADCHECK_MAX_ENTRIES = 5000  # per array; larger arrays are checked on a seeded sample
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="YAML config file (see configs/example.yaml).")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override one config key, e.g. --set train.epochs=5 (value parsed as YAML). "
+        "Repeatable.",
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print exactly one JSON object on stdout and nothing else.")
+]
+
+
+def error_console() -> Console:
+    """Errors go to stderr, one unwrapped line, with no markup read into the message."""
+    return Console(stderr=True, soft_wrap=True, highlight=False)
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Print `error: message` on stderr and return the Exit to raise."""
+    error_console().print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn every kind of bad input into one line on stderr and exit code 2, no traceback."""
+    try:
+        yield
+    except (ConfigError, DataError, CheckpointError, RunError) as err:
+        raise fail(str(err), BAD_INPUT) from None
+
+
+def versions() -> dict[str, str]:
+    """Versions of the things a run's numbers depend on."""
+    found = {"python": platform.python_version(), "numpy": np.__version__}
+    for dist in ("mlp-trainer", "scikit-learn"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[dist] = metadata.version(dist)
+    return found
+
+
+def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:
+    """Loss, accuracy and sample count of the model on every split the config has."""
+    figures = {}
+    for name in SPLITS:
+        part = data.part(name)
+        if part is not None:
+            result = evaluate(model, *part)
+            figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(part[1])}
+    return figures
+
+
+def header(config: Config, config_path: Path, data: PreparedData, model: MLP) -> list[tuple]:
+    """The rows shown before training starts."""
+    ds = data.dataset
+    sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
+    opt = config.train.optimizer
+    settings = ", ".join(
+        f"{k}={v}" for k, v in config_to_dict(config)["train"]["optimizer"].items()
+    )
+    return [
+        ("config", str(config_path)),
+        (
+            "data",
+            f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
+            f"{ds.n_classes} classes ({sizes}; standardised: {config.data.standardize})",
+        ),
+        (
+            "model",
+            f"{architecture(model.layer_sizes)}, {model.n_params:,} parameters "
+            f"({config.model.activation}, {config.model.dtype})",
+        ),
+        ("optimizer", f"{opt.name}: {settings}"),
+        (
+            "training",
+            f"{config.train.epochs} epochs, batch {config.train.batch_size}, "
+            f"weight decay {config.train.weight_decay}, shuffle {config.train.shuffle}, "
+            f"seed {config.seed}",
+        ),
+    ]
+
+
+def metrics_record(report: EpochReport) -> dict:
+    """One line of metrics.jsonl."""
+    return {
+        "epoch": report.epoch,
+        "train_loss": report.train_loss,
+        "train_accuracy": report.train_accuracy,
+        "val_loss": report.val_loss,
+        "val_accuracy": report.val_accuracy,
+        "lr": report.lr,
+        "seconds": report.seconds,
+    }
+
+
+def headline(final: dict[str, dict]) -> tuple[str, dict]:
+    """The split a run is judged by: test if there is one, else val, else train."""
+    for name in ("test", "val", "train"):
+        if name in final:
+            return name, final[name]
+    raise AssertionError("a run always has a training split")
+
+
+@app.command("train")
+def train_command(
+    config_path: ConfigOption,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Run directory (default: runs/<config name>-<timestamp>)."),
+    ] = None,
+    overrides: SetOption = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing run at --out.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the final line.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the network a config describes and save it as a run directory."""
+    console = Console(quiet=quiet or as_json, highlight=False)
+    with user_errors():
+        config = load_config(config_path, overrides or ())
+        if out is not None:
+            check_out_dir(
+                out, overwrite
+            )  # refuse early; the directory is made after the data loads
+        data = prepare_data(config)
+        rng = np.random.default_rng(config.seed)
+        model = build_model(config, data.dataset, rng)
+        optimizer = build_optimizer(config)
+    console.print(render.key_value_grid(header(config, config_path, data, model)))
+
+    with user_errors():
+        run_dir = (
+            open_out_dir(out, overwrite) if out is not None else new_default_run(config_path.stem)
+        )
+    write_text(run_dir / CONFIG_FILE, dump_config(config))
+    X_train, y_train = data.parts["train"]
+    X_val, y_val = data.part("val") or (None, None)
+    reports: list[EpochReport] = []
+    started = time.perf_counter()
+    epochs = train(
+        model,
+        optimizer,
+        X_train,
+        y_train,
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+        rng=rng,
+        shuffle=config.train.shuffle,
+        weight_decay=config.train.weight_decay,
+        X_val=X_val,
+        y_val=y_val,
+    )
+    with render.epoch_progress(console, config.train.epochs) as progress:
+        task = progress.add_task("train", total=config.train.epochs, latest="")
+        try:
+            for report in epochs:
+                reports.append(report)
+                append_metrics(run_dir / METRICS_FILE, metrics_record(report))
+                progress.update(task, advance=1, latest=render.latest_text(report))
+        except TrainingDiverged as err:
+            raise fail(
+                f"training diverged: {err}; try a smaller train.optimizer.lr "
+                f"(now {config.train.optimizer.lr}) or standardised inputs. "
+                f"Nothing was saved as a finished run in {run_dir}",
+                FAILED,
+            ) from None
+    wall = time.perf_counter() - started
+    console.print(render.epochs_table(reports))
+
+    save_checkpoint(
+        run_dir / MODEL_FILE,
+        Checkpoint(model, data.dataset.classes, mean=data.mean, scale=data.scale),
+    )
+    final = split_figures(model, data)
+    summary = {
+        "status": "completed",
+        "run": str(run_dir),
+        "config": str(config_path),
+        "dataset": data.dataset.name,
+        "architecture": architecture(model.layer_sizes),
+        "n_params": model.n_params,
+        "epochs": len(reports),
+        "final": final,
+        "wall_seconds": wall,
+        "versions": versions(),
+    }
+    write_json(run_dir / SUMMARY_FILE, summary)  # last: its presence marks the run complete
+
+    console.print(render.results_table(final))
+    split, figures = headline(final)
+    line = (
+        f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
+        f"after {len(reports)} epochs in {wall:.1f}s; saved to {run_dir}"
+    )
+    if as_json:
+        print(json.dumps(summary))
+    elif quiet:
+        print(line)
+    else:
+        console.print(line)
+
+
+@app.command("eval")
+def eval_command(
+    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    split: Annotated[
+        str, typer.Option("--split", help="Which part of the run's data: test, val or train.")
+    ] = "test",
+    as_json: JsonOption = False,
+) -> None:
+    """Loss, accuracy, confusion matrix and per-class scores of a trained model."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    console = Console(quiet=as_json, highlight=False)
+    with user_errors():
+        if split not in SPLITS:
+            raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+        run_dir, model_path = locate_run(run)
+        config = load_config(run_dir / CONFIG_FILE)
+        checkpoint = load_checkpoint(model_path)
+        dataset, parts = load_split(config)
+        if split not in parts:
+            raise RunError(f"{run_dir}: this run has no {split} split (see its {CONFIG_FILE})")
+        X, y = parts[split]
+        check_model_fits_data(checkpoint, dataset, model_path)
+        if checkpoint.mean is not None and checkpoint.scale is not None:
+            X = standardize(X, checkpoint.mean, checkpoint.scale)  # the training run's statistics
+    result = evaluate(checkpoint.model, X, y)
+    n_classes = len(checkpoint.classes)
+    labels = list(range(n_classes))
+    matrix = confusion_matrix(y, result.predictions, labels=labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y, result.predictions, labels=labels, zero_division=0
+    )
+    class_names = [str(c) for c in checkpoint.classes.tolist()]
+    per_class = [
+        {
+            "class": checkpoint.classes.tolist()[k],
+            "precision": float(precision[k]),
+            "recall": float(recall[k]),
+            "f1": float(f1[k]),
+            "support": int(support[k]),
+        }
+        for k in labels
+    ]
+    report = {
+        "run": str(run_dir),
+        "split": split,
+        "loss": result.loss,
+        "accuracy": result.accuracy,
+        "n": result.n_samples,
+        "classes": checkpoint.classes.tolist(),
+        "confusion_matrix": matrix.tolist(),
+        "per_class": per_class,
+    }
+    if as_json:
+        print(json.dumps(report))
+        return
+    console.print(
+        render.key_value_grid(
+            [
+                ("run", str(run_dir)),
+                ("model", architecture(checkpoint.model.layer_sizes)),
+                ("split", f"{split} ({result.n_samples} samples)"),
+                ("loss", f"{result.loss:.4f}"),
+                ("accuracy", f"{result.accuracy:.4f}"),
+            ]
+        )
+    )
+    console.print(render.confusion_table(matrix, class_names))
+    console.print(render.per_class_table(per_class))
+
+
+def check_model_fits_data(checkpoint: Checkpoint, dataset: Dataset, model_path: Path) -> None:
+    """The data must have the features and the classes the model was trained on."""
+    n_inputs = checkpoint.model.layer_sizes[0]
+    if dataset.n_features != n_inputs:
+        raise RunError(
+            f"{model_path}: the model expects {n_inputs} features, "
+            f"{dataset.name} has {dataset.n_features}"
+        )
+    if dataset.classes.tolist() != checkpoint.classes.tolist():
+        raise RunError(
+            f"{model_path}: the model's classes {checkpoint.classes.tolist()} differ from "
+            f"{dataset.name}'s {dataset.classes.tolist()}"
+        )
+
+
+@app.command("gradcheck")
+def gradcheck_command(
+    config_path: ConfigOption,
+    overrides: SetOption = None,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, help="Training samples the loss is taken over.")
+    ] = 16,
+    eps: Annotated[float, typer.Option("--eps", min=0.0, help="Finite-difference step h.")] = 1e-5,
+    tol: Annotated[
+        float, typer.Option("--tol", min=0.0, help="Largest max relative error that passes.")
+    ] = 1e-6,
+    as_json: JsonOption = False,
+) -> None:
+    """Check backprop against centred finite differences, per parameter array, in float64."""
+    console = Console(quiet=as_json, highlight=False)
+    with user_errors():
+        if not eps > 0:
+            raise RunError(f"--eps {eps}: must be > 0")
+        config = load_config(config_path, overrides or ())
+        data = prepare_data(config)
+        rng = np.random.default_rng(config.seed)
+        model = build_model(config, data.dataset, rng)
+    X, y = data.parts["train"]
+    X, y = X[:samples], y[:samples]
+    results = gradient_check(
+        model,
+        X,
+        y,
+        eps=eps,
+        weight_decay=config.train.weight_decay,
+        max_entries=GRADCHECK_MAX_ENTRIES,
+        rng=rng,
+    )
+    passed = all(r.max_rel_error <= tol for r in results)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "arrays": [
+                        {
+                            "name": r.name,
+                            "shape": list(r.shape),
+                            "checked": r.n_checked,
+                            "max_rel_error": r.max_rel_error,
+                            "where": list(r.worst_index),
+                            "analytic": r.analytic,
+                            "numerical": r.numerical,
+                            "passed": r.max_rel_error <= tol,
+                        }
+                        for r in results
+                    ],
+                    "architecture": architecture(model.layer_sizes),
+                    "samples": len(y),
+                    "eps": eps,
+                    "tolerance": tol,
+                    "passed": passed,
+                }
+            )
+        )
+    else:
+        console.print(
+            render.key_value_grid(
+                [
+                    ("config", str(config_path)),
+                    ("model", f"{architecture(model.layer_sizes)} ({config.model.activation})"),
+                    (
+                        "batch",
+                        f"{len(y)} training samples, weight decay "
+                        f"{config.train.weight_decay}, h = {eps:g}",
+                    ),
+                ]
+            )
+        )
+        console.print(render.gradcheck_table(results, tol))
+        worst = max(r.max_rel_error for r in results)
+        verdict = "[green]PASS[/]" if passed else "[red]FAIL[/]"
+        console.print(f"{verdict}: max relative error {worst:.2e} (tolerance {tol:g})")
+    if not passed:
+        raise typer.Exit(FAILED)
+
+
+@app.command("datasets")
+def datasets_command(as_json: JsonOption = False) -> None:
+    """The bundled datasets with their samples, features and classes."""
+    rows = [
+        {
+            "name": info.name,
+            "samples": info.n_samples,
+            "features": info.n_features,
+            "classes": info.n_classes,
+            "description": info.description,
+        }
+        for info in DATASETS.values()
+    ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    from rich.table import Table
+
+    table = Table(title="Bundled datasets (scikit-learn); a path to a .csv works too")
+    for name in ("name", "samples", "features", "classes", "description"):
+        table.add_column(
+            name, justify="right" if name in ("samples", "features", "classes") else "left"
+        )
+    for row in rows:
+        table.add_row(
+            *(str(row[k]) for k in ("name", "samples", "features", "classes", "description"))
+        )
+    Console(highlight=False).print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

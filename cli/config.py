@@ -1,0 +1,467 @@
+"""The YAML config: read safely, validated into frozen dataclasses, in this one place.
+
+    seed: 0
+    data:  {dataset, target, test_size, val_size, standardize}
+    model: {hidden, activation, dtype, init_from}
+    train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...}}
+
+Every key has a default except `data.dataset`. An unknown key at any depth, a wrong type or a
+value out of range is a `ConfigError` whose one line names the file, the dotted key and the
+value. Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to
+the current directory, as with any other command-line argument.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KNOWN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+ACTIVATIONS = ("sigmoid",)
+DTYPES = ("float64", "float32")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading 1e-3 as a float (YAML 1.2) instead of the string '1e-3'."""
+
+
+# The safe loader's float pattern is YAML 1.1's, which demands a dot in the mantissa; learning
+# rates are written 1e-3 far too often to let that become a type error. Reset the resolvers
+# for the first characters a float can start with and register the YAML 1.2 pattern.
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.VERBOSE,
+    ),
+    list("-+0123456789."),
+)
+
+
+def safe_load(text: str) -> object:
+    """YAML text to plain Python data; never constructs other objects."""
+    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; str(err) is one line naming the file, key and value.
+
+    `key` is the dotted key at fault (None for problems with the file as a whole) and `detail`
+    what is wrong with it, so that a caller can say which `--set` introduced the value.
+    """
+
+    def __init__(self, message: str, key: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.key, self.detail = key, detail
+
+
+# -- the schema --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from and how it is split and scaled."""
+
+    dataset: str
+    target: str | None = None
+    test_size: float = 0.2
+    val_size: float = 0.1
+    standardize: bool = True
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network between the data's input and output sizes."""
+
+    hidden: tuple[int, ...] = (128,)
+    activation: str = "sigmoid"
+    dtype: str = "float64"
+    init_from: str | None = None
+
+
+@dataclass(frozen=True)
+class SGDConfig:
+    """Stochastic gradient descent with optional (Nesterov) momentum."""
+
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = False
+
+    @property
+    def name(self) -> str:
+        """The registry name."""
+        return "sgd"
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    """Adam (Kingma & Ba)."""
+
+    lr: float = 0.001
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    @property
+    def name(self) -> str:
+        """The registry name."""
+        return "adam"
+
+
+OptimizerConfig = SGDConfig | AdamConfig
+OPTIMIZERS: dict[str, type[SGDConfig] | type[AdamConfig]] = {"sgd": SGDConfig, "adam": AdamConfig}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how the network is trained."""
+
+    epochs: int = 50
+    batch_size: int = 32
+    shuffle: bool = True
+    weight_decay: float = 0.0
+    optimizer: OptimizerConfig = field(default_factory=SGDConfig)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole, validated config; the same object drives train, eval and gradcheck."""
+
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+TOP_LEVEL = ("seed", *SECTIONS)
+
+
+# -- value checks: each returns the cleaned value or raises ValueError("must be ...") ---------
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"must be an integer {bound}")
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(f"must be an integer {bound}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float | None = None, *, open_low=False, open_high=True):
+    def check(value: Any) -> float:
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        bound = f"> {low}" if high is None and open_low else f">= {low}"
+        if high is not None:
+            bound = f"in {left}{low}, {high}{right}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"must be a number {bound}")
+        if not math.isfinite(value):
+            raise ValueError("must be finite")
+        too_low = value <= low if open_low else value < low
+        too_high = high is not None and (value >= high if open_high else value > high)
+        if too_low or too_high:
+            raise ValueError(f"must be a number {bound}")
+        return float(value)
+
+    return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _dataset(value: Any) -> str:
+    value = _text(value)
+    if value not in KNOWN_DATASETS and not value.lower().endswith(".csv"):
+        raise ValueError(f"must be one of {', '.join(KNOWN_DATASETS)}, or a path to a .csv file")
+    return value
+
+
+def _hidden(value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list):
+        raise ValueError("must be a list of layer sizes, e.g. [128] or [256, 128] ([] for none)")
+    check = _integer(1)
+    try:
+        return tuple(check(size) for size in value)
+    except ValueError:
+        raise ValueError("must be a list of integers >= 1") from None
+
+
+CHECKS: dict[str, Callable[[Any], Any]] = {
+    "seed": _integer(0, 2**32 - 1),
+    "data.dataset": _dataset,
+    "data.target": _optional_text,
+    "data.test_size": _number(0.0, 1.0),
+    "data.val_size": _number(0.0, 1.0),
+    "data.standardize": _boolean,
+    "model.hidden": _hidden,
+    "model.activation": _choice(ACTIVATIONS),
+    "model.dtype": _choice(DTYPES),
+    "model.init_from": _optional_text,
+    "train.epochs": _integer(1),
+    "train.batch_size": _integer(1),
+    "train.shuffle": _boolean,
+    "train.weight_decay": _number(0.0),
+    "train.optimizer.lr": _number(0.0, open_low=True),
+    "train.optimizer.momentum": _number(0.0, 1.0),
+    "train.optimizer.nesterov": _boolean,
+    "train.optimizer.beta1": _number(0.0, 1.0),
+    "train.optimizer.beta2": _number(0.0, 1.0),
+    "train.optimizer.eps": _number(0.0, open_low=True),
+}
+
+
+# -- building the dataclasses --------------------------------------------------------------------
+
+
+def _fail(where: str, key: str, message: str) -> ConfigError:
+    return ConfigError(f"{where}: {key}: {message}", key=key, detail=message)
+
+
+def _mapping(where: str, key: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise _fail(where, key, f"must be a mapping of keys to values, got {value!r}")
+    return value
+
+
+def _unknown_keys(where: str, prefix: str, raw: dict, valid: Sequence[str]) -> None:
+    for key in raw:
+        if key not in valid:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            raise _fail(where, path, f"unknown key (valid: {', '.join(sorted(valid))})")
+
+
+def _checked(where: str, path: str, value: Any) -> Any:
+    try:
+        return CHECKS[path](value)
+    except ValueError as err:
+        raise _fail(where, path, f"{err}, got {value!r}") from None
+
+
+def _build(where: str, prefix: str, cls: type, raw: dict, overrides: dict | None = None) -> Any:
+    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _unknown_keys(where, prefix, raw, list(fields))
+    values = dict(overrides or {})
+    for name, f in fields.items():
+        if name in values:
+            continue
+        path = f"{prefix}.{name}"
+        if name in raw:
+            values[name] = _checked(where, path, raw[name])
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise _fail(where, path, "is required")
+    return cls(**values)
+
+
+def _optimizer(where: str, raw: Any) -> OptimizerConfig:
+    raw = dict(_mapping(where, "train.optimizer", raw))
+    name = raw.pop("name", "sgd")
+    if name not in OPTIMIZERS:
+        raise _fail(
+            where, "train.optimizer.name", f"must be one of {', '.join(OPTIMIZERS)}, got {name!r}"
+        )
+    cls = OPTIMIZERS[name]
+    valid = ["name", *(f.name for f in dataclasses.fields(cls))]
+    _unknown_keys(where, "train.optimizer", raw, valid)
+    config = _build(where, "train.optimizer", cls, raw)
+    if isinstance(config, SGDConfig) and config.nesterov and config.momentum == 0:
+        raise _fail(where, "train.optimizer.nesterov", "true needs momentum > 0")
+    return config
+
+
+def _validate(raw: Any, where: str) -> Config:
+    if not isinstance(raw, dict):
+        kind = "empty" if raw is None else f"a {type(raw).__name__}"
+        raise ConfigError(
+            f"{where}: the top level must be a mapping of seed, data, model, train; it is {kind}"
+        )
+    _unknown_keys(where, "", raw, TOP_LEVEL)
+    if "data" not in raw:
+        raise _fail(where, "data.dataset", "is required (e.g. data: {dataset: digits})")
+    sections = {name: _mapping(where, name, raw.get(name, {})) for name in SECTIONS}
+    data = _build(where, "data", DataConfig, sections["data"])
+    if data.target is not None and data.dataset in KNOWN_DATASETS:
+        raise _fail(
+            where,
+            "data.target",
+            f"only a CSV dataset takes a label column name, "
+            f"got {data.target!r} with {data.dataset}",
+        )
+    model = _build(where, "model", ModelConfig, sections["model"])
+    train_raw = dict(sections["train"])
+    optimizer = _optimizer(where, train_raw.pop("optimizer", {}))
+    train = _build(where, "train", TrainConfig, train_raw, {"optimizer": optimizer})
+    seed = _checked(where, "seed", raw["seed"]) if "seed" in raw else 0
+    return Config(seed=seed, data=data, model=model, train=train)
+
+
+# -- overrides -----------------------------------------------------------------------------------
+
+
+def _schema_keys(path: Sequence[str], raw: dict) -> list[str] | None:
+    """The valid keys under `path`, or None where any value is allowed (a leaf)."""
+    if not path:
+        return list(TOP_LEVEL)
+    if path[0] in SECTIONS and len(path) == 1:
+        return [f.name for f in dataclasses.fields(SECTIONS[path[0]])]
+    if list(path) == ["train", "optimizer"]:
+        train = raw.get("train")
+        current = train.get("optimizer") if isinstance(train, dict) else None
+        name = current.get("name", "sgd") if isinstance(current, dict) else "sgd"
+        cls = OPTIMIZERS.get(name, SGDConfig)
+        return ["name", *(f.name for f in dataclasses.fields(cls))]
+    return None
+
+
+def apply_override(raw: dict, override: str) -> dict:
+    """A copy of `raw` with one `dotted.key=value` set (the value is parsed as YAML)."""
+    where = f"--set {override}"
+    key, sep, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"{where}: expected KEY=VALUE with a dotted key, e.g. train.epochs=5")
+    try:
+        value = safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: the value is not valid YAML ({_first_line(err)})") from None
+    result = copy.deepcopy(raw)
+    node = result
+    for depth, part in enumerate(parts):
+        valid = _schema_keys(parts[:depth], result)
+        if valid is None or part not in valid:
+            shown = ".".join(parts[: depth + 1])
+            hint = f"valid: {', '.join(sorted(valid))}" if valid else "it has no sub-keys"
+            raise ConfigError(f"{where}: {shown}: unknown key ({hint})")
+        if depth == len(parts) - 1:
+            node[part] = value
+        else:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+    return result
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+def _first_line(err: Exception) -> str:
+    return " ".join(str(err).split())
+
+
+def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<config>") -> Config:
+    """Validate an already-loaded YAML object (with `--set` overrides applied) into a Config.
+
+    A bad value that an override put there is reported against that `--set`, not the file.
+    """
+    if not overrides:
+        return _validate(raw, source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _validate(raw, source)  # raises the top-level error
+    for override in overrides:
+        raw = apply_override(raw, override)
+    try:
+        return _validate(raw, source)
+    except ConfigError as err:
+        for override in reversed(overrides):  # the last override of a key is the one in effect
+            key = override.partition("=")[0].strip()
+            if err.key is not None and (err.key == key or err.key.startswith(key + ".")):
+                raise ConfigError(
+                    f"--set {override}: {err.key}: {err.detail}", err.key, err.detail
+                ) from None
+        raise
+
+
+def read_yaml(path: str | Path) -> object:
+    """The file's YAML, read with the safe loader (no tags that construct Python objects)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        return safe_load(text)
+    except yaml.constructor.ConstructorError as err:
+        tag = getattr(err, "problem", "") or "a tag"
+        mark = err.problem_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(
+            f"{path}: {at}{tag}; only plain YAML values are allowed (no !!python tags)"
+        ) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(err, "problem", None) or _first_line(err)
+        raise ConfigError(f"{path}: invalid YAML at {at}{problem}") from None
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a config file."""
+    return parse_config(read_yaml(path), overrides, source=str(path))
+
+
+def config_to_dict(config: Config) -> dict:
+    """The resolved config as plain data: every default filled in, in schema order."""
+    raw = dataclasses.asdict(config)
+    raw["model"]["hidden"] = list(config.model.hidden)
+    raw["train"]["optimizer"] = {
+        "name": config.train.optimizer.name,
+        **dataclasses.asdict(config.train.optimizer),
+    }
+    return raw
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML text."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)

@@ -1,0 +1,137 @@
+"""Rich output for people at a terminal; plain when piped (Rich drops colour and bars itself)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlp import ArrayCheck, EpochReport
+
+MAX_EPOCH_ROWS = 20  # longer runs show an evenly thinned selection of epochs, always the last
+
+
+def fmt(value: float | None, digits: int = 4) -> str:
+    """A number for a table cell; '-' where there is none."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def key_value_grid(rows: Sequence[tuple[str, str]]) -> Table:
+    """A borderless two-column grid of bold keys and plain values."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(key, value)
+    return grid
+
+
+def epoch_progress(console: Console, total: int) -> Progress:
+    """A progress bar over epochs with the latest loss and accuracy; off when not a terminal."""
+    return Progress(
+        TextColumn("epoch {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[latest]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def latest_text(report: EpochReport) -> str:
+    """'loss 0.1234 acc 0.9700 | val 0.1500 / 0.9600' for the progress bar."""
+    text = f"loss {report.train_loss:.4f} acc {report.train_accuracy:.4f}"
+    if report.val_loss is not None:
+        text += f" | val loss {report.val_loss:.4f} acc {report.val_accuracy:.4f}"
+    return text
+
+
+def thinned(n: int, limit: int = MAX_EPOCH_ROWS) -> list[int]:
+    """At most `limit` evenly spread indices of range(n), including the first and the last."""
+    if n <= limit:
+        return list(range(n))
+    return sorted({round(i) for i in np.linspace(0, n - 1, limit)})
+
+
+def epochs_table(reports: Sequence[EpochReport]) -> Table:
+    """Train and validation loss and accuracy per epoch (thinned for long runs)."""
+    shown = thinned(len(reports))
+    title = "Epochs" if len(shown) == len(reports) else f"Epochs ({len(shown)} of {len(reports)})"
+    table = Table(title=title, title_justify="left")
+    for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "seconds"):
+        table.add_column(name, justify="right")
+    for i in shown:
+        r = reports[i]
+        table.add_row(
+            str(r.epoch),
+            fmt(r.train_loss),
+            fmt(r.train_accuracy),
+            fmt(r.val_loss),
+            fmt(r.val_accuracy),
+            f"{r.seconds:.3f}",
+        )
+    return table
+
+
+def results_table(final: dict[str, dict]) -> Table:
+    """Loss and accuracy on each split after training."""
+    table = Table(title="Final", title_justify="left")
+    for name, justify in (("split", "left"), ("samples", "right"), ("loss", "right")):
+        table.add_column(name, justify=justify)
+    table.add_column("accuracy", justify="right")
+    for split, figures in final.items():
+        table.add_row(split, str(figures["n"]), fmt(figures["loss"]), fmt(figures["accuracy"]))
+    return table
+
+
+def confusion_table(matrix: np.ndarray, labels: Sequence[str]) -> Table:
+    """Rows are true classes, columns predicted ones."""
+    table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    table.add_column("", style="bold")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(labels, matrix):
+        table.add_row(label, *(str(int(v)) for v in row))
+    return table
+
+
+def per_class_table(per_class: Sequence[dict]) -> Table:
+    """Precision, recall, F1 and support of each class."""
+    table = Table(title="Per class", title_justify="left")
+    table.add_column("class", style="bold")
+    for name in ("precision", "recall", "f1", "support"):
+        table.add_column(name, justify="right")
+    for row in per_class:
+        table.add_row(
+            str(row["class"]),
+            fmt(row["precision"]),
+            fmt(row["recall"]),
+            fmt(row["f1"]),
+            str(row["support"]),
+        )
+    return table
+
+
+def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> Table:
+    """One row per parameter array: shape, entries checked, max relative error and where."""
+    table = Table(title="Gradient check (float64, centred differences)", title_justify="left")
+    table.add_column("array", style="bold")
+    for name in ("shape", "checked", "max rel error", "where", "analytic", "numerical", ""):
+        table.add_column(name, justify="right")
+    for r in results:
+        ok = r.max_rel_error <= tol
+        table.add_row(
+            r.name,
+            "x".join(map(str, r.shape)),
+            str(r.n_checked),
+            f"{r.max_rel_error:.2e}",
+            str(list(r.worst_index)),
+            f"{r.analytic:.6e}",
+            f"{r.numerical:.6e}",
+            "[green]ok[/]" if ok else "[red]FAIL[/]",
+        )
+    return table

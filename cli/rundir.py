@@ -1,0 +1,111 @@
+"""The run directory: where `mlp train` puts a run and where `mlp eval` finds it.
+
+model.npz       the trained network (the core's checkpoint format)
+config.yaml     the resolved config: every default filled in
+metrics.jsonl   one JSON object per epoch
+summary.json    final figures; written last, so a run without it never looks complete
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+from mlp.checkpoint import atomic_write
+
+MODEL_FILE = "model.npz"
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE)
+DEFAULT_ROOT = Path("runs")
+
+
+class RunError(Exception):
+    """A run directory that cannot be used as asked; one line naming it."""
+
+
+def write_text(path: Path, text: str) -> None:
+    """Replace `path` with `text` atomically."""
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Replace `path` with `obj` as indented JSON, atomically."""
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def new_default_run(name: str, root: Path = DEFAULT_ROOT) -> Path:
+    """Create `root/<name>-<timestamp>/`, never one that another process has just created.
+
+    `os.mkdir` fails if the directory exists, so two runs started in the same second get
+    different directories (`-2`, `-3`, ...) instead of writing into one.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1, 1000):
+        path = root / (stem if attempt == 1 else f"{stem}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise RunError(f"{root}: could not create a new run directory for {stem}")
+
+
+def check_out_dir(out: Path, overwrite: bool) -> None:
+    """Refuse an existing run at `out` unless `overwrite`, and never overwrite a foreign folder."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out}: exists and is not a directory")
+    if not out.is_dir():
+        return
+    entries = {entry.name for entry in out.iterdir()}
+    if not entries:
+        return
+    ours = entries & set(RUN_FILES)
+    if not overwrite:
+        what = "a run" if ours else "files"
+        raise RunError(f"--out {out}: already holds {what}; pass --overwrite to replace it")
+    foreign = sorted(entries - set(RUN_FILES))
+    if foreign:
+        raise RunError(
+            f"--out {out}: not an mlp run directory (it holds {', '.join(foreign[:3])}); "
+            "refusing to overwrite it"
+        )
+
+
+def open_out_dir(out: Path, overwrite: bool) -> Path:
+    """Make `out` ready for a new run: create it, or clear the previous run's files."""
+    check_out_dir(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    # The summary goes first: from this moment the old run no longer looks complete.
+    for name in (SUMMARY_FILE, *RUN_FILES):
+        (out / name).unlink(missing_ok=True)
+    return out
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """Append one epoch's record as a JSON line, written with a single write call."""
+    line = (json.dumps(record) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def locate_run(run: Path) -> tuple[Path, Path]:
+    """(run directory, model file) for RUN given as a run directory or its model.npz."""
+    if run.is_dir():
+        run_dir, model = run, run / MODEL_FILE
+    elif run.suffix == ".npz":
+        run_dir, model = run.parent, run
+    else:
+        raise RunError(f"{run}: not a run directory or a .npz model")
+    if not model.is_file():
+        raise RunError(f"{run}: no {MODEL_FILE} here; is it a finished `mlp train` run?")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunError(f"{run_dir}: no {CONFIG_FILE} beside the model; cannot rebuild its data")
+    return run_dir, model

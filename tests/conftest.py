@@ -1,0 +1,32 @@
+"""Shared fixtures: a pinned terminal width, and a CliRunner that invokes the `mlp` app."""
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def mlp_cli(monkeypatch):
+    """Run `mlp ARGS...` in-process; returns the click Result (exit_code, stdout, stderr)."""
+    monkeypatch.setenv("COLUMNS", "120")  # Rich reads the width from here when not a terminal
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    from cli.app import app  # imported here so the core's tests run without the CLI
+
+    runner = CliRunner()
+
+    def invoke(*args):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def iris_config(tmp_path):
+    """A small iris config (8 epochs) in a temporary directory."""
+    path = tmp_path / "iris-small.yaml"
+    path.write_text(
+        "seed: 3\n"
+        "data: {dataset: iris, test_size: 0.2, val_size: 0.1}\n"
+        "model: {hidden: [8]}\n"
+        "train: {epochs: 8, batch_size: 16, optimizer: {name: sgd, lr: 0.1, momentum: 0.9}}\n"
+    )
+    return path
