@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import platform
 import sys
@@ -17,7 +18,7 @@ import typer
 from rich.console import Console
 
 from cli import render
-from cli.config import Config, ConfigError, config_to_dict, dump_config, load_config
+from cli.config import Config, ConfigError, dump_config, load_config
 from cli.experiment import (
     SPLITS,
     PreparedData,
@@ -64,7 +65,7 @@ app = typer.Typer(
 
 BAD_INPUT = 2  # exit code for anything wrong with what the user gave us
 FAILED = 1  # exit code for training that failed or a gradient check that did not pass
-GRADCHECK_MAX_ENTRIES = 5000  # per array; larger arrays are checked on a seeded sample
+GRADCHECK_MAX_ENTRIES = 20_000  # per array; larger arrays are checked on a seeded sample
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="YAML config file (see configs/example.yaml).")
@@ -127,9 +128,7 @@ def header(config: Config, config_path: Path, data: PreparedData, model: MLP) ->
     ds = data.dataset
     sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
     opt = config.train.optimizer
-    settings = ", ".join(
-        f"{k}={v}" for k, v in config_to_dict(config)["train"]["optimizer"].items()
-    )
+    settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
     return [
         ("config", str(config_path)),
         (
