@@ -5,11 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import platform
+import signal
 import sys
-import time
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -18,42 +16,18 @@ import typer
 from rich.console import Console
 
 from cli import render
-from cli.config import Config, ConfigError, dump_config, load_config
-from cli.experiment import (
-    SPLITS,
-    PreparedData,
-    architecture,
-    build_model,
-    build_optimizer,
-    load_split,
-    prepare_data,
-)
-from cli.rundir import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    SUMMARY_FILE,
-    RunError,
-    append_metrics,
-    check_out_dir,
-    locate_run,
-    new_default_run,
-    open_out_dir,
-    write_json,
-    write_text,
-)
+from cli.config import ConfigError, load_config
+from cli.experiment import SPLITS, architecture, build_model, load_split, prepare_data
+from cli.rundir import CONFIG_FILE, RunError, locate_run
+from cli.session import Interrupted, Session, resume_session, start_session
 from data import DATASETS, DataError, Dataset, standardize
 from mlp import (
-    MLP,
     Checkpoint,
     CheckpointError,
-    EpochReport,
     TrainingDiverged,
     evaluate,
     gradient_check,
     load_checkpoint,
-    save_checkpoint,
-    train,
 )
 
 app = typer.Typer(
@@ -94,6 +68,11 @@ def fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
+def describe_os_error(err: OSError) -> str:
+    """'runs/x/model.npz: No space left on device'."""
+    return f"{err.filename}: {err.strerror}" if err.filename else str(err)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn every kind of bad input into one line on stderr and exit code 2, no traceback."""
@@ -101,36 +80,19 @@ def user_errors() -> Iterator[None]:
         yield
     except (ConfigError, DataError, CheckpointError, RunError) as err:
         raise fail(str(err), BAD_INPUT) from None
+    except OSError as err:  # e.g. a run directory that cannot be created
+        raise fail(describe_os_error(err), BAD_INPUT) from None
 
 
-def versions() -> dict[str, str]:
-    """Versions of the things a run's numbers depend on."""
-    found = {"python": platform.python_version(), "numpy": np.__version__}
-    for dist in ("mlp-trainer", "scikit-learn"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            found[dist] = metadata.version(dist)
-    return found
-
-
-def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:
-    """Loss, accuracy and sample count of the model on every split the config has."""
-    figures = {}
-    for name in SPLITS:
-        part = data.part(name)
-        if part is not None:
-            result = evaluate(model, *part)
-            figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(part[1])}
-    return figures
-
-
-def header(config: Config, config_path: Path, data: PreparedData, model: MLP) -> list[tuple]:
+def header(session: Session) -> list[tuple]:
     """The rows shown before training starts."""
+    config, data, model = session.config, session.data, session.model
     ds = data.dataset
     sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
     opt = config.train.optimizer
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
     return [
-        ("config", str(config_path)),
+        ("config", str(session.config_path)),
         (
             "data",
             f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
@@ -151,19 +113,6 @@ def header(config: Config, config_path: Path, data: PreparedData, model: MLP) ->
     ]
 
 
-def metrics_record(report: EpochReport) -> dict:
-    """One line of metrics.jsonl."""
-    return {
-        "epoch": report.epoch,
-        "train_loss": report.train_loss,
-        "train_accuracy": report.train_accuracy,
-        "val_loss": report.val_loss,
-        "val_accuracy": report.val_accuracy,
-        "lr": report.lr,
-        "seconds": report.seconds,
-    }
-
-
 def headline(final: dict[str, dict]) -> tuple[str, dict]:
     """The split a run is judged by: test if there is one, else val, else train."""
     for name in ("test", "val", "train"):
@@ -174,7 +123,10 @@ def headline(final: dict[str, dict]) -> tuple[str, dict]:
 
 @app.command("train")
 def train_command(
-    config_path: ConfigOption,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config file (see configs/example.yaml)."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Run directory (default: runs/<config name>-<timestamp>)."),
@@ -183,88 +135,82 @@ def train_command(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace an existing run at --out.")
     ] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted run (or extend a finished one with "
+            "--set train.epochs=N) exactly where it stopped.",
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the final line.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Train the network a config describes and save it as a run directory."""
+    """Train the network a config describes and save it as a run directory.
+
+    Ctrl-C (or SIGTERM) stops after the current batch and saves everything needed to resume;
+    `mlp train --resume RUN` then finishes with the same weights as an uninterrupted run.
+    """
     console = Console(quiet=quiet or as_json, highlight=False)
     with user_errors():
-        config = load_config(config_path, overrides or ())
-        if out is not None:
-            check_out_dir(
-                out, overwrite
-            )  # refuse early; the directory is made after the data loads
-        data = prepare_data(config)
-        rng = np.random.default_rng(config.seed)
-        model = build_model(config, data.dataset, rng)
-        optimizer = build_optimizer(config)
-    console.print(render.key_value_grid(header(config, config_path, data, model)))
-
-    with user_errors():
-        run_dir = (
-            open_out_dir(out, overwrite) if out is not None else new_default_run(config_path.stem)
+        if resume is not None:
+            if out is not None or overwrite:
+                raise RunError(
+                    "--resume continues a run in place: --out and --overwrite do not apply"
+                )
+            session = resume_session(resume, config_path, overrides or ())
+        elif config_path is None:
+            raise RunError("missing --config FILE (or --resume RUN)")
+        else:
+            config = load_config(config_path, overrides or ())
+            session = start_session(config, config_path, out, overwrite)
+    console.print(render.key_value_grid(header(session)))
+    if session.resumed:
+        trainer = session.trainer
+        console.print(
+            f"resuming {session.run_dir} after epoch {trainer.epochs_done}"
+            + (f", batch {trainer.batches_done}" if trainer.batches_done else "")
         )
-    write_text(run_dir / CONFIG_FILE, dump_config(config))
-    X_train, y_train = data.parts["train"]
-    X_val, y_val = data.part("val") or (None, None)
-    reports: list[EpochReport] = []
-    started = time.perf_counter()
-    epochs = train(
-        model,
-        optimizer,
-        X_train,
-        y_train,
-        epochs=config.train.epochs,
-        batch_size=config.train.batch_size,
-        rng=rng,
-        shuffle=config.train.shuffle,
-        weight_decay=config.train.weight_decay,
-        X_val=X_val,
-        y_val=y_val,
-    )
-    with render.epoch_progress(console, config.train.epochs) as progress:
-        task = progress.add_task("train", total=config.train.epochs, latest="")
+    epochs = session.config.train.epochs
+    with render.epoch_progress(console, epochs) as progress:
+        task = progress.add_task("train", total=epochs, completed=len(session.history), latest="")
         try:
-            for report in epochs:
-                reports.append(report)
-                append_metrics(run_dir / METRICS_FILE, metrics_record(report))
-                progress.update(task, advance=1, latest=render.latest_text(report))
-        except TrainingDiverged as err:
+            session.run(
+                lambda report: progress.update(task, advance=1, latest=render.latest_text(report))
+            )
+        except Interrupted as stop:
+            progress.stop()
+            name = signal.Signals(stop.signum).name
             raise fail(
-                f"training diverged: {err}; try a smaller train.optimizer.lr "
-                f"(now {config.train.optimizer.lr}) or standardised inputs. "
-                f"Nothing was saved as a finished run in {run_dir}",
+                f"interrupted ({name}) after batch {stop.batch} of epoch {stop.epoch}; the state "
+                f"is saved in {session.run_dir}; resume with: mlp train --resume {session.run_dir}",
+                128 + stop.signum,
+            ) from None
+        except OSError as err:
+            progress.stop()
+            raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
+        except TrainingDiverged as err:
+            progress.stop()
+            raise fail(
+                f"training diverged: {err}; the last finite state is saved in {session.run_dir} "
+                f"(marked failed). Try a smaller train.optimizer.lr "
+                f"(now {session.config.train.optimizer.lr})",
                 FAILED,
             ) from None
-    wall = time.perf_counter() - started
-    console.print(render.epochs_table(reports))
-
-    save_checkpoint(
-        run_dir / MODEL_FILE,
-        Checkpoint(model, data.dataset.classes, mean=data.mean, scale=data.scale),
-    )
-    final = split_figures(model, data)
-    summary = {
-        "status": "completed",
-        "run": str(run_dir),
-        "config": str(config_path),
-        "dataset": data.dataset.name,
-        "architecture": architecture(model.layer_sizes),
-        "n_params": model.n_params,
-        "epochs": len(reports),
-        "final": final,
-        "wall_seconds": wall,
-        "versions": versions(),
-    }
-    write_json(run_dir / SUMMARY_FILE, summary)  # last: its presence marks the run complete
-
+    console.print(render.epochs_table(session.history))
+    try:
+        summary = session.finish()
+    except OSError as err:
+        raise fail(f"could not save the run: {describe_os_error(err)}", FAILED) from None
+    final = summary["final"]
     console.print(render.results_table(final))
     split, figures = headline(final)
     line = (
         f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
-        f"after {len(reports)} epochs in {wall:.1f}s; saved to {run_dir}"
+        f"after {summary['epochs']} epochs in {summary['wall_seconds']:.1f}s; "
+        f"saved to {session.run_dir}"
     )
     if as_json:
         print(json.dumps(summary))
@@ -473,7 +419,11 @@ def datasets_command(as_json: JsonOption = False) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # outside training (which handles Ctrl-C itself): no traceback
+        error_console().print("interrupted", markup=False)
+        sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cli.config import Config, ConfigError
-from data import Dataset, fit_standardizer, load_dataset, split_dataset, standardize
+from data import DataError, Dataset, fit_standardizer, load_dataset, split_dataset, standardize
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
 
@@ -38,13 +38,16 @@ class PreparedData:
 def load_split(config: Config) -> tuple[Dataset, dict[str, Part]]:
     """The config's dataset, split (stratified, seeded) into its parts, not yet standardised."""
     dataset = load_dataset(config.data.dataset, target=config.data.target)
-    splits = split_dataset(
-        dataset.X,
-        dataset.y,
-        test_size=config.data.test_size,
-        val_size=config.data.val_size,
-        seed=config.seed,
-    )
+    try:
+        splits = split_dataset(
+            dataset.X,
+            dataset.y,
+            test_size=config.data.test_size,
+            val_size=config.data.val_size,
+            seed=config.seed,
+        )
+    except DataError as err:
+        raise DataError(f"{dataset.name}: {err}") from None
     raw = {
         "train": (splits.X_train, splits.y_train),
         "val": (splits.X_val, splits.y_val),

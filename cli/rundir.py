@@ -19,7 +19,8 @@ MODEL_FILE = "model.npz"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
-RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE)
+RESUME_FILE = "resume.npz"
+RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RESUME_FILE)
 DEFAULT_ROOT = Path("runs")
 
 
@@ -94,6 +95,24 @@ def append_metrics(path: Path, record: dict) -> None:
         os.write(fd, line)
     finally:
         os.close(fd)
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The records of metrics.jsonl; a line cut short by a crash (the last) is left out."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
+
+
+def write_metrics(path: Path, records: list[dict]) -> None:
+    """Replace metrics.jsonl with exactly these records, atomically."""
+    write_text(path, "".join(json.dumps(record) + "\n" for record in records))
 
 
 def locate_run(run: Path) -> tuple[Path, Path]:

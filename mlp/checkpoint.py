@@ -16,6 +16,7 @@ Loading never unpickles (`allow_pickle=False`): no code inside a file is ever ru
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -61,9 +62,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-    except BaseException:  # KeyboardInterrupt too: never leave the temporary file behind
+    except BaseException as err:  # KeyboardInterrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # say which file failed
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
 
@@ -207,3 +210,58 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             raise CheckpointError(f"{path}: scale must be positive")
     model = MLP.from_arrays(weights, biases, activation=activation)
     return Checkpoint(model=model, classes=classes, mean=mean, scale=scale)
+
+
+# -- training state: everything needed to continue a run exactly where it stopped -----------------
+
+STATE_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    """A run's full state: weights, optimizer and trainer state, and a few facts about it."""
+
+    params: np.ndarray
+    optimizer: dict[str, np.ndarray]
+    trainer: dict
+    info: dict  # JSON-able facts the caller wants kept (status, epochs asked for, ...)
+
+
+def save_training_state(path: str | os.PathLike, state: TrainingState) -> None:
+    """Write a training state atomically: arrays as arrays, the rest as one JSON string."""
+    trainer = dict(state.trainer)
+    order = trainer.pop("order")
+    meta = {
+        "format_version": STATE_FORMAT_VERSION,
+        "trainer": trainer,  # counters and the generator's state (ints of any size)
+        "info": state.info,
+    }
+    arrays = {"params": state.params, "meta": np.asarray(json.dumps(meta))}
+    arrays |= {f"optimizer.{name}": np.asarray(value) for name, value in state.optimizer.items()}
+    if order is not None:
+        arrays["trainer.order"] = order
+    atomic_write(path, lambda file: np.savez(file, **arrays))
+
+
+def load_training_state(path: str | os.PathLike) -> TrainingState:
+    """Read a state written by `save_training_state` (never unpickling anything)."""
+    path = Path(path)
+    arrays = _read_arrays(path)
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+        params = arrays.pop("params")
+        version = meta["format_version"]
+        trainer, info = dict(meta["trainer"]), dict(meta["info"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: not a training state file ({err})") from None
+    if version > STATE_FORMAT_VERSION:
+        raise CheckpointError(f"{path}: format version {version} is newer than this mlp reads")
+    if params.ndim != 1 or params.dtype.name not in DTYPES or not np.isfinite(params).all():
+        raise CheckpointError(f"{path}: params must be a finite float vector")
+    trainer["order"] = arrays.pop("trainer.order", None)
+    optimizer = {
+        name.removeprefix("optimizer."): value
+        for name, value in arrays.items()
+        if name.startswith("optimizer.")
+    }
+    return TrainingState(params=params, optimizer=optimizer, trainer=trainer, info=info)

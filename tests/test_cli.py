@@ -92,6 +92,7 @@ def test_train_writes_a_complete_run_directory(mlp_cli, iris_config, tmp_path):
         "config.yaml",
         "metrics.jsonl",
         "model.npz",
+        "resume.npz",
         "summary.json",
     ]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
