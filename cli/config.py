@@ -24,8 +24,10 @@ from typing import Any
 
 import yaml
 
+import mlp.functions
+
 KNOWN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
-ACTIVATIONS = ("sigmoid",)
+ACTIVATIONS = tuple(mlp.functions.ACTIVATIONS)  # sigmoid, tanh, relu
 DTYPES = ("float64", "float32")
 
 
@@ -129,6 +131,54 @@ OPTIMIZERS: dict[str, type[SGDConfig] | type[AdamConfig]] = {"sgd": SGDConfig, "
 
 
 @dataclass(frozen=True)
+class ConstantSchedule:
+    """The same learning rate every epoch."""
+
+    name = "constant"
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """lr * gamma every step_size epochs."""
+
+    step_size: int = 10
+    gamma: float = 0.5
+    name = "step"
+
+
+@dataclass(frozen=True)
+class ExponentialSchedule:
+    """lr * gamma every epoch."""
+
+    gamma: float = 0.95
+    name = "exponential"
+
+
+@dataclass(frozen=True)
+class CosineSchedule:
+    """From lr down to min_lr along half a cosine over the run's epochs."""
+
+    min_lr: float = 0.0
+    name = "cosine"
+
+
+ScheduleConfig = ConstantSchedule | StepSchedule | ExponentialSchedule | CosineSchedule
+SCHEDULES: dict[str, type] = {
+    cls.name: cls for cls in (ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule)
+}
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Stop when a validation metric stops improving; needs data.val_size > 0."""
+
+    monitor: str = "val_loss"
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How long and how the network is trained."""
 
@@ -137,6 +187,8 @@ class TrainConfig:
     shuffle: bool = True
     weight_decay: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=SGDConfig)
+    lr_schedule: ScheduleConfig = field(default_factory=ConstantSchedule)
+    early_stopping: EarlyStoppingConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +302,19 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "train.optimizer.beta1": _number(0.0, 1.0),
     "train.optimizer.beta2": _number(0.0, 1.0),
     "train.optimizer.eps": _number(0.0, open_low=True),
+    "train.lr_schedule.step_size": _integer(1),
+    "train.lr_schedule.gamma": _number(0.0, 1.0, open_low=True, open_high=False),
+    "train.lr_schedule.min_lr": _number(0.0),
+    "train.early_stopping.monitor": _choice(("val_loss", "val_accuracy")),
+    "train.early_stopping.patience": _integer(1),
+    "train.early_stopping.min_delta": _number(0.0),
+    "train.early_stopping.restore_best": _boolean,
+}
+
+# Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
+NAMED_SECTIONS: dict[str, tuple[dict[str, type], str]] = {
+    "train.optimizer": (OPTIMIZERS, "sgd"),
+    "train.lr_schedule": (SCHEDULES, "constant"),
 }
 
 
@@ -296,20 +361,42 @@ def _build(where: str, prefix: str, cls: type, raw: dict, overrides: dict | None
     return cls(**values)
 
 
-def _optimizer(where: str, raw: Any) -> OptimizerConfig:
-    raw = dict(_mapping(where, "train.optimizer", raw))
-    name = raw.pop("name", "sgd")
-    if name not in OPTIMIZERS:
-        raise _fail(
-            where, "train.optimizer.name", f"must be one of {', '.join(OPTIMIZERS)}, got {name!r}"
-        )
-    cls = OPTIMIZERS[name]
-    valid = ["name", *(f.name for f in dataclasses.fields(cls))]
-    _unknown_keys(where, "train.optimizer", raw, valid)
-    config = _build(where, "train.optimizer", cls, raw)
-    if isinstance(config, SGDConfig) and config.nesterov and config.momentum == 0:
+def _named(where: str, path: str, raw: Any) -> Any:
+    """A sub-section whose `name` picks its dataclass (an optimizer, a schedule)."""
+    registry, default = NAMED_SECTIONS[path]
+    raw = dict(_mapping(where, path, raw))
+    name = raw.pop("name", default)
+    if name not in registry:
+        raise _fail(where, f"{path}.name", f"must be one of {', '.join(registry)}, got {name!r}")
+    cls = registry[name]
+    _unknown_keys(where, path, raw, ["name", *(f.name for f in dataclasses.fields(cls))])
+    return _build(where, path, cls, raw)
+
+
+def _train(where: str, raw: dict, data: DataConfig) -> TrainConfig:
+    raw = dict(raw)
+    sections: dict[str, Any] = {
+        key: _named(where, path, raw.pop(key, {}))
+        for path in NAMED_SECTIONS
+        for key in [path.split(".")[1]]
+    }
+    optimizer = sections["optimizer"]
+    if isinstance(optimizer, SGDConfig) and optimizer.nesterov and optimizer.momentum == 0:
         raise _fail(where, "train.optimizer.nesterov", "true needs momentum > 0")
-    return config
+    stopping = raw.pop("early_stopping", None)
+    if stopping is not None:
+        stopping = _build(
+            where,
+            "train.early_stopping",
+            EarlyStoppingConfig,
+            _mapping(where, "train.early_stopping", stopping),
+        )
+        if data.val_size == 0:
+            raise _fail(
+                where, "train.early_stopping", "needs a validation split (data.val_size > 0)"
+            )
+    sections["early_stopping"] = stopping
+    return _build(where, "train", TrainConfig, raw, sections)
 
 
 def _validate(raw: Any, where: str) -> Config:
@@ -331,9 +418,7 @@ def _validate(raw: Any, where: str) -> Config:
             f"got {data.target!r} with {data.dataset}",
         )
     model = _build(where, "model", ModelConfig, sections["model"])
-    train_raw = dict(sections["train"])
-    optimizer = _optimizer(where, train_raw.pop("optimizer", {}))
-    train = _build(where, "train", TrainConfig, train_raw, {"optimizer": optimizer})
+    train = _train(where, sections["train"], data)
     seed = _checked(where, "seed", raw["seed"]) if "seed" in raw else 0
     return Config(seed=seed, data=data, model=model, train=train)
 
@@ -343,15 +428,19 @@ def _validate(raw: Any, where: str) -> Config:
 
 def _schema_keys(path: Sequence[str], raw: dict) -> list[str] | None:
     """The valid keys under `path`, or None where any value is allowed (a leaf)."""
+    dotted = ".".join(path)
     if not path:
         return list(TOP_LEVEL)
-    if path[0] in SECTIONS and len(path) == 1:
-        return [f.name for f in dataclasses.fields(SECTIONS[path[0]])]
-    if list(path) == ["train", "optimizer"]:
+    if dotted in SECTIONS:
+        return [f.name for f in dataclasses.fields(SECTIONS[dotted])]
+    if dotted == "train.early_stopping":
+        return [f.name for f in dataclasses.fields(EarlyStoppingConfig)]
+    if dotted in NAMED_SECTIONS:
+        registry, default = NAMED_SECTIONS[dotted]
         train = raw.get("train")
-        current = train.get("optimizer") if isinstance(train, dict) else None
-        name = current.get("name", "sgd") if isinstance(current, dict) else "sgd"
-        cls = OPTIMIZERS.get(name, SGDConfig)
+        current = train.get(path[1]) if isinstance(train, dict) else None
+        name = current.get("name", default) if isinstance(current, dict) else default
+        cls = registry.get(name, registry[default])
         return ["name", *(f.name for f in dataclasses.fields(cls))]
     return None
 
@@ -455,10 +544,9 @@ def config_to_dict(config: Config) -> dict:
     """The resolved config as plain data: every default filled in, in schema order."""
     raw = dataclasses.asdict(config)
     raw["model"]["hidden"] = list(config.model.hidden)
-    raw["train"]["optimizer"] = {
-        "name": config.train.optimizer.name,
-        **dataclasses.asdict(config.train.optimizer),
-    }
+    for key in ("optimizer", "lr_schedule"):
+        section = getattr(config.train, key)
+        raw["train"][key] = {"name": section.name, **dataclasses.asdict(section)}
     return raw
 
 

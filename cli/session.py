@@ -11,6 +11,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -46,7 +47,9 @@ from cli.rundir import (
 )
 from mlp import MLP, Checkpoint, EpochReport, Trainer, evaluate, save_checkpoint
 from mlp.checkpoint import TrainingState, load_training_state, save_training_state
+from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
+from mlp.schedules import make_schedule
 
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
@@ -71,6 +74,7 @@ class Session:
     model: MLP
     optimizer: Optimizer
     trainer: Trainer
+    stopper: EarlyStopping | None = None
     history: list[EpochReport] = field(default_factory=list)  # every epoch of the run so far
     wall_seconds: float = 0.0  # training time of earlier sessions of this run
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
@@ -98,6 +102,8 @@ class Session:
                     append_metrics(self.run_dir / METRICS_FILE, metrics_record(report))
                     self._last_good = self.model.params.copy()
                     on_epoch(report)
+                    if self.stopper is not None and self.stopper.update(report, self.model.params):
+                        break
             except TrainingStopped as stop:
                 self.wall_seconds += time.perf_counter() - started
                 self.save_state("interrupted")
@@ -118,16 +124,28 @@ class Session:
             optimizer=self.optimizer.state_dict(),
             trainer=self.trainer.state_dict(),
             info={"status": status, "wall_seconds": self.wall_seconds},
+            best_params=None if self.stopper is None else self.stopper.best_params,
         )
         save_training_state(self.run_dir / RESUME_FILE, state)
 
     def finish(self) -> dict:
         """Save the final model and the summary (last: it marks the run complete)."""
+        self.save_state("completed")  # the last weights: more epochs can extend the run later
+        stopping = self.config.train.early_stopping
+        best = None
+        if self.stopper is not None and self.stopper.best_epoch is not None:
+            best = {
+                "epoch": self.stopper.best_epoch,
+                self.stopper.monitor: self.stopper.best_value,
+                "stopped_early": len(self.history) < self.config.train.epochs,
+                "restored": bool(stopping and stopping.restore_best),
+            }
+            if stopping and stopping.restore_best:
+                self.model.params[:] = self.stopper.best_params
         checkpoint = Checkpoint(
             self.model, self.data.dataset.classes, mean=self.data.mean, scale=self.data.scale
         )
         save_checkpoint(self.run_dir / MODEL_FILE, checkpoint)
-        self.save_state("completed")  # so that more epochs can extend the run later
         summary = {
             "status": "completed",
             "run": str(self.run_dir),
@@ -136,6 +154,7 @@ class Session:
             "architecture": architecture(self.model.layer_sizes),
             "n_params": self.model.n_params,
             "epochs": len(self.history),
+            "best": best,
             "final": split_figures(self.model, self.data),
             "wall_seconds": self.wall_seconds,
             "versions": versions(),
@@ -150,6 +169,15 @@ class Session:
 def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> Trainer:
     X_train, y_train = data.parts["train"]
     X_val, y_val = data.part("val") or (None, None)
+    schedule = config.train.lr_schedule
+    lr_schedule = None
+    if schedule.name != "constant":
+        lr_schedule = make_schedule(
+            schedule.name,
+            lr=config.train.optimizer.lr,
+            epochs=config.train.epochs,
+            **dataclasses.asdict(schedule),
+        )
     return Trainer(
         model,
         optimizer,
@@ -161,7 +189,15 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
         weight_decay=config.train.weight_decay,
         X_val=X_val,
         y_val=y_val,
+        lr_schedule=lr_schedule,
     )
+
+
+def _stopper(config: Config) -> EarlyStopping | None:
+    settings = config.train.early_stopping
+    if settings is None:
+        return None
+    return EarlyStopping(settings.monitor, settings.patience, settings.min_delta)
 
 
 def start_session(config: Config, config_path: Path, out: Path | None, overwrite: bool) -> Session:
@@ -175,7 +211,9 @@ def start_session(config: Config, config_path: Path, out: Path | None, overwrite
     trainer = _trainer(config, data, model, optimizer, rng)
     run_dir = open_out_dir(out, overwrite) if out is not None else new_default_run(config_path.stem)
     write_text(run_dir / CONFIG_FILE, dump_config(config))
-    return Session(config, config_path, run_dir, data, model, optimizer, trainer)
+    return Session(
+        config, config_path, run_dir, data, model, optimizer, trainer, stopper=_stopper(config)
+    )
 
 
 def flat_keys(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -234,6 +272,11 @@ def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
     (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # not complete again until it finishes
     write_metrics(run_dir / METRICS_FILE, [metrics_record(r) for r in history])
     write_text(run_dir / CONFIG_FILE, dump_config(config))
+    stopper = _stopper(config)
+    if stopper is not None:  # its counters follow from the history; its best weights were saved
+        for report in history:
+            stopper.update(report, state.params)
+        stopper.best_params = state.best_params
     wall = float(state.info.get("wall_seconds", 0.0))
     return Session(
         config,
@@ -243,6 +286,7 @@ def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
         model,
         optimizer,
         trainer,
+        stopper=stopper,
         history=history,
         wall_seconds=wall,
     )

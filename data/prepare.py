@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.cache import Arrays, cached, fingerprint
 from data.errors import DataError
 
 
@@ -23,18 +24,27 @@ class Splits:
 
 def _hold_out(X, y, fraction: float, seed: int, what: str):
     """Split off `fraction` of (X, y), stratified; a split that cannot be stratified says why."""
-    from sklearn.model_selection import train_test_split
-
     n_classes = len(np.unique(y))
     n_out = int(np.ceil(fraction * len(y)))  # how train_test_split rounds a fractional size
-    smallest = int(np.bincount(y).min(initial=len(y), where=np.bincount(y) > 0))
+    counts = np.bincount(y)
+    smallest = int(counts[counts > 0].min())
     if n_out < n_classes or len(y) - n_out < n_classes or smallest < 2:
         raise DataError(
             f"{what}={fraction} of {len(y)} samples leaves {n_out} for {what.split('_')[0]} and "
             f"{len(y) - n_out} for the rest; a stratified split needs at least one sample of "
             f"each of the {n_classes} classes on both sides (smallest class: {smallest})"
         )
-    return train_test_split(X, y, test_size=fraction, stratify=y, random_state=seed)
+
+    def indices() -> Arrays:
+        from sklearn.model_selection import train_test_split
+
+        keep, out = train_test_split(
+            np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed
+        )
+        return {"keep": keep, "out": out}
+
+    split = cached("split", fingerprint(X, y, fraction=fraction, seed=seed), indices)
+    return X[split["keep"]], X[split["out"]], y[split["keep"]], y[split["out"]]
 
 
 def split_dataset(
@@ -56,10 +66,15 @@ def split_dataset(
 
 def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and scale of the training part (constant features get scale 1)."""
-    from sklearn.preprocessing import StandardScaler
 
-    scaler = StandardScaler().fit(X_train)
-    return scaler.mean_.astype(np.float64), scaler.scale_.astype(np.float64)
+    def statistics() -> Arrays:
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(X_train)
+        return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64)}
+
+    stats = cached("standardizer", fingerprint(X_train), statistics)
+    return stats["mean"], stats["scale"]
 
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:

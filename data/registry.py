@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from data.cache import Arrays, cached, fingerprint
 from data.errors import DataError
 
 
@@ -38,18 +39,27 @@ class Dataset:
 
 
 def _from_sklearn(loader_name: str) -> Callable[[], Dataset]:
-    def load() -> Dataset:
+    def from_sklearn() -> Arrays:
         import sklearn.datasets
 
         bunch = getattr(sklearn.datasets, loader_name)()
         # scikit-learn numbers the classes 0..K-1 and names them in target_names
         # (digits: 0..9; iris: setosa, versicolor, virginica; ...).
+        return {
+            "X": np.ascontiguousarray(bunch.data, dtype=np.float64),
+            "y": np.asarray(bunch.target, dtype=np.int64),
+            "classes": np.asarray(bunch.target_names.tolist()),
+            "feature_names": np.asarray([str(n) for n in bunch.feature_names]),
+        }
+
+    def load() -> Dataset:
+        arrays = cached("dataset", fingerprint(name=loader_name), from_sklearn)
         return Dataset(
             name=loader_name.removeprefix("load_"),
-            X=np.ascontiguousarray(bunch.data, dtype=np.float64),
-            y=np.asarray(bunch.target, dtype=np.int64),
-            classes=np.asarray(bunch.target_names.tolist()),
-            feature_names=tuple(str(n) for n in bunch.feature_names),
+            X=arrays["X"],
+            y=arrays["y"],
+            classes=arrays["classes"],
+            feature_names=tuple(arrays["feature_names"].tolist()),
         )
 
     return load

@@ -225,6 +225,7 @@ class TrainingState:
     optimizer: dict[str, np.ndarray]
     trainer: dict
     info: dict  # JSON-able facts the caller wants kept (status, epochs asked for, ...)
+    best_params: np.ndarray | None = None  # early stopping's best weights so far, if any
 
 
 def save_training_state(path: str | os.PathLike, state: TrainingState) -> None:
@@ -240,6 +241,8 @@ def save_training_state(path: str | os.PathLike, state: TrainingState) -> None:
     arrays |= {f"optimizer.{name}": np.asarray(value) for name, value in state.optimizer.items()}
     if order is not None:
         arrays["trainer.order"] = order
+    if state.best_params is not None:
+        arrays["best_params"] = state.best_params
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
@@ -259,9 +262,10 @@ def load_training_state(path: str | os.PathLike) -> TrainingState:
     if params.ndim != 1 or params.dtype.name not in DTYPES or not np.isfinite(params).all():
         raise CheckpointError(f"{path}: params must be a finite float vector")
     trainer["order"] = arrays.pop("trainer.order", None)
+    best_params = arrays.pop("best_params", None)
     optimizer = {
         name.removeprefix("optimizer."): value
         for name, value in arrays.items()
         if name.startswith("optimizer.")
     }
-    return TrainingState(params=params, optimizer=optimizer, trainer=trainer, info=info)
+    return TrainingState(params, optimizer, trainer, info, best_params)

@@ -6,6 +6,7 @@ Conventions: rows are samples, columns are units; `logits` are the top layer's p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -99,17 +100,47 @@ def onehot(y: np.ndarray, n_classes: int, dtype: np.dtype | type = np.float64) -
     return Y
 
 
+def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """tanh(z), bounded in (-1, 1); NumPy's is exact to rounding and never overflows."""
+    return np.tanh(z, out=out)
+
+
+def tanh_derivative(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """d tanh / dz in terms of the output a = tanh(z): 1 - a^2."""
+    out = np.multiply(a, a, out=out)
+    return np.subtract(1.0, out, out=out)
+
+
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(z, 0)."""
+    return np.maximum(z, 0.0, out=out)
+
+
+def relu_derivative(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """d relu / dz in terms of the output a = relu(z): 1 where a > 0, else 0 (0 at the kink)."""
+    return np.greater(a, 0.0, out=out) if out is not None else (a > 0).astype(a.dtype)
+
+
 @dataclass(frozen=True)
 class Activation:
-    """A hidden-layer nonlinearity and its derivative expressed through its own output."""
+    """A hidden-layer nonlinearity, its derivative through its own output, and its init gain.
+
+    `init_gain` scales the Glorot-uniform bound sqrt(6 / (fan_in + fan_out)) of the weights
+    feeding a layer of this activation (see `MLP.__init__`).
+    """
 
     name: str
     fn: Callable[..., np.ndarray]  # fn(z, out=None)
     derivative_from_output: Callable[..., np.ndarray]  # derivative_from_output(a, out=None)
+    init_gain: float = 1.0
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative),
+    "tanh": Activation("tanh", tanh, tanh_derivative),
+    # He et al.: a ReLU zeroes half its inputs, so twice the variance (gain sqrt 2) keeps the
+    # signal's size from layer to layer.
+    "relu": Activation("relu", relu, relu_derivative, init_gain=math.sqrt(2.0)),
 }
 
 

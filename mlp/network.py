@@ -55,21 +55,25 @@ class MLP:
     ) -> None:
         """Build the network with Glorot/Xavier-uniform weights drawn from `rng`, biases 0.
 
-        W_l ~ U(-r, r) with r = sqrt(6 / (fan_in + fan_out)), i.e. gain 1, the value PyTorch's
-        `calculate_gain("sigmoid")` gives. Glorot and Bengio chose r so that activations and
-        back-propagated gradients keep roughly the same variance from layer to layer. With gain 1
-        and standardised inputs the pre-activations start near sigmoid's linear range (std 0.8 for
-        digits' 64 -> 128 layer); the gain of 4 sometimes quoted for sigmoid gives std ~3 there,
-        where sigma' = a (1 - a) is ~0.04 instead of up to 0.25 and the first epochs crawl.
+        W_l ~ U(-r, r) with r = gain * sqrt(6 / (fan_in + fan_out)). For sigmoid the gain is 1,
+        the value PyTorch's `calculate_gain("sigmoid")` gives; tanh (Glorot and Bengio's own
+        case) uses 1 too, relu sqrt(2) (He et al.); the top layer, feeding the softmax, always
+        1. Glorot and Bengio chose r so that activations and back-propagated gradients keep
+        roughly the same variance from layer to layer. With gain 1 and standardised inputs the
+        pre-activations start near sigmoid's linear range (std 0.8 for digits' 64 -> 128 layer);
+        the gain of 4 sometimes quoted for sigmoid gives std ~3 there, where sigma' = a (1 - a)
+        is ~0.04 instead of up to 0.25 and the first epochs crawl.
         """
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = get_activation(activation)
         self.dtype = _check_dtype(dtype)
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.weights, self.biases = self.unflatten(self.params)
-        for W in self.weights:
+        for layer, W in enumerate(self.weights, start=1):
             fan_in, fan_out = W.shape
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            # the gain of the activation this layer feeds (1 for the softmax at the top)
+            gain = self.activation.init_gain if layer < self.n_layers else 1.0
+            limit = gain * np.sqrt(6.0 / (fan_in + fan_out))
             W[...] = rng.uniform(-limit, limit, size=W.shape)
 
     @classmethod
@@ -255,6 +259,8 @@ class Workspace:
         self.z = [np.empty((B, n), dtype) for n in sizes[1:]]
         if not backward:
             return
+        self.X_batch = np.empty((B, sizes[0]), dtype)  # a shuffled batch, gathered here
+        self.y_batch = np.empty(B, np.intp)
         self.probs = np.empty((B, sizes[-1]), dtype)
         self.deltas = [np.empty((B, n), dtype) for n in sizes[1:-1]]
         self.slopes = [np.empty((B, n), dtype) for n in sizes[1:-1]]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +85,15 @@ class Trainer:
         weight_decay: float = 0.0,
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
+        lr_schedule: Callable[[int], float] | None = None,
     ) -> None:
-        """Set up training; nothing runs until `run` is iterated."""
+        """Set up training; nothing runs until `run` is iterated.
+
+        `lr_schedule(epoch)`, if given, sets the optimizer's learning rate for each epoch.
+        """
         self.model, self.optimizer = model, optimizer
         self.X = np.ascontiguousarray(X, dtype=model.dtype)
-        self.y = np.asarray(y)
+        self.y = np.asarray(y, dtype=np.intp)
         if self.X.shape[0] != self.y.shape[0]:
             raise ValueError(f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} labels")
         if shuffle and rng is None:
@@ -97,6 +101,7 @@ class Trainer:
         self.rng, self.shuffle, self.weight_decay = rng, shuffle, weight_decay
         self.X_val = None if X_val is None else np.ascontiguousarray(X_val, dtype=model.dtype)
         self.y_val = y_val
+        self.lr_schedule = lr_schedule
         self.batches = batch_slices(len(self.X), batch_size)
         # One workspace per batch size (the full one, and a smaller last one if any), made once.
         self.workspaces = {n: Workspace(model, n) for n in {b.stop - b.start for b in self.batches}}
@@ -123,10 +128,9 @@ class Trainer:
         started = time.perf_counter()
         if self.shuffle and self.order is None:  # a resumed epoch keeps the order it had
             self.order = self.rng.permutation(len(self.X))
-        if self.order is not None:
-            X_epoch, y_epoch = self.X[self.order], self.y[self.order]  # one copy per epoch
-        else:
-            X_epoch, y_epoch = self.X, self.y
+        if self.lr_schedule is not None:
+            self.optimizer.lr = self.lr_schedule(epoch)
+        X, y, order = self.X, self.y, self.order
         model, optimizer, weight_decay = self.model, self.optimizer, self.weight_decay
         try:
             # Overflow on the way to a non-finite loss is reported by TrainingDiverged below,
@@ -137,8 +141,14 @@ class Trainer:
                         self._stop = False
                         raise TrainingStopped(epoch, number - 1)
                     batch = self.batches[number - 1]
-                    X_batch, y_batch = X_epoch[batch], y_epoch[batch]  # views
-                    ws = self.workspaces[len(y_batch)]
+                    ws = self.workspaces[batch.stop - batch.start]
+                    if order is None:
+                        X_batch, y_batch = X[batch], y[batch]  # views, in file order
+                    else:
+                        # Gathered into the workspace: no copy of the whole set per epoch, so
+                        # memory stays at the data's size however large it is.
+                        X_batch = np.take(X, order[batch], axis=0, out=ws.X_batch)
+                        y_batch = np.take(y, order[batch], out=ws.y_batch)
                     loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
                     if not math.isfinite(loss):
                         raise TrainingDiverged("the loss", epoch, number)
@@ -212,6 +222,7 @@ def train(
     weight_decay: float = 0.0,
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
 ) -> Iterator[EpochReport]:
     """Train `model` in place for `epochs` epochs, yielding an `EpochReport` after each.
 
@@ -228,6 +239,7 @@ def train(
         weight_decay=weight_decay,
         X_val=X_val,
         y_val=y_val,
+        lr_schedule=lr_schedule,
     )
     return trainer.run(epochs)
 

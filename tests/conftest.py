@@ -30,3 +30,11 @@ def iris_config(tmp_path):
         "train: {epochs: 8, batch_size: 16, optimizer: {name: sgd, lr: 0.1, momentum: 0.9}}\n"
     )
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Keep the tests' cached datasets and splits out of the user's ~/.cache."""
+    import os
+
+    os.environ["MLP_CACHE_DIR"] = str(tmp_path_factory.mktemp("mlp-cache"))
