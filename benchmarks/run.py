@@ -33,6 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import itertools
+
 from mlp import MLP, SGD, Adam, Trainer, evaluate  # noqa: E402
 
 
@@ -59,8 +61,12 @@ WORKLOADS = [
     Workload("digits 64-128-10 b128 sgd", "digits", (128,), 128, "sgd", 0.1, "float64", 40),
     Workload("digits 64-128-10 b1 sgd", "digits", (128,), 1, "sgd", 0.01, "float64", 2),
     Workload("iris 4-16-3 b16 sgd", "iris", (16,), 16, "sgd", 0.1, "float64", 100),
-    Workload("mnist-like 784-256-10 b128 sgd", "mnist-like", (256,), 128, "sgd", 0.05, "float32", 2),
-    Workload("mnist-like 784-256-10 b128 sgd", "mnist-like", (256,), 128, "sgd", 0.05, "float64", 2),
+    Workload(
+        "mnist-like 784-256-10 b128 sgd", "mnist-like", (256,), 128, "sgd", 0.05, "float32", 2
+    ),
+    Workload(
+        "mnist-like 784-256-10 b128 sgd", "mnist-like", (256,), 128, "sgd", 0.05, "float64", 2
+    ),
 ]
 
 
@@ -75,8 +81,14 @@ def load(dataset: str):
 
     if dataset == "mnist-like":
         X, y = make_classification(
-            n_samples=70_000, n_features=784, n_informative=64, n_redundant=64, n_classes=10,
-            n_clusters_per_class=2, class_sep=2.0, random_state=0,
+            n_samples=70_000,
+            n_features=784,
+            n_informative=64,
+            n_redundant=64,
+            n_classes=10,
+            n_clusters_per_class=2,
+            class_sep=2.0,
+            random_state=0,
         )
     else:
         X, y = {"digits": load_digits, "iris": load_iris}[dataset](return_X_y=True)
@@ -139,7 +151,7 @@ def run_torch(w: Workload, data, seed: int):
     dtype = {"float64": torch.float64, "float32": torch.float32}[w.dtype]
     sizes = [X.shape[1], *w.hidden, int(y.max()) + 1]
     layers: list = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.Sigmoid()]
     net = torch.nn.Sequential(*layers[:-1]).to(dtype)
     if w.optimizer == "sgd":
@@ -168,7 +180,7 @@ def matmul_floor(w: Workload, data) -> float:
     n = len(X)
     sizes = [X.shape[1], *w.hidden, int(data[1].max()) + 1]
     rng = np.random.default_rng(0)
-    Ws = [rng.normal(size=(a, b)).astype(w.dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    Ws = [rng.normal(size=(a, b)).astype(w.dtype) for a, b in itertools.pairwise(sizes)]
 
     def epoch():
         for start in range(0, n, w.batch_size):
@@ -243,8 +255,16 @@ def process_figures(repeats: int) -> dict:
         script = Path(tmp) / "sklearn_digits.py"
         script.write_text(SKLEARN_DIGITS)
         commands = {
-            "mlp train digits": [*mlp, "train", "--config", str(ROOT / "configs" / "digits.yaml"),
-                                 "--out", str(Path(tmp) / "run"), "--overwrite", "-q"],
+            "mlp train digits": [
+                *mlp,
+                "train",
+                "--config",
+                str(ROOT / "configs" / "digits.yaml"),
+                "--out",
+                str(Path(tmp) / "run"),
+                "--overwrite",
+                "-q",
+            ],
             "scikit-learn digits script": [sys.executable, str(script)],
             "mlp --help": [*mlp, "--help"],
             "mlp datasets": [*mlp, "datasets"],
@@ -386,12 +406,18 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
     for r in rows:
         cells = [r["workload"], r["dtype"], fmt_spread(r, "ours")]
         for p in peers:
-            cells += [fmt_spread(r, p), f"{r['ours_over'][p]:.2f}x"] if p in r["ours_over"] else [
-                "-",
-                "-",
-            ]
+            cells += (
+                [fmt_spread(r, p), f"{r['ours_over'][p]:.2f}x"]
+                if p in r["ours_over"]
+                else [
+                    "-",
+                    "-",
+                ]
+            )
         cells += [f"{r['floor_ms']:.2f}", f"{r['ours_over_floor']:.2f}x"]
-        cells.append(" / ".join(f"{r['accuracy'][p]:.3f}" for p in ["ours", *peers] if p in r["accuracy"]))
+        cells.append(
+            " / ".join(f"{r['accuracy'][p]:.3f}" for p in ["ours", *peers] if p in r["accuracy"])
+        )
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| process | wall s | peak MB |", "|---|---|---|"]
     for name, figures in processes.items():
@@ -408,8 +434,15 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
     (out / "latest.md").write_text("\n".join(lines) + "\n")
     (out / "latest.json").write_text(
         json.dumps(
-            {"date": stamp, "machine": machine, "blas": blas_info(), "torch": torch_note,
-             "workloads": rows, "memory": memory, "processes": processes},
+            {
+                "date": stamp,
+                "machine": machine,
+                "blas": blas_info(),
+                "torch": torch_note,
+                "workloads": rows,
+                "memory": memory,
+                "processes": processes,
+            },
             indent=2,
         )
         + "\n"

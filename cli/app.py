@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
+import io
 import json
 import signal
 import sys
@@ -14,13 +16,24 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from cli import render
 from cli.config import ConfigError, load_config
 from cli.experiment import SPLITS, architecture, build_model, load_split, prepare_data
-from cli.rundir import CONFIG_FILE, RunError, locate_run
-from cli.session import Interrupted, Session, resume_session, start_session
-from data import DATASETS, DataError, Dataset, standardize
+from cli.rundir import (
+    CONFIG_FILE,
+    DEFAULT_ROOT,
+    METRICS_FILE,
+    MODEL_FILE,
+    RunError,
+    describe_run,
+    locate_run,
+    read_metrics,
+    write_text,
+)
+from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
+from data import DATASETS, DataError, Dataset, load_features, standardize
 from mlp import (
     Checkpoint,
     CheckpointError,
@@ -28,6 +41,7 @@ from mlp import (
     evaluate,
     gradient_check,
     load_checkpoint,
+    predict_proba,
 )
 
 app = typer.Typer(
@@ -200,6 +214,8 @@ def train_command(
                 FAILED,
             ) from None
     console.print(render.epochs_table(session.history))
+    for chart in render.learning_curves([metrics_record(r) for r in session.history]):
+        console.print(chart)
     try:
         summary = session.finish()
     except OSError as err:
@@ -385,6 +401,126 @@ def gradcheck_command(
         console.print(f"{verdict}: max relative error {worst:.2e} (tolerance {tol:g})")
     if not passed:
         raise typer.Exit(FAILED)
+
+
+RUN_COLUMNS = (
+    "name",
+    "dataset",
+    "architecture",
+    "optimizer",
+    "epochs",
+    "best_val_accuracy",
+    "test_accuracy",
+    "date",
+    "status",
+)
+
+
+@app.command("runs")
+def runs_command(
+    folder: Annotated[Path, typer.Argument(help="Where the runs are.")] = DEFAULT_ROOT,
+    sort: Annotated[
+        str, typer.Option("--sort", help=f"Column to sort by: {', '.join(RUN_COLUMNS)}.")
+    ] = "date",
+    as_json: JsonOption = False,
+) -> None:
+    """A table of the saved runs in a folder (default: runs/)."""
+    with user_errors():
+        if sort not in RUN_COLUMNS:
+            raise RunError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
+        if not folder.is_dir():
+            raise RunError(f"{folder}: no such folder of runs")
+        rows = [row for d in sorted(folder.iterdir()) if d.is_dir() and (row := describe_run(d))]
+    # Missing values sort last; numbers descending (best first), text ascending.
+    descending = sort in ("epochs", "best_val_accuracy", "test_accuracy", "date")
+    present = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort])
+    rows = (present[::-1] if descending else present) + [r for r in rows if r[sort] is None]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table(title=f"Runs in {folder} ({len(rows)}), by {sort}", title_justify="left")
+    numeric = ("epochs", "best_val_accuracy", "test_accuracy")
+    for column in RUN_COLUMNS:
+        title = column.replace("_", " ").replace("accuracy", "acc")
+        table.add_column(title, justify="right" if column in numeric else "left", no_wrap=True)
+    for row in rows:
+        table.add_row(
+            *(render.fmt(row[c]) if c.endswith("accuracy") else str(row[c]) for c in RUN_COLUMNS)
+        )
+    Console(highlight=False).print(table)
+
+
+@app.command("curves")
+def curves_command(
+    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    png: Annotated[
+        Path | None,
+        typer.Option("--png", help="Also write the chart as a PNG (needs mlp-trainer[plot])."),
+    ] = None,
+) -> None:
+    """Learning curves of a run: train and validation loss and accuracy per epoch."""
+    with user_errors():
+        records = read_metrics(run / METRICS_FILE)
+        if not records:
+            raise RunError(f"{run}: no {METRICS_FILE} with any epoch in it")
+    console = Console(highlight=False)
+    for chart in render.learning_curves(records):
+        console.print(chart)
+    if png is not None:
+        try:
+            render.save_curves_png(records, png)
+        except ImportError:
+            raise fail(
+                "--png needs matplotlib: pip install 'mlp-trainer[plot]'", BAD_INPUT
+            ) from None
+        except OSError as err:
+            raise fail(f"--png: {describe_os_error(err)}", FAILED) from None
+        console.print(f"wrote {png}")
+
+
+@app.command("predict")
+def predict_command(
+    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    input_csv: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with a header row; the model's feature columns are matched by name "
+            "(other columns, such as an id or the label, are left out)."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the predictions here (default: stdout).")
+    ] = None,
+    proba: Annotated[
+        bool, typer.Option("--proba", help="Add each class's probability as a column.")
+    ] = False,
+) -> None:
+    """Predict a label for every row of a CSV file, with the run's own preprocessing."""
+    with user_errors():
+        model_path = run / MODEL_FILE if run.is_dir() else run
+        checkpoint = load_checkpoint(model_path)
+        model = checkpoint.model
+        X = load_features(input_csv, checkpoint.feature_names, model.layer_sizes[0])
+        if checkpoint.mean is not None and checkpoint.scale is not None:
+            X = standardize(X, checkpoint.mean, checkpoint.scale)  # the training statistics
+    probabilities = predict_proba(model, X)
+    labels = checkpoint.classes[probabilities.argmax(axis=1)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["prediction"]
+    if proba:
+        header += [f"p_{label}" for label in checkpoint.classes.tolist()]
+    writer.writerow(header)
+    for label, row in zip(labels.tolist(), probabilities):
+        writer.writerow([label, *(repr(float(p)) for p in row)] if proba else [label])
+    if out is None:
+        sys.stdout.write(buffer.getvalue())
+        return
+    try:
+        write_text(out, buffer.getvalue())
+    except OSError as err:
+        raise fail(f"--out: {describe_os_error(err)}", FAILED) from None
+    error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
 
 
 @app.command("datasets")

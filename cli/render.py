@@ -8,6 +8,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from mlp import ArrayCheck, EpochReport
 
@@ -135,3 +136,76 @@ def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> Table:
             "[green]ok[/]" if ok else "[red]FAIL[/]",
         )
     return table
+
+
+# -- learning curves ---------------------------------------------------------------------------
+
+CURVE_MARKS = (("•", "cyan"), ("o", "magenta"))  # train, validation: distinct without colour
+
+
+def line_chart(
+    title: str, series: dict[str, Sequence[float | None]], width: int = 60, height: int = 10
+) -> Text:
+    """A small scatter-line chart of one or two series over epochs, in plain characters."""
+    values = [v for s in series.values() for v in s if v is not None]
+    n = max((len(s) for s in series.values()), default=0)
+    text = Text(f"{title}\n", style="bold")
+    if not values:
+        return text.append("(no data)\n")
+    low, high = min(values), max(values)
+    span = high - low or 1.0
+    grid: list[list[tuple[str, str] | None]] = [[None] * width for _ in range(height)]
+    for (_, points), (mark, style) in zip(series.items(), CURVE_MARKS):
+        for i, value in enumerate(points):
+            if value is None:
+                continue
+            x = round(i * (width - 1) / max(n - 1, 1))
+            y = round((value - low) / span * (height - 1))
+            grid[height - 1 - y][x] = (mark, style)
+    labels = [f"{high:.4f}", *[""] * (height - 2), f"{low:.4f}"] if height > 1 else [f"{high:.4f}"]
+    pad = max(len(label) for label in labels)
+    for label, row in zip(labels, grid):
+        text.append(f"{label:>{pad}} │")
+        for cell in row:
+            text.append(cell[0], style=cell[1]) if cell else text.append(" ")
+        text.append("\n")
+    text.append(" " * pad + " └" + "─" * width + "\n")
+    text.append(" " * pad + f"  epoch 1{f'epoch {n}':>{width - 7}}\n")
+    legend = "   ".join(f"{mark} {name}" for name, (mark, _) in zip(series, CURVE_MARKS))
+    return text.append(" " * pad + "  " + legend + "\n")
+
+
+def learning_curves(records: Sequence[dict]) -> list[Text]:
+    """Loss and accuracy charts from metrics.jsonl records."""
+    return [
+        line_chart(
+            f"{what} per epoch",
+            {
+                f"train {what}": [r[f"train_{what}"] for r in records],
+                f"validation {what}": [r[f"val_{what}"] for r in records],
+            },
+        )
+        for what in ("loss", "accuracy")
+    ]
+
+
+def save_curves_png(records: Sequence[dict], path) -> None:
+    """The same charts as a PNG, with matplotlib (ImportError if it is not installed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in records]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        ax.plot(epochs, [r[f"train_{what}"] for r in records], label=f"train {what}")
+        validation = [r[f"val_{what}"] for r in records]
+        if any(v is not None for v in validation):
+            ax.plot(epochs, [np.nan if v is None else v for v in validation], label=f"val {what}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -128,3 +128,48 @@ def locate_run(run: Path) -> tuple[Path, Path]:
     if not (run_dir / CONFIG_FILE).is_file():
         raise RunError(f"{run_dir}: no {CONFIG_FILE} beside the model; cannot rebuild its data")
     return run_dir, model
+
+
+def describe_run(run_dir: Path) -> dict | None:
+    """One row of `mlp runs`, or None if `run_dir` is not a run."""
+    import yaml
+
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        return None
+    try:
+        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+        summary = json.loads((run_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        summary = None
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    records = read_metrics(run_dir / METRICS_FILE)
+    val = [r["val_accuracy"] for r in records if r.get("val_accuracy") is not None]
+    data, model, train = config.get("data", {}), config.get("model", {}), config.get("train", {})
+    optimizer = train.get("optimizer", {})
+    status = "completed" if summary else _stopped_status(run_dir)
+    test = (summary or {}).get("final", {}).get("test", {}).get("accuracy")
+    return {
+        "name": run_dir.name,
+        "dataset": str(data.get("dataset")),
+        "architecture": (summary or {}).get("architecture") or "hidden " + str(model.get("hidden")),
+        "optimizer": f"{optimizer.get('name')} lr={optimizer.get('lr')}",
+        "epochs": len(records),
+        "best_val_accuracy": max(val) if val else None,
+        "test_accuracy": test,
+        "date": datetime.fromtimestamp(config_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),
+        "status": status,
+    }
+
+
+def _stopped_status(run_dir: Path) -> str:
+    """'interrupted' or 'failed' from resume.npz, else 'incomplete' (running, or killed)."""
+    from mlp.checkpoint import CheckpointError, load_training_state
+
+    try:
+        return str(load_training_state(run_dir / RESUME_FILE).info.get("status", "incomplete"))
+    except CheckpointError:
+        return "incomplete"

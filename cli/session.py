@@ -142,8 +142,9 @@ class Session:
             }
             if stopping and stopping.restore_best:
                 self.model.params[:] = self.stopper.best_params
+        dataset = self.data.dataset
         checkpoint = Checkpoint(
-            self.model, self.data.dataset.classes, mean=self.data.mean, scale=self.data.scale
+            self.model, dataset.classes, self.data.mean, self.data.scale, dataset.feature_names
         )
         save_checkpoint(self.run_dir / MODEL_FILE, checkpoint)
         summary = {

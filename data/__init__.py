@@ -4,7 +4,7 @@ scikit-learn is imported only inside the functions that need it, so commands tha
 touch data (`mlp --help`, `mlp datasets`) start fast.
 """
 
-from data.csvfile import load_csv
+from data.csvfile import load_csv, load_features
 from data.errors import DataError
 from data.prepare import Splits, fit_standardizer, split_dataset, standardize
 from data.registry import DATASETS, Dataset, DatasetInfo, load_dataset
@@ -18,6 +18,7 @@ __all__ = [
     "fit_standardizer",
     "load_csv",
     "load_dataset",
+    "load_features",
     "split_dataset",
     "standardize",
 ]

@@ -121,3 +121,38 @@ def load_csv(path: Path, target: str | None = None) -> Dataset:
         classes=classes,
         feature_names=tuple(header[i] for i in feature_columns),
     )
+
+
+def load_features(path: Path, feature_names: tuple[str, ...] | None, n_features: int) -> np.ndarray:
+    """The feature matrix of a CSV file to predict on, its columns matched to a model's.
+
+    With `feature_names` the columns are found by name (in any order; other columns, such as
+    an id or the label, are left out); without, the file must hold exactly `n_features`
+    columns, taken in order.
+    """
+    rows = _read_rows(path)
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    header = [name.strip() for name in rows[0][1]]
+    if feature_names is None:
+        if len(header) != n_features:
+            raise DataError(f"{path}: has {len(header)} columns, the model expects {n_features}")
+        columns = list(range(n_features))
+    else:
+        missing = [name for name in feature_names if name not in header]
+        if missing:
+            shown = ", ".join(repr(name) for name in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise DataError(f"{path}: missing the model's feature column(s) {shown}{more}")
+        columns = [header.index(name) for name in feature_names]
+    if len(rows) < 2:
+        raise DataError(f"{path}: has a header but no data rows")
+    X = np.empty((len(rows) - 1, len(columns)))
+    for r, (line, fields) in enumerate(rows[1:]):
+        if len(fields) != len(header):
+            raise DataError(
+                f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
+            )
+        for c, i in enumerate(columns):
+            X[r, c] = _parse_number(path, line, header[i], fields[i])
+    return X

@@ -9,6 +9,7 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     dtype           str       "float64" or "float32"
     classes         (K,)      the original class labels, index k <-> output unit k
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
+    feature_names   (d,) str  optional: the input columns, in order
 
 Loading never unpickles (`allow_pickle=False`): no code inside a file is ever run.
 """
@@ -31,7 +32,16 @@ from mlp.network import DTYPES, MLP
 
 FORMAT_VERSION = 1
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
-_METADATA = ("format_version", "layer_sizes", "activation", "dtype", "classes", "mean", "scale")
+_METADATA = (
+    "format_version",
+    "layer_sizes",
+    "activation",
+    "dtype",
+    "classes",
+    "mean",
+    "scale",
+    "feature_names",
+)
 
 
 class CheckpointError(ValueError):
@@ -46,6 +56,7 @@ class Checkpoint:
     classes: np.ndarray
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
 
 
 def atomic_write(path: str | os.PathLike, write) -> None:
@@ -82,6 +93,8 @@ def checkpoint_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     if checkpoint.mean is not None and checkpoint.scale is not None:
         arrays["mean"] = np.asarray(checkpoint.mean, dtype=np.float64)
         arrays["scale"] = np.asarray(checkpoint.scale, dtype=np.float64)
+    if checkpoint.feature_names is not None:
+        arrays["feature_names"] = np.asarray(checkpoint.feature_names, dtype=str)
     return arrays
 
 
@@ -208,8 +221,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 )
         if (scale <= 0).any():
             raise CheckpointError(f"{path}: scale must be positive")
+    names = arrays.get("feature_names")
+    if names is not None and (names.shape != (sizes[0],) or names.dtype.kind != "U"):
+        raise CheckpointError(f"{path}: feature_names must be {sizes[0]} strings")
     model = MLP.from_arrays(weights, biases, activation=activation)
-    return Checkpoint(model=model, classes=classes, mean=mean, scale=scale)
+    feature_names = None if names is None else tuple(names.tolist())
+    return Checkpoint(model, classes, mean, scale, feature_names)
 
 
 # -- training state: everything needed to continue a run exactly where it stopped -----------------
