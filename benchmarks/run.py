@@ -15,6 +15,7 @@ is never a dependency of mlp. Results go to benchmarks/results/latest.{md,json}.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -32,8 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import itertools
 
 from mlp import MLP, SGD, Adam, Trainer, evaluate  # noqa: E402
 
