@@ -76,9 +76,9 @@ def error_console() -> Console:
     return Console(stderr=True, soft_wrap=True, highlight=False)
 
 
-def fail(message: str, code: int) -> typer.Exit:
+def fail(message: str, code: int, prefix: str = "error: ") -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
-    error_console().print(f"error: {message}", markup=False)
+    error_console().print(f"{prefix}{message}", markup=False)
     return typer.Exit(code)
 
 
@@ -201,6 +201,7 @@ def train_command(
                 f"interrupted ({name}) after batch {stop.batch} of epoch {stop.epoch}; the state "
                 f"is saved in {session.run_dir}; resume with: mlp train --resume {session.run_dir}",
                 128 + stop.signum,
+                prefix="",
             ) from None
         except OSError as err:
             progress.stop()

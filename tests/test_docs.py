@@ -1,0 +1,81 @@
+"""The documentation is accurate to the code: its commands run, its names exist."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MATH = (ROOT / "docs" / "math.md").read_text()
+README = (ROOT / "README.md").read_text()
+
+
+def all_test_names():
+    names = set()
+    for path in (ROOT / "tests").glob("test_*.py"):
+        names |= set(re.findall(r"^def (test_\w+)", path.read_text(), re.MULTILINE))
+    return names
+
+
+def test_every_test_the_maths_guide_names_exists():
+    named = set(re.findall(r"`(test_\w+)`", MATH))
+    assert len(named) >= 15
+    assert named <= all_test_names(), named - all_test_names()
+
+
+def test_every_function_the_maths_guide_names_exists():
+    import mlp.functions
+    import mlp.gradcheck
+    import mlp.network
+
+    for name in re.findall(r"`(\w+)`", MATH):
+        if name in {"sigmoid", "tanh", "relu", "softmax", "log_softmax", "cross_entropy"}:
+            assert hasattr(mlp.functions, name)
+    for name in ("sigmoid_derivative", "softmax_cross_entropy", "cross_entropy_grad"):
+        assert f"`{name}`" in MATH and hasattr(mlp.functions, name)
+    assert hasattr(mlp.network.MLP, "_backpropagate") and hasattr(mlp.gradcheck, "gradient_check")
+
+
+def test_the_worked_example_command_prints_1_6094():
+    [command] = re.findall(r'```bash\n(python -c ".*?")\n```', MATH)
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.strip()
+    assert f"prints `{printed}`" in MATH
+    assert float(printed) == pytest.approx(1.6094379124341003, rel=1e-15)  # -ln 0.2
+
+
+def readme_invocations():
+    """(command, [options]) for every `mlp COMMAND ...` the README shows."""
+    found = []
+    for line in re.findall(r"`(mlp [^`]+)`", README) + re.findall(r"^\$ (mlp .+)$", README, re.M):
+        words = line.split()
+        if len(words) > 1 and not words[1].startswith("-") and not words[1].isupper():
+            found.append((words[1], [w.split("=")[0] for w in words if w.startswith("--")]))
+    return found
+
+
+@pytest.mark.parametrize(("command", "options"), readme_invocations())
+def test_every_command_and_option_in_the_readme_exists(mlp_cli, command, options):
+    result = mlp_cli(command, "--help")
+    assert result.exit_code == 0, f"mlp {command}"
+    for option in options:
+        assert option in result.stdout, f"mlp {command} {option}"
+
+
+def test_the_readme_config_reference_lists_every_key():
+    from cli.config import config_to_dict, parse_config
+    from cli.session import flat_keys
+
+    config = parse_config({"data": {"dataset": "iris"}, "train": {"early_stopping": {}}})
+    documented = set(re.findall(r"^\| `([\w.]+)` \|", README, re.MULTILINE))
+    for key in flat_keys(config_to_dict(config)):
+        section = ".".join(key.split(".")[:2])
+        assert key in documented or section in documented, key
+
+
+def test_python_dash_m_cli_help_runs():
+    result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "predict" in result.stdout and "curves" in result.stdout
