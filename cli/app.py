@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import render
-from cli.config import ConfigError, load_config
+from cli.config import ConfigError, dump_config, load_config
 from cli.experiment import SPLITS, architecture, build_model, load_split, prepare_data
 from cli.rundir import (
     CONFIG_FILE,
@@ -522,6 +523,108 @@ def predict_command(
     except OSError as err:
         raise fail(f"--out: {describe_os_error(err)}", FAILED) from None
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
+
+
+@app.command("sweep")
+def sweep_command(
+    config_path: ConfigOption,
+    grid: Annotated[
+        Path, typer.Option("--grid", help="YAML mapping dotted config keys to values to try.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Sweep directory (default: runs/<config>-sweep-<grid>)."),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="Points run at once (default: cores).")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="local (joblib processes) or dask.")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train one run per point of a grid, in parallel; rank them by validation accuracy.
+
+    Re-running the same command skips finished points, resumes interrupted ones and redoes
+    failed ones.
+    """
+    import joblib
+
+    from cli import sweep
+
+    console = Console(quiet=as_json, highlight=False)
+    with user_errors():
+        if backend not in ("local", "dask"):
+            raise RunError(f"--backend {backend}: choose local or dask")
+        if (backend == "dask") != (scheduler is not None):
+            raise RunError("--backend dask and --scheduler ADDRESS go together")
+        base = load_config(config_path)
+        points = sweep.load_grid(grid, base.seed)
+        configs = sweep.check_points(config_path, grid, points)
+        out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
+        out.mkdir(parents=True, exist_ok=True)
+        parallel_backend = contextlib.nullcontext()
+        if backend == "dask":
+            parallel_backend = dask_backend(scheduler)
+    n_jobs = jobs or os.cpu_count() or 1
+    console.print(f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}")
+    rows: list[dict] = []
+    tasks = (
+        joblib.delayed(sweep.run_point)(str(config_path.resolve()), p, str(out.resolve()))
+        for p in points
+    )
+    try:
+        with parallel_backend, render.count_progress(console, len(points)) as progress:
+            task = progress.add_task("points", total=len(points))
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            for row in parallel(tasks):
+                rows.append(row)
+                progress.update(task, advance=1)
+                if row["status"] == "interrupted":
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise fail(
+            f"interrupted after {len(rows)} of {len(points)} points; run the same command "
+            "again to finish the rest (finished points are kept)",
+            130,
+            prefix="",
+        ) from None
+    ranked = sweep.rank(rows)
+    write_text(out / sweep.SWEEP_RESULTS, "".join(json.dumps(r) + "\n" for r in ranked))
+    completed = [r for r in ranked if r["status"] == "completed"]
+    best = completed[0] if completed else None
+    if best is not None:
+        write_text(out / sweep.BEST_CONFIG, dump_config(configs[best["id"]]))
+    if as_json:
+        print(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
+    else:
+        console.print(render.sweep_table(ranked))
+        if best is not None:
+            console.print(f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}")
+    if not completed:
+        raise fail("every point failed; see results.jsonl for each message", FAILED)
+
+
+def dask_backend(scheduler: str):
+    """joblib's Dask backend, connected to the scheduler at `scheduler`."""
+    import joblib
+
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise RunError("--backend dask needs dask: pip install 'mlp-trainer[dask]'") from None
+    try:
+        client = Client(scheduler, timeout=10)
+    except OSError as err:
+        raise RunError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+    stack = contextlib.ExitStack()
+    stack.callback(client.close)
+    stack.enter_context(joblib.parallel_config(backend="dask"))
+    return stack
 
 
 @app.command("datasets")

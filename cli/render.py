@@ -43,6 +43,45 @@ def epoch_progress(console: Console, total: int) -> Progress:
     )
 
 
+def count_progress(console: Console, total: int) -> Progress:
+    """A progress bar counting finished items; off when not a terminal."""
+    return Progress(
+        TextColumn("{task.completed}/{task.total} points"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def sweep_table(rows: Sequence[dict]) -> Table:
+    """Every point of a sweep, best validation accuracy first."""
+    table = Table(title="Sweep (best validation accuracy first)", title_justify="left")
+    table.add_column("point", no_wrap=True)
+    table.add_column("overrides")
+    for name in ("best val acc", "best val loss", "test acc", "epochs", "seconds"):
+        table.add_column(name, justify="right")
+    table.add_column("status")
+    keys = {key for r in rows for key in r["overrides"]}
+    short = {key: key.rsplit(".", 1)[-1] for key in keys}  # "lr" for train.optimizer.lr ...
+    if len(set(short.values())) < len(short):  # ... unless two keys would look the same
+        short = {key: key for key in keys}
+    for r in rows:
+        overrides = ", ".join(f"{short[k]}={v}" for k, v in r["overrides"].items())
+        table.add_row(
+            r["id"],
+            overrides,
+            fmt(r["best_val_accuracy"]),
+            fmt(r["best_val_loss"]),
+            fmt(r["test_accuracy"]),
+            str(r["epochs"]),
+            f"{r['seconds']:.1f}",
+            r["status"] + (f": {r['error']}" if r.get("error") else ""),
+        )
+    return table
+
+
 def latest_text(report: EpochReport) -> str:
     """'loss 0.1234 acc 0.9700 | val 0.1500 / 0.9600' for the progress bar."""
     text = f"loss {report.train_loss:.4f} acc {report.train_accuracy:.4f}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -309,6 +310,9 @@ def stop_on_signals(trainer: Trainer) -> Iterator[list[int]]:
             trainer.request_stop()
         received.append(signum)
 
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # only the main thread may handle signals (e.g. a Dask thread worker)
+        return
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield received
