@@ -106,6 +106,14 @@ def header(session: Session) -> list[tuple]:
     sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
     opt = config.train.optimizer
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
+    extras = []
+    schedule, stopping = config.train.lr_schedule, config.train.early_stopping
+    if schedule.name != "constant":
+        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(schedule).items())
+        extras.append(("lr schedule", f"{schedule.name}: {details}"))
+    if stopping is not None:
+        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(stopping).items())
+        extras.append(("early stop", details))
     return [
         ("config", str(session.config_path)),
         (
@@ -125,6 +133,7 @@ def header(session: Session) -> list[tuple]:
             f"weight decay {config.train.weight_decay}, shuffle {config.train.shuffle}, "
             f"seed {config.seed}",
         ),
+        *extras,
     ]
 
 
@@ -473,7 +482,9 @@ def curves_command(
             render.save_curves_png(records, png)
         except ImportError:
             raise fail(
-                "--png needs matplotlib: pip install 'mlp-trainer[plot]'", BAD_INPUT
+                "--png needs matplotlib: pip install 'mlp-trainer[plot]' "
+                "(in a clone of mlp: pip install '.[plot]')",
+                BAD_INPUT,
             ) from None
         except OSError as err:
             raise fail(f"--png: {describe_os_error(err)}", FAILED) from None
@@ -616,7 +627,10 @@ def dask_backend(scheduler: str):
     try:
         from dask.distributed import Client
     except ImportError:
-        raise RunError("--backend dask needs dask: pip install 'mlp-trainer[dask]'") from None
+        raise RunError(
+            "--backend dask needs dask: pip install 'mlp-trainer[dask]' "
+            "(in a clone of mlp: pip install '.[dask]')"
+        ) from None
     try:
         client = Client(scheduler, timeout=10)
     except OSError as err:

@@ -46,7 +46,16 @@ from cli.rundir import (
     write_metrics,
     write_text,
 )
-from mlp import MLP, Checkpoint, EpochReport, Trainer, evaluate, save_checkpoint
+from mlp import (
+    MLP,
+    Checkpoint,
+    EpochReport,
+    Trainer,
+    TrainingDiverged,
+    TrainingStopped,
+    evaluate,
+    save_checkpoint,
+)
 from mlp.checkpoint import TrainingState, load_training_state, save_training_state
 from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
@@ -93,8 +102,6 @@ class Session:
     def run(self, on_epoch: Callable[[EpochReport], None]) -> None:
         """Train to `train.epochs`, saving every epoch's metrics; on a signal or a divergence
         save the state, marked, and raise `Interrupted` or `TrainingDiverged`."""
-        from mlp import TrainingDiverged, TrainingStopped
-
         started = time.perf_counter()
         with stop_on_signals(self.trainer) as received:
             try:

@@ -67,6 +67,21 @@ def _parse_number(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
+def _parse_columns(
+    path: Path, header: list[str], rows: list[tuple[int, list[str]]], columns: list[int]
+) -> np.ndarray:
+    """The given columns of the data rows as a float64 matrix; every row must be complete."""
+    X = np.empty((len(rows), len(columns)))
+    for r, (line, fields) in enumerate(rows):
+        if len(fields) != len(header):
+            raise DataError(
+                f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
+            )
+        for c, i in enumerate(columns):
+            X[r, c] = _parse_number(path, line, header[i], fields[i])
+    return X
+
+
 def _encode_labels(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct labels (as integers, floats or strings) and each row's class index."""
     for kind in (int, float):
@@ -93,15 +108,9 @@ def load_csv(path: Path, target: str | None = None) -> Dataset:
         raise DataError(f"{path}: has a header but no data rows")
     label_at = _label_column(path, header, target)
     feature_columns = [i for i in range(len(header)) if i != label_at]
-    X = np.empty((len(rows) - 1, len(feature_columns)))
+    X = _parse_columns(path, header, rows[1:], feature_columns)
     labels = []
-    for r, (line, fields) in enumerate(rows[1:]):
-        if len(fields) != len(header):
-            raise DataError(
-                f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
-            )
-        for c, i in enumerate(feature_columns):
-            X[r, c] = _parse_number(path, line, header[i], fields[i])
+    for line, fields in rows[1:]:
         label = fields[label_at].strip()
         if not label:
             raise DataError(f"{path}: line {line}: empty label in column {header[label_at]!r}")
@@ -147,12 +156,4 @@ def load_features(path: Path, feature_names: tuple[str, ...] | None, n_features:
         columns = [header.index(name) for name in feature_names]
     if len(rows) < 2:
         raise DataError(f"{path}: has a header but no data rows")
-    X = np.empty((len(rows) - 1, len(columns)))
-    for r, (line, fields) in enumerate(rows[1:]):
-        if len(fields) != len(header):
-            raise DataError(
-                f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
-            )
-        for c, i in enumerate(columns):
-            X[r, c] = _parse_number(path, line, header[i], fields[i])
-    return X
+    return _parse_columns(path, header, rows[1:], columns)
