@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import importlib.util
 import io
 import json
 import os
@@ -474,18 +475,18 @@ def curves_command(
         records = read_metrics(run / METRICS_FILE)
         if not records:
             raise RunError(f"{run}: no {METRICS_FILE} with any epoch in it")
+    if png is not None and importlib.util.find_spec("matplotlib") is None:
+        raise fail(
+            "--png needs matplotlib: pip install 'mlp-trainer[plot]' "
+            "(in a clone of mlp: pip install '.[plot]')",
+            BAD_INPUT,
+        )
     console = Console(highlight=False)
     for chart in render.learning_curves(records):
         console.print(chart)
     if png is not None:
         try:
             render.save_curves_png(records, png)
-        except ImportError:
-            raise fail(
-                "--png needs matplotlib: pip install 'mlp-trainer[plot]' "
-                "(in a clone of mlp: pip install '.[plot]')",
-                BAD_INPUT,
-            ) from None
         except OSError as err:
             raise fail(f"--png: {describe_os_error(err)}", FAILED) from None
         console.print(f"wrote {png}")

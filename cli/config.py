@@ -7,8 +7,14 @@
 
 Every key has a default except `data.dataset`. An unknown key at any depth, a wrong type or a
 value out of range is a `ConfigError` whose one line names the file, the dotted key and the
-value. Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to
-the current directory, as with any other command-line argument.
+value. `null` stands for "the default" only where the default is null (`data.target`,
+`model.init_from`, `train.early_stopping`); elsewhere it is a wrong type like any other.
+
+Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to the
+current directory, as with any other command-line argument; not relative to the config file.
+
+Files and `--set` values are read with PyYAML's safe loader (no tags that build Python objects),
+taught one YAML 1.2 habit: `1e-3` is a number, not the string '1e-3'.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import copy
 import dataclasses
 import math
 import re
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,6 +214,15 @@ TOP_LEVEL = ("seed", *SECTIONS)
 
 # -- value checks: each returns the cleaned value or raises ValueError("must be ...") ---------
 
+# Values in messages are cut short: a message stays one readable line whatever the file holds.
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 60
+_repr.maxlist = _repr.maxdict = 6
+
+
+def _shown(value: Any) -> str:
+    return _repr.repr(value)
+
 
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     def check(value: Any) -> int:
@@ -220,7 +236,9 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     return check
 
 
-def _number(low: float, high: float | None = None, *, open_low=False, open_high=True):
+def _number(
+    low: float, high: float | None = None, *, open_low: bool = False, open_high: bool = True
+) -> Callable[[Any], float]:
     def check(value: Any) -> float:
         left, right = "(" if open_low else "[", ")" if open_high else "]"
         bound = f"> {low}" if high is None and open_low else f">= {low}"
@@ -228,13 +246,17 @@ def _number(low: float, high: float | None = None, *, open_low=False, open_high=
             bound = f"in {left}{low}, {high}{right}"
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"must be a number {bound}")
+        try:
+            value = float(value)  # an integer past 1.8e308 has no float: it is as good as inf
+        except OverflowError:
+            value = math.inf
         if not math.isfinite(value):
             raise ValueError("must be finite")
         too_low = value <= low if open_low else value < low
         too_high = high is not None and (value >= high if open_high else value > high)
         if too_low or too_high:
             raise ValueError(f"must be a number {bound}")
-        return float(value)
+        return value
 
     return check
 

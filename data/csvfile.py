@@ -1,159 +1,189 @@
 """Reading a labelled CSV file: a header row, numeric feature columns, one label column.
 
-Every problem is a `DataError` naming the file and, where there is one, the line (as an editor
-numbers it, the header being line 1), the column and the value.
+Every problem is a `DataError` naming the file as it was given and, where there is one, the
+line (as an editor numbers it, the header being line 1), the column and the value.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
+import os
+import re
 from pathlib import Path
 
 import numpy as np
 
+from data.dataset import Dataset
 from data.errors import DataError
-from data.registry import Dataset
+
+Row = tuple[int, list[str]]  # (line the record starts on, its fields)
+
+# Stricter than int() and float(), which also take "1_000" and non-ASCII digits: two labels
+# that read differently should only become one class when they are plainly the same number.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, fields) of every non-blank row, the header included."""
+def _read_rows(name: str) -> list[Row]:
+    """Every record that is not blank, the header included, with the line it starts on."""
+    path = Path(name)
     if not path.exists():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{name}: no such file")
     if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a CSV file")
+        raise DataError(f"{name}: is a directory, not a CSV file")
+    rows: list[Row] = []
     try:
+        # utf-8-sig: spreadsheet programs often start a UTF-8 file with a byte-order mark
         with path.open(newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
-            return [(reader.line_num, row) for row in reader if any(f.strip() for f in row)]
+            start = 1
+            for fields in reader:
+                if any(field.strip() for field in fields):
+                    rows.append((start, fields))
+                start = reader.line_num + 1  # a quoted field may span lines
     except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        raise DataError(f"{name}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
     except csv.Error as err:
-        raise DataError(f"{path}: malformed CSV ({err})") from None
+        raise DataError(f"{name}: line {reader.line_num}: malformed CSV ({err})") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot be read ({err.strerror})") from None
+        raise DataError(f"{name}: cannot be read ({err.strerror})") from None
+    return rows
 
 
-def _label_column(path: Path, header: list[str], target: str | None) -> int:
-    if target is None:
-        return len(header) - 1
-    if target not in header:
-        raise DataError(f"{path}: no column {target!r} for target; columns: {', '.join(header)}")
-    return header.index(target)
+def _shown(text: str) -> str:
+    """`text` as is, or quoted when it holds a line break or other control character."""
+    return text if text.isprintable() else repr(text)
 
 
-def _check_header(path: Path, header: list[str]) -> list[str]:
-    header = [name.strip() for name in header]
-    for position, name in enumerate(header, start=1):
-        if not name:
-            raise DataError(f"{path}: line 1: column {position} has no name")
-    duplicates = sorted({name for name in header if header.count(name) > 1})
+def _header(name: str, rows: list[Row]) -> list[str]:
+    """The column names: present, and each non-empty and distinct."""
+    if not rows:
+        raise DataError(f"{name}: the file is empty")
+    header = [column.strip() for column in rows[0][1]]
+    for position, column in enumerate(header, start=1):
+        if not column:
+            raise DataError(f"{name}: line 1: column {position} has no name")
+    duplicates = sorted({column for column in header if header.count(column) > 1})
     if duplicates:
-        raise DataError(f"{path}: line 1: duplicate column name {duplicates[0]!r}")
-    if len(header) < 2:
-        raise DataError(f"{path}: needs at least one feature column and a label column")
+        raise DataError(f"{name}: line 1: duplicate column name {duplicates[0]!r}")
     return header
 
 
-def _parse_number(path: Path, line: int, column: str, text: str) -> float:
+def _data_rows(name: str, rows: list[Row], header: list[str]) -> list[Row]:
+    """The records after the header, each checked to have one field per column."""
+    if len(rows) < 2:
+        raise DataError(f"{name}: has a header but no data rows")
+    for line, fields in rows[1:]:
+        if len(fields) != len(header):
+            raise DataError(
+                f"{name}: line {line} has {len(fields)} fields, the header has {len(header)}"
+            )
+    return rows[1:]
+
+
+def _number(name: str, line: int, column: str, text: str) -> float:
+    text = text.strip()
+    where = f"{name}: line {line}, column {column!r}"
+    if not text:
+        raise DataError(f"{where}: empty, expected a number")
     try:
         value = float(text)
     except ValueError:
-        raise DataError(
-            f"{path}: line {line}, column {column!r}: {text.strip()!r} is not a number"
-        ) from None
+        raise DataError(f"{where}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise DataError(f"{path}: line {line}, column {column!r}: {text.strip()} is not finite")
+        raise DataError(f"{where}: {text} is not finite")
     return value
 
 
-def _parse_columns(
-    path: Path, header: list[str], rows: list[tuple[int, list[str]]], columns: list[int]
-) -> np.ndarray:
-    """The given columns of the data rows as a float64 matrix; every row must be complete."""
+def _features(name: str, rows: list[Row], header: list[str], columns: list[int]) -> np.ndarray:
+    """The float64 matrix of `columns` (positions in `header`) over the data rows."""
     X = np.empty((len(rows), len(columns)))
     for r, (line, fields) in enumerate(rows):
-        if len(fields) != len(header):
-            raise DataError(
-                f"{path}: line {line} has {len(fields)} fields, the header has {len(header)}"
-            )
         for c, i in enumerate(columns):
-            X[r, c] = _parse_number(path, line, header[i], fields[i])
+            X[r, c] = _number(name, line, header[i], fields[i])
     return X
 
 
-def _encode_labels(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct labels (as integers, floats or strings) and each row's class index."""
-    for kind in (int, float):
-        try:
-            values = [kind(label) for label in labels]
-        except ValueError:
-            continue
-        if kind is float and not all(map(math.isfinite, values)):
-            break  # "nan" or "inf" as a label: keep the labels as text
-        classes, y = np.unique(np.array(values), return_inverse=True)
-        return classes, y.astype(np.int64)
-    classes, y = np.unique(np.array(labels, dtype=str), return_inverse=True)
-    return classes, y.astype(np.int64)
+def _typed_labels(labels: list[str]) -> np.ndarray:
+    """The labels as int64 if all are integers, else float64 if all are numbers, else text."""
+    if all(map(_INTEGER.fullmatch, labels)):
+        with contextlib.suppress(OverflowError):  # beyond int64: as text, so none merge
+            return np.array([int(label) for label in labels], dtype=np.int64)
+    if all(map(_DECIMAL.fullmatch, labels)):
+        values = np.array([float(label) for label in labels])
+        if np.isfinite(values).all():  # "1e999" overflows to inf: as text
+            return values
+    return np.array(labels, dtype=str)
 
 
-def load_csv(path: Path, target: str | None = None) -> Dataset:
-    """Read `path`: features from every column but the label column (`target`, default last)."""
-    rows = _read_rows(path)
-    if not rows:
-        raise DataError(f"{path}: the file is empty")
-    _, header = rows[0]
-    header = _check_header(path, header)
-    if len(rows) < 2:
-        raise DataError(f"{path}: has a header but no data rows")
-    label_at = _label_column(path, header, target)
+def load_csv(path: str | os.PathLike[str], target: str | None = None) -> Dataset:
+    """Read `path`: features from every column but the label column (`target`, default last).
+
+    Labels become class indices in sorted order: as integers if every label is one (so "10"
+    comes after "9"), else as floats if every label is a number, else as text.
+    """
+    name = str(path)
+    rows = _read_rows(name)
+    header = _header(name, rows)
+    if len(header) < 2:
+        raise DataError(f"{name}: needs at least one feature column and a label column")
+    rows = _data_rows(name, rows, header)
+    if target is None:
+        label_at = len(header) - 1
+    elif target in header:
+        label_at = header.index(target)
+    else:
+        columns = ", ".join(map(_shown, header))
+        raise DataError(f"{name}: no column {target!r} for target; columns: {columns}")
+    label_column = header[label_at]
     feature_columns = [i for i in range(len(header)) if i != label_at]
-    X = _parse_columns(path, header, rows[1:], feature_columns)
+    X = _features(name, rows, header, feature_columns)
     labels = []
-    for line, fields in rows[1:]:
+    for line, fields in rows:
         label = fields[label_at].strip()
         if not label:
-            raise DataError(f"{path}: line {line}: empty label in column {header[label_at]!r}")
+            raise DataError(f"{name}: line {line}: empty label in column {label_column!r}")
         labels.append(label)
     if len(labels) < 2:
-        raise DataError(f"{path}: needs at least 2 samples, found {len(labels)}")
-    classes, y = _encode_labels(labels)
+        raise DataError(f"{name}: needs at least 2 samples, found {len(labels)}")
+    classes, y = np.unique(_typed_labels(labels), return_inverse=True)
     if len(classes) < 2:
         raise DataError(
-            f"{path}: only one class ({classes[0]!r}) in column {header[label_at]!r}; "
+            f"{name}: only one class {classes.tolist()[0]!r} in column {label_column!r}; "
             "a classifier needs at least 2"
         )
     return Dataset(
-        name=str(path),
+        name=name,
         X=X,
-        y=y,
+        y=y.astype(np.int64),
         classes=classes,
         feature_names=tuple(header[i] for i in feature_columns),
     )
 
 
-def load_features(path: Path, feature_names: tuple[str, ...] | None, n_features: int) -> np.ndarray:
+def load_features(
+    path: str | os.PathLike[str], feature_names: tuple[str, ...] | None, n_features: int
+) -> np.ndarray:
     """The feature matrix of a CSV file to predict on, its columns matched to a model's.
 
     With `feature_names` the columns are found by name (in any order; other columns, such as
     an id or the label, are left out); without, the file must hold exactly `n_features`
     columns, taken in order.
     """
-    rows = _read_rows(path)
-    if not rows:
-        raise DataError(f"{path}: the file is empty")
-    header = [name.strip() for name in rows[0][1]]
+    name = str(path)
+    rows = _read_rows(name)
+    header = _header(name, rows)
     if feature_names is None:
         if len(header) != n_features:
-            raise DataError(f"{path}: has {len(header)} columns, the model expects {n_features}")
+            raise DataError(f"{name}: has {len(header)} columns, the model expects {n_features}")
         columns = list(range(n_features))
     else:
-        missing = [name for name in feature_names if name not in header]
+        missing = [column for column in feature_names if column not in header]
         if missing:
-            shown = ", ".join(repr(name) for name in missing[:5])
+            shown = ", ".join(repr(column) for column in missing[:5])
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise DataError(f"{path}: missing the model's feature column(s) {shown}{more}")
-        columns = [header.index(name) for name in feature_names]
-    if len(rows) < 2:
-        raise DataError(f"{path}: has a header but no data rows")
-    return _parse_columns(path, header, rows[1:], columns)
+            raise DataError(f"{name}: missing the model's feature column(s) {shown}{more}")
+        columns = [header.index(column) for column in feature_names]
+    return _features(name, _data_rows(name, rows, header), header, columns)

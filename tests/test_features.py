@@ -202,6 +202,7 @@ def test_curves_png_without_matplotlib_says_how_to_install_it(mlp_cli, run, tmp_
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     result = mlp_cli("curves", run, "--png", tmp_path / "c.png")
     assert result.exit_code == 2 and "pip install 'mlp-trainer[plot]'" in result.stderr
+    assert result.stdout == ""  # said before drawing anything
 
 
 def test_runs_lists_every_run_sortable_by_a_column(mlp_cli, config, run):
