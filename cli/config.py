@@ -343,20 +343,29 @@ NAMED_SECTIONS: dict[str, tuple[dict[str, type], str]] = {
 # -- building the dataclasses --------------------------------------------------------------------
 
 
+def _key_text(key: object) -> str:
+    """A key as a message shows it: as written, or quoted if it is not printable text."""
+    return key if isinstance(key, str) and key.isprintable() else repr(key)
+
+
 def _fail(where: str, key: str, message: str) -> ConfigError:
     return ConfigError(f"{where}: {key}: {message}", key=key, detail=message)
 
 
+def _field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
 def _mapping(where: str, key: str, value: Any) -> dict:
     if not isinstance(value, dict):
-        raise _fail(where, key, f"must be a mapping of keys to values, got {value!r}")
+        raise _fail(where, key, f"must be a mapping of keys to values, got {_shown(value)}")
     return value
 
 
 def _unknown_keys(where: str, prefix: str, raw: dict, valid: Sequence[str]) -> None:
     for key in raw:
         if key not in valid:
-            path = f"{prefix}.{key}" if prefix else str(key)
+            path = f"{prefix}.{_key_text(key)}" if prefix else _key_text(key)
             raise _fail(where, path, f"unknown key (valid: {', '.join(sorted(valid))})")
 
 
@@ -364,23 +373,32 @@ def _checked(where: str, path: str, value: Any) -> Any:
     try:
         return CHECKS[path](value)
     except ValueError as err:
-        raise _fail(where, path, f"{err}, got {value!r}") from None
+        raise _fail(where, path, f"{err}, got {_shown(value)}") from None
 
 
-def _build(where: str, prefix: str, cls: type, raw: dict, overrides: dict | None = None) -> Any:
-    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _unknown_keys(where, prefix, raw, list(fields))
-    values = dict(overrides or {})
-    for name, f in fields.items():
-        if name in values:
+def _build(where: str, prefix: str, cls: type, raw: dict, built: dict | None = None) -> Any:
+    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out.
+
+    `built` holds sub-sections the caller has already turned into dataclasses.
+    """
+    _unknown_keys(where, prefix, raw, _field_names(cls))
+    values = dict(built or {})
+    for f in dataclasses.fields(cls):
+        path = f"{prefix}.{f.name}"
+        if f.name in values:
             continue
-        path = f"{prefix}.{name}"
-        if name in raw:
-            values[name] = _checked(where, path, raw[name])
+        if f.name in raw:
+            values[f.name] = _checked(where, path, raw[f.name])
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise _fail(where, path, "is required")
     return cls(**values)
+
+
+def _named_class(path: str, name: object) -> type | None:
+    """The dataclass that `name` picks in the named section at `path` (None: no such name)."""
+    registry, _ = NAMED_SECTIONS[path]
+    # A list or a mapping as the name is unhashable: test the type before the lookup.
+    return registry.get(name) if isinstance(name, str) else None
 
 
 def _named(where: str, path: str, raw: Any) -> Any:
@@ -388,37 +406,36 @@ def _named(where: str, path: str, raw: Any) -> Any:
     registry, default = NAMED_SECTIONS[path]
     raw = dict(_mapping(where, path, raw))
     name = raw.pop("name", default)
-    if name not in registry:
-        raise _fail(where, f"{path}.name", f"must be one of {', '.join(registry)}, got {name!r}")
-    cls = registry[name]
-    _unknown_keys(where, path, raw, ["name", *(f.name for f in dataclasses.fields(cls))])
+    cls = _named_class(path, name)
+    if cls is None:
+        raise _fail(
+            where, f"{path}.name", f"must be one of {', '.join(registry)}, got {_shown(name)}"
+        )
+    _unknown_keys(where, path, raw, ["name", *_field_names(cls)])
     return _build(where, path, cls, raw)
+
+
+def _early_stopping(where: str, raw: Any, data: DataConfig) -> EarlyStoppingConfig | None:
+    if raw is None:  # null (the default) turns it off
+        return None
+    path = "train.early_stopping"
+    stopping = _build(where, path, EarlyStoppingConfig, _mapping(where, path, raw))
+    if data.val_size == 0:
+        raise _fail(where, path, "needs a validation split (data.val_size > 0)")
+    return stopping
 
 
 def _train(where: str, raw: dict, data: DataConfig) -> TrainConfig:
     raw = dict(raw)
-    sections: dict[str, Any] = {
-        key: _named(where, path, raw.pop(key, {}))
-        for path in NAMED_SECTIONS
-        for key in [path.split(".")[1]]
+    built = {
+        "optimizer": _named(where, "train.optimizer", raw.pop("optimizer", {})),
+        "lr_schedule": _named(where, "train.lr_schedule", raw.pop("lr_schedule", {})),
+        "early_stopping": _early_stopping(where, raw.pop("early_stopping", None), data),
     }
-    optimizer = sections["optimizer"]
+    optimizer = built["optimizer"]
     if isinstance(optimizer, SGDConfig) and optimizer.nesterov and optimizer.momentum == 0:
         raise _fail(where, "train.optimizer.nesterov", "true needs momentum > 0")
-    stopping = raw.pop("early_stopping", None)
-    if stopping is not None:
-        stopping = _build(
-            where,
-            "train.early_stopping",
-            EarlyStoppingConfig,
-            _mapping(where, "train.early_stopping", stopping),
-        )
-        if data.val_size == 0:
-            raise _fail(
-                where, "train.early_stopping", "needs a validation split (data.val_size > 0)"
-            )
-    sections["early_stopping"] = stopping
-    return _build(where, "train", TrainConfig, raw, sections)
+    return _build(where, "train", TrainConfig, raw, built)
 
 
 def _validate(raw: Any, where: str) -> Config:
@@ -437,7 +454,7 @@ def _validate(raw: Any, where: str) -> Config:
             where,
             "data.target",
             f"only a CSV dataset takes a label column name, "
-            f"got {data.target!r} with {data.dataset}",
+            f"got {_shown(data.target)} with {data.dataset}",
         )
     model = _build(where, "model", ModelConfig, sections["model"])
     train = _train(where, sections["train"], data)
@@ -445,87 +462,34 @@ def _validate(raw: Any, where: str) -> Config:
     return Config(seed=seed, data=data, model=model, train=train)
 
 
-# -- overrides -----------------------------------------------------------------------------------
-
-
-def _schema_keys(path: Sequence[str], raw: dict) -> list[str] | None:
-    """The valid keys under `path`, or None where any value is allowed (a leaf)."""
-    dotted = ".".join(path)
-    if not path:
-        return list(TOP_LEVEL)
-    if dotted in SECTIONS:
-        return [f.name for f in dataclasses.fields(SECTIONS[dotted])]
-    if dotted == "train.early_stopping":
-        return [f.name for f in dataclasses.fields(EarlyStoppingConfig)]
-    if dotted in NAMED_SECTIONS:
-        registry, default = NAMED_SECTIONS[dotted]
-        train = raw.get("train")
-        current = train.get(path[1]) if isinstance(train, dict) else None
-        name = current.get("name", default) if isinstance(current, dict) else default
-        cls = registry.get(name, registry[default])
-        return ["name", *(f.name for f in dataclasses.fields(cls))]
-    return None
-
-
-def apply_override(raw: dict, override: str) -> dict:
-    """A copy of `raw` with one `dotted.key=value` set (the value is parsed as YAML)."""
-    where = f"--set {override}"
-    key, sep, text = override.partition("=")
-    parts = key.strip().split(".")
-    if not sep or not all(parts):
-        raise ConfigError(f"{where}: expected KEY=VALUE with a dotted key, e.g. train.epochs=5")
-    try:
-        value = safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{where}: the value is not valid YAML ({_first_line(err)})") from None
-    result = copy.deepcopy(raw)
-    node = result
-    for depth, part in enumerate(parts):
-        valid = _schema_keys(parts[:depth], result)
-        if valid is None or part not in valid:
-            shown = ".".join(parts[: depth + 1])
-            hint = f"valid: {', '.join(sorted(valid))}" if valid else "it has no sub-keys"
-            raise ConfigError(f"{where}: {shown}: unknown key ({hint})")
-        if depth == len(parts) - 1:
-            node[part] = value
-        else:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-    return result
-
-
-# -- entry points --------------------------------------------------------------------------------
+# -- reading YAML --------------------------------------------------------------------------------
 
 
 def _first_line(err: Exception) -> str:
     return " ".join(str(err).split())
 
 
-def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<config>") -> Config:
-    """Validate an already-loaded YAML object (with `--set` overrides applied) into a Config.
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """Where and what, in one line: 'line 3, column 7: found unexpected end of stream'."""
+    mark = getattr(err, "problem_mark", None)
+    at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return at + (getattr(err, "problem", None) or _first_line(err))
 
-    A bad value that an override put there is reported against that `--set`, not the file.
-    """
-    if not overrides:
-        return _validate(raw, source)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        _validate(raw, source)  # raises the top-level error
-    for override in overrides:
-        raw = apply_override(raw, override)
+
+def _parsed(text: str, where: str, invalid: str = "invalid YAML") -> object:
+    """safe_load(text), with every way YAML text can fail turned into a one-line ConfigError."""
     try:
-        return _validate(raw, source)
-    except ConfigError as err:
-        for override in reversed(overrides):  # the last override of a key is the one in effect
-            key = override.partition("=")[0].strip()
-            if err.key is not None and (err.key == key or err.key.startswith(key + ".")):
-                raise ConfigError(
-                    f"--set {override}: {err.key}: {err.detail}", err.key, err.detail
-                ) from None
-        raise
+        return safe_load(text)
+    except yaml.constructor.ConstructorError as err:
+        if "constructor for the tag" not in str(err.problem):  # e.g. a list used as a key
+            raise ConfigError(f"{where}: {invalid} at {_yaml_problem(err)}") from None
+        raise ConfigError(
+            f"{where}: {_yaml_problem(err)}; only plain YAML values are allowed (no !!python tags)"
+        ) from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{where}: {invalid} at {_yaml_problem(err)}") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError(f"{where}: {invalid}: nested too deeply") from None
 
 
 def read_yaml(path: str | Path) -> object:
@@ -540,21 +504,101 @@ def read_yaml(path: str | Path) -> object:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except OSError as err:
-        raise ConfigError(f"{path}: cannot be read ({err.strerror})") from None
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    return _parsed(text, str(path))
+
+
+# -- overrides -----------------------------------------------------------------------------------
+
+# The dataclass behind each section an override can reach into (named sections aside).
+SECTION_CLASSES: dict[str, type] = {**SECTIONS, "train.early_stopping": EarlyStoppingConfig}
+
+
+def _schema_keys(path: Sequence[str], raw: dict) -> list[str] | None:
+    """The valid keys under `path`, or None where `path` is a value with no keys of its own."""
+    dotted = ".".join(path)
+    if not path:
+        return list(TOP_LEVEL)
+    if dotted in NAMED_SECTIONS:
+        # The keys depend on the section's current name (the default's if it has none).
+        section: Any = raw
+        for part in path:
+            section = section.get(part) if isinstance(section, dict) else None
+        _, default = NAMED_SECTIONS[dotted]
+        name = section.get("name", default) if isinstance(section, dict) else default
+        cls = _named_class(dotted, name) or _named_class(dotted, default)
+        return ["name", *_field_names(cls)]
+    cls = SECTION_CLASSES.get(dotted)
+    return None if cls is None else _field_names(cls)
+
+
+def apply_override(raw: dict, override: str) -> dict:
+    """A copy of `raw` with one `dotted.key=value` set (the value is parsed as YAML).
+
+    The key must exist in the schema; the sections on its way are created where absent or null.
+    """
+    where = f"--set {override}"
+    key, sep, text = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ConfigError(f"{where}: expected KEY=VALUE with a dotted key, e.g. train.epochs=5")
+    value = _parsed(text, where, invalid="the value is not valid YAML")
+    result = copy.deepcopy(raw)
+    node = result
+    for depth, part in enumerate(parts):
+        shown = ".".join(parts[: depth + 1])
+        valid = _schema_keys(parts[:depth], result)
+        if valid is None or part not in valid:
+            hint = f"valid: {', '.join(sorted(valid))}" if valid else "it has no sub-keys"
+            raise ConfigError(f"{where}: {shown}: unknown key ({hint})")
+        if depth == len(parts) - 1:
+            node[part] = value
+            break
+        child = node.get(part)
+        if child is None:  # absent, or null as in a saved run's `early_stopping: null`
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise ConfigError(
+                f"{where}: {shown}: is {_shown(child)}, not a mapping to set {parts[depth + 1]} in"
+            )
+        node = child
+    return result
+
+
+def _scope(override: str) -> str:
+    """The dotted key an override answers for: its own, or the section whose `name` it sets."""
+    key = override.partition("=")[0].strip()
+    section, _, last = key.rpartition(".")
+    return section if last == "name" and section in NAMED_SECTIONS else key
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<config>") -> Config:
+    """Validate an already-loaded YAML object (with `--set` overrides applied) into a Config.
+
+    A bad value that an override put there is reported against that `--set`, not the file.
+    With overrides, an empty file (None) counts as an empty mapping: `--set` may supply it all.
+    """
+    if not overrides:
+        return _validate(raw, source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        _validate(raw, source)  # raises the top-level error
+    for override in overrides:
+        raw = apply_override(raw, override)
     try:
-        return safe_load(text)
-    except yaml.constructor.ConstructorError as err:
-        tag = getattr(err, "problem", "") or "a tag"
-        mark = err.problem_mark
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(
-            f"{path}: {at}{tag}; only plain YAML values are allowed (no !!python tags)"
-        ) from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(err, "problem", None) or _first_line(err)
-        raise ConfigError(f"{path}: invalid YAML at {at}{problem}") from None
+        return _validate(raw, source)
+    except ConfigError as err:
+        for override in reversed(overrides):  # the last override of a key is the one in effect
+            scope = _scope(override)
+            if err.key is not None and (err.key == scope or err.key.startswith(scope + ".")):
+                raise ConfigError(
+                    f"--set {override}: {err.key}: {err.detail}", err.key, err.detail
+                ) from None
+        raise
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:

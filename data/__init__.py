@@ -5,9 +5,10 @@ touch data (`mlp --help`, `mlp datasets`) start fast.
 """
 
 from data.csvfile import load_csv, load_features
+from data.dataset import Dataset
 from data.errors import DataError
 from data.prepare import Splits, fit_standardizer, split_dataset, standardize
-from data.registry import DATASETS, Dataset, DatasetInfo, load_dataset
+from data.registry import DATASETS, DatasetInfo, load_dataset
 
 __all__ = [
     "DATASETS",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,7 +13,7 @@ from data.errors import DataError
 
 @dataclass(frozen=True)
 class Splits:
-    """Train, validation and test parts; a part the config leaves out is None."""
+    """Train, validation and test parts; a part the caller leaves out (size 0) is None."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -22,29 +23,63 @@ class Splits:
     y_test: np.ndarray | None
 
 
-def _hold_out(X, y, fraction: float, seed: int, what: str):
-    """Split off `fraction` of (X, y), stratified; a split that cannot be stratified says why."""
-    n_classes = len(np.unique(y))
-    n_out = int(np.ceil(fraction * len(y)))  # how train_test_split rounds a fractional size
-    counts = np.bincount(y)
-    smallest = int(counts[counts > 0].min())
-    if n_out < n_classes or len(y) - n_out < n_classes or smallest < 2:
+@dataclass(frozen=True)
+class _Cut:
+    """One stratified hold-out, described for the error messages."""
+
+    size_name: str  # "test_size"
+    out: str  # what the held-out part is called: "test"
+    rest: str  # what the remainder is called: "training and validation"
+    pool: str  # which samples are cut: "of 150 samples"
+
+
+def _check_stratifiable(y: np.ndarray, fraction: float, cut: _Cut) -> None:
+    """Raise, saying why, where scikit-learn's stratified split would refuse."""
+    labels, counts = np.unique(y, return_counts=True)
+    n_classes, n = len(labels), len(y)
+    n_out = math.ceil(fraction * n)  # how train_test_split rounds a fractional size
+    said = f"{cut.size_name}={fraction} {cut.pool}"
+    if n == 0:
+        raise DataError(f"{said}: there is nothing to split")
+    if counts.min() < 2:
+        k, count = labels[counts.argmin()], counts.min()
         raise DataError(
-            f"{what}={fraction} of {len(y)} samples leaves {n_out} for {what.split('_')[0]} and "
-            f"{len(y) - n_out} for the rest; a stratified split needs at least one sample of "
-            f"each of the {n_classes} classes on both sides (smallest class: {smallest})"
+            f"{said}: class index {k} has only {count} sample; a stratified split needs at "
+            f"least 2 of every class (set {cut.size_name} to 0, or add samples)"
         )
+    if n_out < n_classes:
+        raise DataError(
+            f"{said} leaves {n_out} for {cut.out}, fewer than the {n_classes} classes; "
+            f"a stratified split needs at least one {cut.out} sample per class "
+            f"(raise {cut.size_name}, or set it to 0)"
+        )
+    if n - n_out < n_classes:
+        raise DataError(
+            f"{said} leaves {n - n_out} for {cut.rest}, fewer than the {n_classes} classes; "
+            f"a stratified split needs at least one {cut.rest} sample per class "
+            f"(lower {cut.size_name})"
+        )
+
+
+def _hold_out(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, cut: _Cut):
+    """(X_rest, X_out, y_rest, y_out): `fraction` of (X, y) held out, stratified by y."""
+    _check_stratifiable(y, fraction, cut)
 
     def indices() -> Arrays:
-        from sklearn.model_selection import train_test_split
+        from sklearn.model_selection import train_test_split  # slow import: only when needed
 
-        keep, out = train_test_split(
+        rest, out = train_test_split(
             np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed
         )
-        return {"keep": keep, "out": out}
+        return {"rest": rest, "out": out}
 
     split = cached("split", fingerprint(X, y, fraction=fraction, seed=seed), indices)
-    return X[split["keep"]], X[split["out"]], y[split["keep"]], y[split["out"]]
+    return X[split["rest"]], X[split["out"]], y[split["rest"]], y[split["out"]]
+
+
+def _check_size(size_name: str, size: float) -> None:
+    if not (math.isfinite(size) and 0 <= size < 1):
+        raise DataError(f"{size_name}={size}: must be at least 0 and less than 1")
 
 
 def split_dataset(
@@ -54,21 +89,31 @@ def split_dataset(
 
     Both splits are stratified (class proportions kept) and seeded with scikit-learn's
     `train_test_split(random_state=seed)`, so the same seed always gives the same parts.
-    A size of 0 leaves that part out.
+    A size of 0 leaves that part out. A split that cannot be stratified is a DataError
+    saying which split and why.
     """
+    _check_size("test_size", test_size)
+    _check_size("val_size", val_size)
     X_test = y_test = X_val = y_val = None
     if test_size > 0:
-        X, X_test, y, y_test = _hold_out(X, y, test_size, seed, "test_size")
+        cut = _Cut("test_size", "test", "training and validation", f"of {len(y)} samples")
+        X, X_test, y, y_test = _hold_out(X, y, test_size, seed, cut)
     if val_size > 0:
-        X, X_val, y, y_val = _hold_out(X, y, val_size, seed, "val_size")
+        pool = f"of the {len(y)} samples left after the test split" if test_size > 0 else None
+        cut = _Cut("val_size", "validation", "training", pool or f"of {len(y)} samples")
+        X, X_val, y, y_val = _hold_out(X, y, val_size, seed, cut)
     return Splits(X, y, X_val, y_val, X_test, y_test)
 
 
 def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale of the training part (constant features get scale 1)."""
+    """Per-feature mean and scale of the training part only (constant features get scale 1).
+
+    Statistics from the training part alone keep the validation and test parts unseen, as
+    they would be in use; the same (mean, scale) are saved with a model for eval and predict.
+    """
 
     def statistics() -> Arrays:
-        from sklearn.preprocessing import StandardScaler
+        from sklearn.preprocessing import StandardScaler  # slow import: only when needed
 
         scaler = StandardScaler().fit(X_train)
         return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64)}
@@ -79,6 +124,9 @@ def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """z = (x - mean) / scale, with statistics fitted on a training part (or from a model)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise DataError(f"the data has shape {X.shape}; expected samples by features (2-D)")
     if X.shape[1] != len(mean):
         raise DataError(f"the data has {X.shape[1]} features, the model expects {len(mean)}")
     return (X - mean) / scale

@@ -4,65 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 
 from data.cache import Arrays, cached, fingerprint
+from data.csvfile import load_csv
+from data.dataset import Dataset
 from data.errors import DataError
 
 
-@dataclass(frozen=True)
-class Dataset:
-    """Features, integer labels, and the original label of each class index."""
+def _from_sklearn(name: str) -> Arrays:
+    """A bundled set as scikit-learn ships it, its classes sorted by label as a CSV's are."""
+    from sklearn import datasets  # here, not at the top: the import takes most of a second
 
-    name: str
-    X: np.ndarray  # (n_samples, n_features) float64, all finite
-    y: np.ndarray  # (n_samples,) int64 class indices 0..K-1
-    classes: np.ndarray  # (K,) original labels, sorted; index k <-> output unit k
-    feature_names: tuple[str, ...]
-
-    @property
-    def n_samples(self) -> int:
-        """Rows of X."""
-        return self.X.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        """Columns of X."""
-        return self.X.shape[1]
-
-    @property
-    def n_classes(self) -> int:
-        """Distinct labels."""
-        return len(self.classes)
+    loaders = {
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+    }
+    bunch = loaders[name]()
+    # scikit-learn numbers the classes in its own order (breast_cancer: 0 = malignant,
+    # 1 = benign); re-deriving the indices from the sorted labels gives every dataset the
+    # same rule, so class k is always the k-th label in sorted order.
+    labels = np.asarray(bunch.target_names.tolist())[bunch.target]
+    classes, y = np.unique(labels, return_inverse=True)
+    return {
+        "X": np.ascontiguousarray(bunch.data, dtype=np.float64),
+        "y": y.astype(np.int64),
+        "classes": classes,
+        "feature_names": np.asarray([str(feature) for feature in bunch.feature_names]),
+    }
 
 
-def _from_sklearn(loader_name: str) -> Callable[[], Dataset]:
-    def from_sklearn() -> Arrays:
-        import sklearn.datasets
-
-        bunch = getattr(sklearn.datasets, loader_name)()
-        # scikit-learn numbers the classes 0..K-1 and names them in target_names
-        # (digits: 0..9; iris: setosa, versicolor, virginica; ...).
-        return {
-            "X": np.ascontiguousarray(bunch.data, dtype=np.float64),
-            "y": np.asarray(bunch.target, dtype=np.int64),
-            "classes": np.asarray(bunch.target_names.tolist()),
-            "feature_names": np.asarray([str(n) for n in bunch.feature_names]),
-        }
-
-    def load() -> Dataset:
-        arrays = cached("dataset", fingerprint(name=loader_name), from_sklearn)
-        return Dataset(
-            name=loader_name.removeprefix("load_"),
-            X=arrays["X"],
-            y=arrays["y"],
-            classes=arrays["classes"],
-            feature_names=tuple(arrays["feature_names"].tolist()),
-        )
-
-    return load
+def _load_bundled(name: str) -> Dataset:
+    # `classes="sorted"` in the key: arrays cached before the indices followed sorted labels
+    # must not be read back as if they did.
+    key = fingerprint(name=name, classes="sorted")
+    arrays = cached("dataset", key, partial(_from_sklearn, name))
+    return Dataset(
+        name=name,
+        X=arrays["X"],
+        y=arrays["y"],
+        classes=arrays["classes"],
+        feature_names=tuple(arrays["feature_names"].tolist()),
+    )
 
 
 @dataclass(frozen=True)
@@ -77,54 +64,41 @@ class DatasetInfo:
     load: Callable[[], Dataset]
 
 
+def _bundled(
+    name: str, n_samples: int, n_features: int, n_classes: int, description: str
+) -> DatasetInfo:
+    load = partial(_load_bundled, name)
+    return DatasetInfo(name, n_samples, n_features, n_classes, description, load)
+
+
+# Sizes from scikit-learn's documentation of each loader; a test checks them against the data.
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo(
-            "digits",
-            1797,
-            64,
-            10,
-            "8x8 images of handwritten digits 0-9",
-            _from_sklearn("load_digits"),
-        ),
-        DatasetInfo(
-            "iris",
-            150,
-            4,
-            3,
-            "Fisher's iris flowers: 4 measurements, 3 species",
-            _from_sklearn("load_iris"),
-        ),
-        DatasetInfo(
-            "wine",
-            178,
-            13,
-            3,
-            "chemical analysis of wines from 3 cultivars",
-            _from_sklearn("load_wine"),
-        ),
-        DatasetInfo(
-            "breast_cancer",
-            569,
-            30,
-            2,
-            "Wisconsin breast cancer diagnosis: malignant or benign",
-            _from_sklearn("load_breast_cancer"),
+        _bundled("digits", 1797, 64, 10, "8x8 images of handwritten digits 0-9"),
+        _bundled("iris", 150, 4, 3, "Fisher's iris flowers: 4 measurements, 3 species"),
+        _bundled("wine", 178, 13, 3, "chemical analysis of wines from 3 cultivars"),
+        _bundled(
+            "breast_cancer", 569, 30, 2, "Wisconsin breast cancer diagnosis: malignant or benign"
         ),
     )
 }
 
 
 def load_dataset(source: str, target: str | None = None) -> Dataset:
-    """A bundled dataset by name, or a CSV file by path (`target` names its label column)."""
+    """A bundled dataset by name, or a CSV file by path (`target` names its label column).
+
+    A CSV's labels come from column `target`, by default the last; the other columns are
+    the features.
+    """
     if source in DATASETS:
         if target is not None:
-            raise DataError(f"target {target!r}: only a CSV dataset takes a label column name")
+            raise DataError(
+                f"target {target!r}: only a CSV dataset takes a label column name; "
+                f"{source} has its own labels"
+            )
         return DATASETS[source].load()
     if source.lower().endswith(".csv"):
-        from data.csvfile import load_csv
-
-        return load_csv(Path(source), target)
+        return load_csv(source, target)
     known = ", ".join(DATASETS)
     raise DataError(f"unknown dataset {source!r}; choose one of {known}, or a path to a .csv file")

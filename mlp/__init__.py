@@ -19,6 +19,7 @@ from mlp.checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from mlp.early_stopping import EarlyStopping
 from mlp.evaluation import Evaluation, evaluate, predict, predict_proba
 from mlp.functions import (
     ACTIVATIONS,
@@ -31,6 +32,7 @@ from mlp.functions import (
 from mlp.gradcheck import ArrayCheck, gradient_check
 from mlp.network import DTYPES, MLP
 from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from mlp.schedules import SCHEDULES, make_schedule
 from mlp.training import EpochReport, Trainer, TrainingDiverged, TrainingStopped, fit, train
 
 __all__ = [
@@ -38,11 +40,13 @@ __all__ = [
     "DTYPES",
     "MLP",
     "OPTIMIZERS",
+    "SCHEDULES",
     "SGD",
     "Adam",
     "ArrayCheck",
     "Checkpoint",
     "CheckpointError",
+    "EarlyStopping",
     "EpochReport",
     "Evaluation",
     "Trainer",
@@ -57,6 +61,7 @@ __all__ = [
     "load_weights",
     "log_softmax",
     "make_optimizer",
+    "make_schedule",
     "predict",
     "predict_proba",
     "save_checkpoint",

@@ -1,0 +1,1 @@
+"""The `mlp` command: config files, run directories and the Typer app around the core."""

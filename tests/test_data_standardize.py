@@ -1,0 +1,65 @@
+"""z-score standardisation with statistics from the training part only."""
+
+import numpy as np
+import pytest
+
+from data import DataError, fit_standardizer, load_dataset, split_dataset, standardize
+
+
+@pytest.fixture
+def X_train():
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[5.0, -2.0, 0.0], scale=[3.0, 0.5, 1.0], size=(200, 3))
+    X[:, 2] = 7.0  # a constant feature
+    return X
+
+
+def test_the_statistics_are_the_training_mean_and_population_std(X_train):
+    mean, scale = fit_standardizer(X_train)
+    assert mean.dtype == scale.dtype == np.float64 and mean.shape == scale.shape == (3,)
+    np.testing.assert_allclose(mean, X_train.mean(axis=0))
+    np.testing.assert_allclose(scale[:2], X_train[:, :2].std(axis=0))  # ddof=0
+
+
+def test_a_constant_feature_gets_scale_1_and_stays_finite(X_train):
+    mean, scale = fit_standardizer(X_train)
+    assert scale[2] == 1.0  # not 0: no division by zero
+    Z = standardize(X_train, mean, scale)
+    assert np.isfinite(Z).all() and (Z[:, 2] == 0).all()
+
+
+def test_the_training_part_standardises_to_mean_0_and_std_1(X_train):
+    Z = standardize(X_train, *fit_standardizer(X_train))
+    np.testing.assert_allclose(Z[:, :2].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(Z[:, :2].std(axis=0), 1.0)
+
+
+def test_standardize_is_x_minus_mean_over_scale():
+    X = np.array([[1.0, 10.0], [3.0, 30.0]])
+    Z = standardize(X, np.array([2.0, 20.0]), np.array([1.0, 10.0]))  # by hand
+    assert Z.tolist() == [[-1.0, -1.0], [1.0, 1.0]]
+
+
+def test_the_test_part_plays_no_part_in_the_statistics():
+    iris = load_dataset("iris")
+    s = split_dataset(iris.X, iris.y, test_size=0.2, val_size=0.0, seed=0)
+    # shifting the test part far away changes nothing fitted on the training part
+    X_test_shifted = s.X_test + 1000.0
+    mean, scale = fit_standardizer(s.X_train)
+    np.testing.assert_allclose(mean, s.X_train.mean(axis=0))
+    np.testing.assert_allclose(scale, s.X_train.std(axis=0))
+    assert not np.allclose(mean, iris.X.mean(axis=0))  # not the statistics of everything
+    Z_test = standardize(X_test_shifted, mean, scale)
+    np.testing.assert_allclose(Z_test, (s.X_test + 1000.0 - mean) / scale)
+    assert (Z_test > 100).all()  # far off, as it should be: its own statistics were not used
+
+
+def test_a_feature_count_mismatch_names_both_counts():
+    mean, scale = np.zeros(64), np.ones(64)
+    with pytest.raises(DataError, match="data has 13 features, the model expects 64"):
+        standardize(np.zeros((5, 13)), mean, scale)
+
+
+def test_a_one_dimensional_array_is_refused():
+    with pytest.raises(DataError, match=r"shape \(3,\)"):
+        standardize(np.zeros(3), np.zeros(3), np.ones(3))
