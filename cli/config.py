@@ -440,9 +440,9 @@ def _train(where: str, raw: dict, data: DataConfig) -> TrainConfig:
 
 def _validate(raw: Any, where: str) -> Config:
     if not isinstance(raw, dict):
-        kind = "empty" if raw is None else f"a {type(raw).__name__}"
+        got = "; the config is empty" if raw is None else f", got {_shown(raw)}"
         raise ConfigError(
-            f"{where}: the top level must be a mapping of seed, data, model, train; it is {kind}"
+            f"{where}: the top level must be a mapping of seed, data, model, train{got}"
         )
     _unknown_keys(where, "", raw, TOP_LEVEL)
     if "data" not in raw:
@@ -532,12 +532,17 @@ def _schema_keys(path: Sequence[str], raw: dict) -> list[str] | None:
     return None if cls is None else _field_names(cls)
 
 
+def _set_text(override: str) -> str:
+    """'--set KEY=VALUE' as typed, quoted if it holds a newline or another unprintable character."""
+    return f"--set {override if override.isprintable() else repr(override)}"
+
+
 def apply_override(raw: dict, override: str) -> dict:
     """A copy of `raw` with one `dotted.key=value` set (the value is parsed as YAML).
 
     The key must exist in the schema; the sections on its way are created where absent or null.
     """
-    where = f"--set {override}"
+    where = _set_text(override)
     key, sep, text = override.partition("=")
     parts = key.strip().split(".")
     if not sep or not all(parts):
@@ -596,7 +601,7 @@ def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<con
             scope = _scope(override)
             if err.key is not None and (err.key == scope or err.key.startswith(scope + ".")):
                 raise ConfigError(
-                    f"--set {override}: {err.key}: {err.detail}", err.key, err.detail
+                    f"{_set_text(override)}: {err.key}: {err.detail}", err.key, err.detail
                 ) from None
         raise
 

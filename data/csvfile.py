@@ -6,11 +6,13 @@ line (as an editor numbers it, the header being line 1), the column and the valu
 
 from __future__ import annotations
 
-import contextlib
+import codecs
 import csv
+import io
 import math
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -33,22 +35,32 @@ def _read_rows(name: str) -> list[Row]:
         raise DataError(f"{name}: no such file")
     if path.is_dir():
         raise DataError(f"{name}: is a directory, not a CSV file")
-    rows: list[Row] = []
     try:
-        # utf-8-sig: spreadsheet programs often start a UTF-8 file with a byte-order mark
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            start = 1
-            for fields in reader:
-                if any(field.strip() for field in fields):
-                    rows.append((start, fields))
-                start = reader.line_num + 1  # a quoted field may span lines
-    except UnicodeDecodeError as err:
-        raise DataError(f"{name}: not UTF-8 text (byte {err.start}); save it as UTF-8") from None
-    except csv.Error as err:
-        raise DataError(f"{name}: line {reader.line_num}: malformed CSV ({err})") from None
+        raw = path.read_bytes()
     except OSError as err:
         raise DataError(f"{name}: cannot be read ({err.strerror})") from None
+    # Spreadsheet programs often start a UTF-8 file with a byte-order mark.
+    raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        bad = raw[err.start]
+        raise DataError(
+            f"{name}: line {line}: not UTF-8 text (byte 0x{bad:02x}); save it as UTF-8"
+        ) from None
+    rows: list[Row] = []
+    # strict: an unclosed quote is an error, not a label that swallows the rest of the file
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
+    start = 1
+    try:
+        for fields in reader:
+            if any(field.strip() for field in fields):
+                rows.append((start, fields))
+            start = reader.line_num + 1  # a quoted field may span lines
+    except csv.Error as err:
+        why = "a quote is never closed" if "end of data" in str(err) else err
+        raise DataError(f"{name}: line {start}: malformed CSV ({why})") from None
     return rows
 
 
@@ -65,7 +77,7 @@ def _header(name: str, rows: list[Row]) -> list[str]:
     for position, column in enumerate(header, start=1):
         if not column:
             raise DataError(f"{name}: line 1: column {position} has no name")
-    duplicates = sorted({column for column in header if header.count(column) > 1})
+    duplicates = sorted(column for column, count in Counter(header).items() if count > 1)
     if duplicates:
         raise DataError(f"{name}: line 1: duplicate column name {duplicates[0]!r}")
     return header
@@ -109,8 +121,10 @@ def _features(name: str, rows: list[Row], header: list[str], columns: list[int])
 def _typed_labels(labels: list[str]) -> np.ndarray:
     """The labels as int64 if all are integers, else float64 if all are numbers, else text."""
     if all(map(_INTEGER.fullmatch, labels)):
-        with contextlib.suppress(OverflowError):  # beyond int64: as text, so none merge
+        try:
             return np.array([int(label) for label in labels], dtype=np.int64)
+        except OverflowError:  # beyond int64: as text, where as floats big ones could merge
+            return np.array(labels, dtype=str)
     if all(map(_DECIMAL.fullmatch, labels)):
         values = np.array([float(label) for label in labels])
         if np.isfinite(values).all():  # "1e999" overflows to inf: as text
