@@ -147,8 +147,9 @@ class Trainer:
                     else:
                         # Gathered into the workspace: no copy of the whole set per epoch, so
                         # memory stays at the data's size however large it is.
-                        X_batch = np.take(X, order[batch], axis=0, out=ws.X_batch)
-                        y_batch = np.take(y, order[batch], out=ws.y_batch)
+                        rows = order[batch]
+                        X_batch = np.take(X, rows, axis=0, out=ws.X_batch)
+                        y_batch = np.take(y, rows, out=ws.y_batch)
                     loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
                     if not math.isfinite(loss):
                         raise TrainingDiverged("the loss", epoch, number)
