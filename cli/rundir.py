@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ SUMMARY_FILE = "summary.json"
 RESUME_FILE = "resume.npz"
 RUN_FILES = (MODEL_FILE, CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, RESUME_FILE)
 DEFAULT_ROOT = Path("runs")
+# atomic_write's temporary files: ".model.npz.<random>.tmp" beside model.npz, and so on
+_TEMPORARY = re.compile(r"^\.(" + "|".join(map(re.escape, RUN_FILES)) + r")\.\w+\.tmp$")
 
 
 class RunError(Exception):
@@ -65,11 +68,11 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
     entries = {entry.name for entry in out.iterdir()}
     if not entries:
         return
-    ours = entries & set(RUN_FILES)
+    ours = {name for name in entries if is_run_file(name)}
     if not overwrite:
         what = "a run" if ours else "files"
         raise RunError(f"--out {out}: already holds {what}; pass --overwrite to replace it")
-    foreign = sorted(entries - set(RUN_FILES))
+    foreign = sorted(entries - ours)
     if foreign:
         raise RunError(
             f"--out {out}: not an mlp run directory (it holds {', '.join(foreign[:3])}); "
@@ -84,7 +87,20 @@ def open_out_dir(out: Path, overwrite: bool) -> Path:
     # The summary goes first: from this moment the old run no longer looks complete.
     for name in (SUMMARY_FILE, *RUN_FILES):
         (out / name).unlink(missing_ok=True)
+    remove_stale_temporaries(out)
     return out
+
+
+def is_run_file(name: str) -> bool:
+    """One of a run's files, or a temporary one of them left by a process killed mid-write."""
+    return name in RUN_FILES or bool(_TEMPORARY.match(name))
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete the half-written files a killed process (SIGKILL, power loss) leaves behind."""
+    for entry in run_dir.iterdir():
+        if _TEMPORARY.match(entry.name):
+            entry.unlink(missing_ok=True)
 
 
 def append_metrics(path: Path, record: dict) -> None:

@@ -42,6 +42,7 @@ from cli.rundir import (
     new_default_run,
     open_out_dir,
     read_metrics,
+    remove_stale_temporaries,
     write_json,
     write_metrics,
     write_text,
@@ -279,6 +280,7 @@ def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
     if len(history) != done:
         raise RunError(f"--resume {run}: {METRICS_FILE} has fewer than the {done} epochs done")
     (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # not complete again until it finishes
+    remove_stale_temporaries(run_dir)
     write_metrics(run_dir / METRICS_FILE, [metrics_record(r) for r in history])
     write_text(run_dir / CONFIG_FILE, dump_config(config))
     stopper = _stopper(config)

@@ -179,8 +179,8 @@ def run_point(base: str, point: Point, out: str) -> dict:
             return result_row(point, run_dir, "failed", f"training diverged: {err}")
         except Interrupted:
             return result_row(point, run_dir, "interrupted")
-        except (ConfigError, RunError, OSError, ValueError) as err:
-            return result_row(point, run_dir, "failed", str(err))
+        except Exception as err:  # any other failure is this point's, not the sweep's
+            return result_row(point, run_dir, "failed", f"{type(err).__name__}: {err}")
     return {**result_row(point, run_dir, "completed"), "skipped": False}
 
 

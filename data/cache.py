@@ -50,8 +50,12 @@ def fingerprint(*arrays: np.ndarray, **params: object) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached(kind: str, key: str, compute: Callable[[], Arrays]) -> Arrays:
-    """compute(), or the arrays it returned last time for the same `kind` and `key`."""
+def cached(kind: str, key: str, names: tuple[str, ...], compute: Callable[[], Arrays]) -> Arrays:
+    """compute(), or the arrays it returned last time for the same `kind` and `key`.
+
+    A cached file that lacks any of the array `names` (written by another version, say) is a
+    miss like any other: recomputed and replaced.
+    """
     folder = cache_dir()
     if folder is None:
         return compute()
@@ -61,7 +65,8 @@ def cached(kind: str, key: str, compute: Callable[[], Arrays]) -> Arrays:
         open(path, "rb") as file,  # opened here so that it is closed whatever np.load raises
         np.load(file, allow_pickle=False) as npz,
     ):
-        return {name: npz[name] for name in npz.files}
+        if set(names) <= set(npz.files):
+            return {name: npz[name] for name in names}
     arrays = compute()
     with contextlib.suppress(OSError):
         _store(path, arrays)

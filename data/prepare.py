@@ -73,7 +73,9 @@ def _hold_out(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, cut: _Cu
         )
         return {"rest": rest, "out": out}
 
-    split = cached("split", fingerprint(X, y, fraction=fraction, seed=seed), indices)
+    split = cached(
+        "split", fingerprint(X, y, fraction=fraction, seed=seed), ("rest", "out"), indices
+    )
     return X[split["rest"]], X[split["out"]], y[split["rest"]], y[split["out"]]
 
 
@@ -118,7 +120,7 @@ def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         scaler = StandardScaler().fit(X_train)
         return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64)}
 
-    stats = cached("standardizer", fingerprint(X_train), statistics)
+    stats = cached("standardizer", fingerprint(X_train), ("mean", "scale"), statistics)
     return stats["mean"], stats["scale"]
 
 

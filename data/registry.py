@@ -13,6 +13,8 @@ from data.csvfile import load_csv
 from data.dataset import Dataset
 from data.errors import DataError
 
+DATASET_ARRAYS = ("X", "y", "classes", "feature_names")
+
 
 def _from_sklearn(name: str) -> Arrays:
     """A bundled set as scikit-learn ships it, its classes sorted by label as a CSV's are."""
@@ -42,7 +44,7 @@ def _load_bundled(name: str) -> Dataset:
     # `classes="sorted"` in the key: arrays cached before the indices followed sorted labels
     # must not be read back as if they did.
     key = fingerprint(name=name, classes="sorted")
-    arrays = cached("dataset", key, partial(_from_sklearn, name))
+    arrays = cached("dataset", key, DATASET_ARRAYS, partial(_from_sklearn, name))
     return Dataset(
         name=name,
         X=arrays["X"],

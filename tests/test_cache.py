@@ -67,3 +67,14 @@ def test_an_unwritable_cache_is_only_a_missed_optimisation(tmp_path, monkeypatch
     blocker.write_text("not a directory")
     monkeypatch.setenv("MLP_CACHE_DIR", str(blocker / "cache"))
     assert load_dataset("iris").n_samples == 150
+
+
+def test_a_cache_file_from_another_version_missing_arrays_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLP_CACHE_DIR", str(tmp_path))
+    iris = load_dataset("iris")
+    split = split_dataset(iris.X, iris.y, test_size=0.2, val_size=0.0, seed=0)
+    [split_file] = [p for p in tmp_path.iterdir() if p.name.startswith("split-")]
+    with open(split_file, "wb") as file:  # same key, other array names
+        np.savez(file, keep=np.arange(3), out=np.arange(3))
+    again = split_dataset(iris.X, iris.y, test_size=0.2, val_size=0.0, seed=0)
+    assert np.array_equal(again.X_test, split.X_test) and len(again.y_train) == 120

@@ -229,3 +229,14 @@ def test_two_runs_started_together_get_different_directories(config, tmp_path):
     runs = sorted((tmp_path / "runs").iterdir())
     assert len(runs) == 2
     assert all((run / "summary.json").is_file() for run in runs)
+
+
+def test_files_half_written_by_a_killed_process_are_cleared_not_mistaken(mlp_cli, config, tmp_path):
+    run = tmp_path / "run"
+    mlp_cli("train", "--config", config, "--out", run, "-q")
+    (run / ".resume.npz.k1ll3d.tmp").write_bytes(b"PK half")  # SIGKILL mid-save leaves this
+    result = mlp_cli("train", "--config", config, "--out", run, "--overwrite", "-q")
+    assert result.exit_code == 0, result.stderr
+    assert not (run / ".resume.npz.k1ll3d.tmp").exists()
+    (run / ".notes.txt.x.tmp").write_text("mine")  # not one of ours: still refused
+    assert mlp_cli("train", "--config", config, "--out", run, "--overwrite").exit_code == 2
