@@ -182,7 +182,8 @@ def describe_run(run_dir: Path) -> dict | None:
 
 
 def _stopped_status(run_dir: Path) -> str:
-    """'interrupted' or 'failed' from resume.npz, else 'incomplete' (running, or killed)."""
+    """From resume.npz: 'interrupted', 'failed', or 'running' (still, or killed since its last
+    autosave); 'incomplete' when there is none yet."""
     from mlp.checkpoint import CheckpointError, load_training_state
 
     try:

@@ -62,6 +62,9 @@ from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
 from mlp.schedules import make_schedule
 
+# Seconds between the saves of a running run's state (at an epoch's end).
+AUTOSAVE_SECONDS = 60.0
+
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
 
@@ -103,13 +106,18 @@ class Session:
     def run(self, on_epoch: Callable[[EpochReport], None]) -> None:
         """Train to `train.epochs`, saving every epoch's metrics; on a signal or a divergence
         save the state, marked, and raise `Interrupted` or `TrainingDiverged`."""
-        started = time.perf_counter()
+        started = last_save = time.perf_counter()
         with stop_on_signals(self.trainer) as received:
             try:
                 for report in self.trainer.run(self.config.train.epochs):
                     self.history.append(report)
                     append_metrics(self.run_dir / METRICS_FILE, metrics_record(report))
                     self._last_good = self.model.params.copy()
+                    if time.perf_counter() - last_save >= AUTOSAVE_SECONDS:
+                        # against what no handler sees (SIGKILL, a power cut): a long run
+                        # loses at most this much if it is killed outright
+                        self.save_state("running", time.perf_counter() - started)
+                        last_save = time.perf_counter()
                     on_epoch(report)
                     if self.stopper is not None and self.stopper.update(report, self.model.params):
                         break
@@ -123,8 +131,11 @@ class Session:
                 raise
         self.wall_seconds += time.perf_counter() - started
 
-    def save_state(self, status: str) -> None:
-        """Write resume.npz: the latest finite weights and everything needed to continue."""
+    def save_state(self, status: str, running_seconds: float = 0.0) -> None:
+        """Write resume.npz: the latest finite weights and everything needed to continue.
+
+        `running_seconds`: training time of this session not yet added to `wall_seconds`.
+        """
         params = self.model.params
         if not np.isfinite(params).all():  # a weight overflowed in the last update
             params = self._last_good
@@ -132,7 +143,7 @@ class Session:
             params=params,
             optimizer=self.optimizer.state_dict(),
             trainer=self.trainer.state_dict(),
-            info={"status": status, "wall_seconds": self.wall_seconds},
+            info={"status": status, "wall_seconds": self.wall_seconds + running_seconds},
             best_params=None if self.stopper is None else self.stopper.best_params,
         )
         save_training_state(self.run_dir / RESUME_FILE, state)

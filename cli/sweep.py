@@ -166,7 +166,7 @@ def run_point(base: str, point: Point, out: str) -> dict:
             if (run_dir / RESUME_FILE).is_file():
                 try:
                     state = load_training_state(run_dir / RESUME_FILE)
-                    if state.info.get("status") == "interrupted":
+                    if state.info.get("status") in ("interrupted", "running"):
                         session = resume_session(run_dir, None, point.overrides)
                 except (CheckpointError, RunError):
                     session = None  # damaged or stale: start the point again

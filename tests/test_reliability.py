@@ -240,3 +240,31 @@ def test_files_half_written_by_a_killed_process_are_cleared_not_mistaken(mlp_cli
     assert not (run / ".resume.npz.k1ll3d.tmp").exists()
     (run / ".notes.txt.x.tmp").write_text("mine")  # not one of ours: still refused
     assert mlp_cli("train", "--config", config, "--out", run, "--overwrite").exit_code == 2
+
+
+def test_a_run_killed_outright_resumes_from_its_last_autosave(
+    mlp_cli, config, tmp_path, monkeypatch
+):
+    import cli.session
+
+    straight = tmp_path / "straight"
+    mlp_cli("train", "--config", config, "--out", straight, "-q")
+    run = tmp_path / "killed"
+    calls = {"n": 0}
+    original = mlp.optimizers.Adam.step
+
+    def step_then_die(self, params, grad):
+        original(self, params, grad)
+        calls["n"] += 1
+        if calls["n"] == 25:  # mid-epoch 4: no handler runs, nothing is saved on the way out
+            raise SystemExit(137)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(cli.session, "AUTOSAVE_SECONDS", 0.0)  # save at every epoch's end
+        patch.setattr(mlp.optimizers.Adam, "step", step_then_die)
+        assert mlp_cli("train", "--config", config, "--out", run).exit_code == 137
+    state = load_training_state(run / "resume.npz")
+    assert state.info["status"] == "running" and state.trainer["epochs_done"] == 3
+    assert mlp_cli("train", "--resume", run, "-q").exit_code == 0
+    assert_same_weights(run, straight)
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 6
