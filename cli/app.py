@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import render
-from cli.config import ConfigError, dump_config, load_config
+from cli.config import ConfigError, load_config
 from cli.experiment import SPLITS, architecture, build_model, load_split, prepare_data
 from cli.rundir import (
     CONFIG_FILE,
@@ -564,8 +564,6 @@ def sweep_command(
     Re-running the same command skips finished points, resumes interrupted ones and redoes
     failed ones.
     """
-    import joblib
-
     from cli import sweep
 
     console = Console(quiet=as_json, highlight=False)
@@ -579,21 +577,14 @@ def sweep_command(
         configs = sweep.check_points(config_path, grid, points)
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
-        parallel_backend = contextlib.nullcontext()
-        if backend == "dask":
-            parallel_backend = dask_backend(scheduler)
+        parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
     n_jobs = jobs or os.cpu_count() or 1
     console.print(f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}")
     rows: list[dict] = []
-    tasks = (
-        joblib.delayed(sweep.run_point)(str(config_path.resolve()), p, str(out.resolve()))
-        for p in points
-    )
     try:
         with parallel_backend, render.count_progress(console, len(points)) as progress:
             task = progress.add_task("points", total=len(points))
-            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            for row in parallel(tasks):
+            for row in sweep.run_points(config_path, points, out, n_jobs):
                 rows.append(row)
                 progress.update(task, advance=1)
                 if row["status"] == "interrupted":
@@ -605,41 +596,15 @@ def sweep_command(
             130,
             prefix="",
         ) from None
-    ranked = sweep.rank(rows)
-    write_text(out / sweep.SWEEP_RESULTS, "".join(json.dumps(r) + "\n" for r in ranked))
-    completed = [r for r in ranked if r["status"] == "completed"]
-    best = completed[0] if completed else None
-    if best is not None:
-        write_text(out / sweep.BEST_CONFIG, dump_config(configs[best["id"]]))
+    ranked, best = sweep.save_results(out, rows, configs)
     if as_json:
         print(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
     else:
         console.print(render.sweep_table(ranked))
         if best is not None:
             console.print(f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}")
-    if not completed:
+    if best is None:
         raise fail("every point failed; see results.jsonl for each message", FAILED)
-
-
-def dask_backend(scheduler: str):
-    """joblib's Dask backend, connected to the scheduler at `scheduler`."""
-    import joblib
-
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise RunError(
-            "--backend dask needs dask: pip install 'mlp-trainer[dask]' "
-            "(in a clone of mlp: pip install '.[dask]')"
-        ) from None
-    try:
-        client = Client(scheduler, timeout=10)
-    except OSError as err:
-        raise RunError(f"--scheduler {scheduler}: cannot connect ({err})") from None
-    stack = contextlib.ExitStack()
-    stack.callback(client.close)
-    stack.enter_context(joblib.parallel_config(backend="dask"))
-    return stack
 
 
 @app.command("datasets")

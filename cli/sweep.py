@@ -21,18 +21,20 @@ fight over cores and every point computes the same numbers whatever the number o
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cli.config import Config, ConfigError, load_config, read_yaml
-from cli.rundir import RESUME_FILE, SUMMARY_FILE, RunError
+from cli.config import Config, ConfigError, dump_config, load_config, read_yaml
+from cli.rundir import RESUME_FILE, SUMMARY_FILE, RunError, write_text
 from cli.session import Interrupted, resume_session, start_session
 
 SWEEP_RESULTS = "results.jsonl"
@@ -182,6 +184,47 @@ def run_point(base: str, point: Point, out: str) -> dict:
         except Exception as err:  # any other failure is this point's, not the sweep's
             return result_row(point, run_dir, "failed", f"{type(err).__name__}: {err}")
     return {**result_row(point, run_dir, "completed"), "skipped": False}
+
+
+def run_points(base: Path, points: list[Point], out: Path, n_jobs: int) -> Iterator[dict]:
+    """Each point's result row, in the order they finish, `n_jobs` points at a time (with
+    whatever joblib backend is active: processes on this machine, or a Dask cluster)."""
+    import joblib
+
+    base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
+    tasks = (joblib.delayed(run_point)(base_path, point, out_path) for point in points)
+    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+
+
+def dask_backend(scheduler: str) -> contextlib.ExitStack:
+    """joblib's Dask backend, connected to the scheduler at `scheduler` while it is entered."""
+    import joblib
+
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise RunError(
+            "--backend dask needs dask: pip install 'mlp-trainer[dask]' "
+            "(in a clone of mlp: pip install '.[dask]')"
+        ) from None
+    try:
+        client = Client(scheduler, timeout=10)
+    except OSError as err:
+        raise RunError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+    stack = contextlib.ExitStack()
+    stack.callback(client.close)
+    stack.enter_context(joblib.parallel_config(backend="dask"))
+    return stack
+
+
+def save_results(out: Path, rows: list[dict], configs: dict[str, Config]):
+    """Write results.jsonl (ranked) and best.yaml; return the ranked rows and the best one."""
+    ranked = rank(rows)
+    write_text(out / SWEEP_RESULTS, "".join(json.dumps(row) + "\n" for row in ranked))
+    best = next((row for row in ranked if row["status"] == "completed"), None)
+    if best is not None:
+        write_text(out / BEST_CONFIG, dump_config(configs[best["id"]]))
+    return ranked, best
 
 
 def rank(rows: list[dict]) -> list[dict]:
