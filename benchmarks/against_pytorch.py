@@ -1,0 +1,95 @@
+"""mlp's losses, gradients and optimizer trajectories against PyTorch's, in float64.
+
+    pip install torch && python benchmarks/against_pytorch.py
+
+The same weights go into both; each line prints the largest difference. Not part of the test
+suite (PyTorch is never a dependency of mlp): the suite checks the same things against
+finite differences, hand calculation and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mlp import MLP, SGD, Adam
+
+torch.set_default_dtype(torch.float64)
+ACTIVATIONS = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
+
+
+def torch_copy(model: MLP, activation: str) -> torch.nn.Sequential:
+    """The same network in PyTorch (whose Linear stores W transposed)."""
+    layers: list[torch.nn.Module] = []
+    for W, b in zip(model.weights, model.biases):
+        linear = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(W.T))
+            linear.bias.copy_(torch.tensor(b))
+        layers += [linear, ACTIVATIONS[activation]()]
+    return torch.nn.Sequential(*layers[:-1])
+
+
+def flat(net: torch.nn.Sequential, grads: bool = False) -> np.ndarray:
+    """Parameters (or their gradients) in mlp's flat order: W1, b1, W2, b2, ..."""
+    parts = []
+    for layer in net:
+        if isinstance(layer, torch.nn.Linear):
+            W, b = (layer.weight.grad, layer.bias.grad) if grads else (layer.weight, layer.bias)
+            parts += [W.detach().numpy().T.ravel(), b.detach().numpy()]
+    return np.concatenate(parts)
+
+
+def main() -> None:
+    X, y = load_digits(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X)[:320], y[:320]
+    weight_decay = 0.01
+    for activation in ACTIVATIONS:
+        for sizes in ([64, 10], [64, 32, 10], [64, 48, 32, 10]):
+            model = MLP(sizes, np.random.default_rng(0), activation=activation)
+            net = torch_copy(model, activation)
+            loss, grad = model.loss_and_grad(X[:32], y[:32], weight_decay)
+            theirs = torch.nn.functional.cross_entropy(
+                net(torch.tensor(X[:32])), torch.tensor(y[:32])
+            )
+            penalty = sum((m.weight**2).sum() for m in net if isinstance(m, torch.nn.Linear))
+            (theirs + 0.5 * weight_decay * penalty).backward()
+            print(
+                f"{activation:7s} {sizes}: loss differs by "
+                f"{abs(loss - (theirs + 0.5 * weight_decay * penalty).item()):.1e}, "
+                f"gradient by at most {np.abs(grad - flat(net, grads=True)).max():.1e}"
+            )
+    optimizers = [
+        ("sgd momentum", lambda: SGD(0.1, 0.9), lambda p: torch.optim.SGD(p, 0.1, momentum=0.9)),
+        (
+            "sgd nesterov",
+            lambda: SGD(0.1, 0.9, nesterov=True),
+            lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, nesterov=True),
+        ),
+        ("adam", lambda: Adam(0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
+    ]
+    for name, ours, theirs in optimizers:
+        model = MLP([64, 32, 10], np.random.default_rng(1))
+        net = torch_copy(model, "sigmoid")
+        optimizer, torch_optimizer = ours(), theirs(net.parameters())
+        for step in range(100):
+            rows = slice(step * 32 % 320, step * 32 % 320 + 32)
+            _, grad = model.loss_and_grad(X[rows], y[rows])
+            optimizer.step(model.params, grad)
+            torch_optimizer.zero_grad()
+            out = net(torch.tensor(X[rows]))
+            torch.nn.functional.cross_entropy(out, torch.tensor(y[rows])).backward()
+            torch_optimizer.step()
+        difference = np.abs(model.params - flat(net)).max()
+        print(f"{name}: weights after 100 steps differ by at most {difference:.1e}")
+
+
+if __name__ == "__main__":
+    main()
