@@ -112,8 +112,8 @@ def test_a_second_ctrl_c_during_the_save_does_not_corrupt_it(
 
 
 def test_ctrl_c_in_a_real_process_then_resume_gives_the_uninterrupted_result(tmp_path):
-    config = tmp_path / "long.yaml"
-    config.write_text(CONFIG.replace("epochs: 6", "epochs: 400").replace("[6]", "[64]"))
+    config = tmp_path / "long.yaml"  # far longer than the test waits: Ctrl-C comes mid-run
+    config.write_text(CONFIG.replace("epochs: 6", "epochs: 100000").replace("[6]", "[64]"))
     run = tmp_path / "run"
     command = [sys.executable, "-m", "cli", "train", "--config", str(config), "--out", str(run)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -124,14 +124,19 @@ def test_ctrl_c_in_a_real_process_then_resume_gives_the_uninterrupted_result(tmp
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
+    # finish a few epochs after the one it stopped in, and compare with a run of that length
+    epochs = load_training_state(run / "resume.npz").trainer["epochs_done"] + 3
+    more = f"train.epochs={epochs}"
     resumed = subprocess.run(
-        [sys.executable, "-m", "cli", "train", "--resume", str(run), "--json"],
+        [sys.executable, "-m", "cli", "train", "--resume", str(run), "--set", more, "-q"],
         capture_output=True,
         text=True,
     )
     assert resumed.returncode == 0, resumed.stderr
     straight = tmp_path / "straight"
-    subprocess.run([*command[:-1], str(straight), "-q"], check=True, capture_output=True)
+    subprocess.run(
+        [*command[:-1], str(straight), "--set", more, "-q"], check=True, capture_output=True
+    )
     assert_same_weights(run, straight)
 
 
