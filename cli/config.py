@@ -3,7 +3,8 @@
     seed: 0
     data:  {dataset, target, test_size, val_size, standardize}
     model: {hidden, activation, dtype, init_from}
-    train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...}}
+    train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...},
+            lr_schedule: {name, ...}, early_stopping: {...} or null}
 
 Every key has a default except `data.dataset`. An unknown key at any depth, a wrong type or a
 value out of range is a `ConfigError` whose one line names the file, the dotted key and the
