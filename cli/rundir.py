@@ -126,6 +126,13 @@ def read_metrics(path: Path) -> list[dict]:
     return records
 
 
+def best_validation(records: list[dict]) -> tuple[float | None, float | None]:
+    """The best validation accuracy and loss of a run's epochs (None without a val split)."""
+    accuracy = [r["val_accuracy"] for r in records if r.get("val_accuracy") is not None]
+    loss = [r["val_loss"] for r in records if r.get("val_loss") is not None]
+    return (max(accuracy) if accuracy else None), (min(loss) if loss else None)
+
+
 def write_metrics(path: Path, records: list[dict]) -> None:
     """Replace metrics.jsonl with exactly these records, atomically."""
     write_text(path, "".join(json.dumps(record) + "\n" for record in records))
@@ -163,7 +170,7 @@ def describe_run(run_dir: Path) -> dict | None:
     if not isinstance(config, dict):
         return None
     records = read_metrics(run_dir / METRICS_FILE)
-    val = [r["val_accuracy"] for r in records if r.get("val_accuracy") is not None]
+    best_accuracy, _ = best_validation(records)
     data, model, train = config.get("data", {}), config.get("model", {}), config.get("train", {})
     optimizer = train.get("optimizer", {})
     status = "completed" if summary else _stopped_status(run_dir)
@@ -174,7 +181,7 @@ def describe_run(run_dir: Path) -> dict | None:
         "architecture": (summary or {}).get("architecture") or "hidden " + str(model.get("hidden")),
         "optimizer": f"{optimizer.get('name')} lr={optimizer.get('lr')}",
         "epochs": len(records),
-        "best_val_accuracy": max(val) if val else None,
+        "best_val_accuracy": best_accuracy,
         "test_accuracy": test,
         "date": datetime.fromtimestamp(config_path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S"),
         "status": status,

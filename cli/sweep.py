@@ -34,7 +34,15 @@ from typing import Any
 import numpy as np
 
 from cli.config import Config, ConfigError, dump_config, load_config, read_yaml
-from cli.rundir import RESUME_FILE, SUMMARY_FILE, RunError, write_text
+from cli.rundir import (
+    METRICS_FILE,
+    RESUME_FILE,
+    SUMMARY_FILE,
+    RunError,
+    best_validation,
+    read_metrics,
+    write_text,
+)
 from cli.session import Interrupted, resume_session, start_session
 
 SWEEP_RESULTS = "results.jsonl"
@@ -125,11 +133,8 @@ def check_points(base: Path, grid: Path, points: list[Point]) -> dict[str, Confi
 
 def result_row(point: Point, run_dir: Path, status: str, error: str | None = None) -> dict:
     """One line of results.jsonl, read back from the point's run directory."""
-    from cli.rundir import METRICS_FILE, read_metrics
-
     records = read_metrics(run_dir / METRICS_FILE)
-    val_acc = [r["val_accuracy"] for r in records if r.get("val_accuracy") is not None]
-    val_loss = [r["val_loss"] for r in records if r.get("val_loss") is not None]
+    best_accuracy, best_loss = best_validation(records)
     summary = {}
     if status == "completed" and (run_dir / SUMMARY_FILE).is_file():
         summary = json.loads((run_dir / SUMMARY_FILE).read_text())
@@ -138,8 +143,8 @@ def result_row(point: Point, run_dir: Path, status: str, error: str | None = Non
         "id": point.id,
         "overrides": point.values,
         "status": status,
-        "best_val_accuracy": max(val_acc) if val_acc else None,
-        "best_val_loss": min(val_loss) if val_loss else None,
+        "best_val_accuracy": best_accuracy,
+        "best_val_loss": best_loss,
         "test_accuracy": test,
         "epochs": len(records),
         "seconds": summary.get("wall_seconds", sum(r["seconds"] for r in records)),
