@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import errno
 import importlib.util
 import io
 import json
@@ -20,31 +21,21 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import render
-from cli.config import ConfigError, load_config
-from cli.experiment import SPLITS, architecture, build_model, load_split, prepare_data
-from cli.rundir import (
-    CONFIG_FILE,
-    DEFAULT_ROOT,
-    METRICS_FILE,
-    MODEL_FILE,
-    RunError,
-    describe_run,
-    locate_run,
-    read_metrics,
-    write_text,
-)
+from cli import output, render, rundir
+from cli.config import ConfigError, load_config, loads_config
+from cli.experiment import architecture, build_model, prepare_data
+from cli.output import error_console
+from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from data import DATASETS, DataError, Dataset, load_features, standardize
+from data import DATASETS, DataError, load_features, standardize
 from mlp import (
-    Checkpoint,
     CheckpointError,
-    TrainingDiverged,
     evaluate,
     gradient_check,
     load_checkpoint,
     predict_proba,
 )
+from mlp.checkpoint import atomic_write
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -73,11 +64,6 @@ JsonOption = Annotated[
 ]
 
 
-def error_console() -> Console:
-    """Errors go to stderr, one unwrapped line, with no markup read into the message."""
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
 def fail(message: str, code: int, prefix: str = "error: ") -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise."""
     error_console().print(f"{prefix}{message}", markup=False)
@@ -96,8 +82,11 @@ def user_errors() -> Iterator[None]:
         yield
     except (ConfigError, DataError, CheckpointError, RunError) as err:
         raise fail(str(err), BAD_INPUT) from None
-    except OSError as err:  # e.g. a run directory that cannot be created
-        raise fail(describe_os_error(err), BAD_INPUT) from None
+    except OSError as err:
+        # A full or failing disk is a failure to write; anything else (a path that is not a
+        # folder, no permission) is the user's to fix.
+        code = FAILED if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else BAD_INPUT
+        raise fail(describe_os_error(err), code) from None
 
 
 def header(session: Session) -> list[tuple]:
@@ -175,63 +164,22 @@ def train_command(
 ) -> None:
     """Train the network a config describes and save it as a run directory.
 
-    Ctrl-C (or SIGTERM) stops after the current batch and saves everything needed to resume;
-    `mlp train --resume RUN` then finishes with the same weights as an uninterrupted run.
+    Ctrl-C, SIGTERM or a closed terminal stops after the current batch and saves everything
+    needed to resume; `mlp train --resume RUN` then finishes with the same weights as an
+    uninterrupted run.
     """
-    console = Console(quiet=quiet or as_json, highlight=False)
+    console = output.console(quiet=quiet or as_json)
     with user_errors():
-        if resume is not None:
-            if out is not None or overwrite:
-                raise RunError(
-                    "--resume continues a run in place: --out and --overwrite do not apply"
-                )
-            session = resume_session(resume, config_path, overrides or ())
-        elif config_path is None:
-            raise RunError("missing --config FILE (or --resume RUN)")
-        else:
-            config = load_config(config_path, overrides or ())
-            session = start_session(config, config_path, out, overwrite)
-    console.print(render.key_value_grid(header(session)))
-    if session.resumed:
-        trainer = session.trainer
-        console.print(
-            f"resuming {session.run_dir} after epoch {trainer.epochs_done}"
-            + (f", batch {trainer.batches_done}" if trainer.batches_done else "")
-        )
-    epochs = session.config.train.epochs
-    with render.epoch_progress(console, epochs) as progress:
-        task = progress.add_task("train", total=epochs, completed=len(session.history), latest="")
-        try:
-            session.run(
-                lambda report: progress.update(task, advance=1, latest=render.latest_text(report))
-            )
-        except Interrupted as stop:
-            progress.stop()
-            name = signal.Signals(stop.signum).name
-            raise fail(
-                f"interrupted ({name}) after batch {stop.batch} of epoch {stop.epoch}; the state "
-                f"is saved in {session.run_dir}; resume with: mlp train --resume {session.run_dir}",
-                128 + stop.signum,
-                prefix="",
-            ) from None
-        except OSError as err:
-            progress.stop()
-            raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
-        except TrainingDiverged as err:
-            progress.stop()
-            raise fail(
-                f"training diverged: {err}; the last finite state is saved in {session.run_dir} "
-                f"(marked failed). Try a smaller train.optimizer.lr "
-                f"(now {session.config.train.optimizer.lr})",
-                FAILED,
-            ) from None
+        session = open_session(config_path, out, overrides or (), overwrite, resume)
+    try:
+        summary = train_and_save(console, session)
+    finally:
+        session.close()
+    # The run is complete on disk before anything final is printed: a closed stdout from
+    # here on costs nothing.
     console.print(render.epochs_table(session.history))
     for chart in render.learning_curves([metrics_record(r) for r in session.history]):
         console.print(chart)
-    try:
-        summary = session.finish()
-    except OSError as err:
-        raise fail(f"could not save the run: {describe_os_error(err)}", FAILED) from None
     final = summary["final"]
     console.print(render.results_table(final))
     split, figures = headline(final)
@@ -241,49 +189,146 @@ def train_command(
         f"saved to {session.run_dir}"
     )
     if as_json:
-        print(json.dumps(summary))
+        output.print_line(json.dumps(summary))
     elif quiet:
-        print(line)
+        output.print_line(line)
     else:
-        console.print(line)
+        console.print(line, soft_wrap=True)
+
+
+def open_session(
+    config_path: Path | None, out: Path | None, overrides, overwrite: bool, resume: Path | None
+) -> Session:
+    """A new session from a config, or one that resumes a run."""
+    if resume is not None:
+        if out is not None or overwrite:
+            raise RunError("--resume continues a run in place: --out and --overwrite do not apply")
+        return resume_session(resume, config_path, overrides)
+    if config_path is None:
+        raise RunError("missing --config FILE (or --resume RUN)")
+    config = load_config(config_path, overrides)
+    return start_session(config, config_path, out, overwrite)
+
+
+def train_and_save(console: Console, session: Session) -> dict:
+    """Train with a progress bar and save the run; a stop, a divergence or a failed write
+    becomes one line on stderr and the exit code that says which."""
+    console.print(render.key_value_grid(header(session)))
+    if session.resumed:
+        trainer = session.trainer
+        console.print(
+            f"resuming {session.run_dir} after epoch {trainer.epochs_done}"
+            + (f", batch {trainer.batches_done}" if trainer.batches_done else ""),
+            soft_wrap=True,
+        )
+    epochs = session.config.train.epochs
+    with render.epoch_progress(console, epochs) as progress:
+        task = progress.add_task("train", total=epochs, completed=len(session.history), latest="")
+        try:
+            session.run(
+                lambda report: progress.update(task, advance=1, latest=render.latest_text(report))
+            )
+            return session.finish()
+        except Interrupted as stop:
+            progress.stop()
+            name = signal.Signals(stop.signum).name
+            raise fail(
+                f"interrupted ({name}) after batch {stop.batch} of epoch {stop.epoch}; the state "
+                f"is saved in {session.run_dir}; resume with: mlp train --resume {session.run_dir}",
+                128 + stop.signum,
+                prefix="",
+            ) from None
+        except FloatingPointError as err:  # TrainingDiverged, LossDiverged
+            progress.stop()
+            raise fail(
+                f"training diverged: {err}; the last good state is saved in {session.run_dir} "
+                f"(marked failed). Try a smaller train.optimizer.lr "
+                f"(now {session.config.train.optimizer.lr})",
+                FAILED,
+            ) from None
+        except OSError as err:
+            progress.stop()
+            raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
 
 
 @app.command("eval")
 def eval_command(
     run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
     split: Annotated[
-        str, typer.Option("--split", help="Which part of the run's data: test, val or train.")
-    ] = "test",
+        str | None,
+        typer.Option("--split", help="Which recorded part of the run's data: test, val or train."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Score every row of this labelled CSV instead (columns matched by name). "
+            "The run's own data moved elsewhere keeps its recorded split.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Loss, accuracy, confusion matrix and per-class scores of a trained model."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+    """Loss, accuracy, confusion matrix and per-class scores of a trained model.
 
-    console = Console(quiet=as_json, highlight=False)
+    Scores exactly the rows the run recorded for --split (default test), after checking that
+    the data is still the data the run was trained on.
+    """
+    from cli import scoring
+
+    console = output.console(quiet=as_json)
     with user_errors():
-        if split not in SPLITS:
+        if split is not None and split not in SPLITS:
             raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
-        run_dir, model_path = locate_run(run)
-        config = load_config(run_dir / CONFIG_FILE)
-        checkpoint = load_checkpoint(model_path)
-        dataset, parts = load_split(config)
-        if split not in parts:
-            raise RunError(f"{run_dir}: this run has no {split} split (see its {CONFIG_FILE})")
-        X, y = parts[split]
-        check_model_fits_data(checkpoint, dataset, model_path)
+        completed = rundir.open_completed(run)
+        config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
+        checkpoint = load_checkpoint(completed.model_path)
+        if data is None or scoring.same_data(completed, data):
+            rows = scoring.recorded_rows(completed, config, split or "test", data)
+        elif split is not None:
+            raise RunError(
+                f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
+                "so every row of it is scored; leave out --split"
+            )
+        else:
+            rows = scoring.file_rows(checkpoint, config, data)
+        X = rows.X
         if checkpoint.mean is not None and checkpoint.scale is not None:
             X = standardize(X, checkpoint.mean, checkpoint.scale)  # the training run's statistics
-    result = evaluate(checkpoint.model, X, y)
-    n_classes = len(checkpoint.classes)
-    labels = list(range(n_classes))
+    report = scores_report(checkpoint, evaluate(checkpoint.model, X, rows.y), rows.y)
+    report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
+    if as_json:
+        output.print_line(json.dumps(report))
+        return
+    console.print(
+        render.key_value_grid(
+            [
+                ("run", str(completed.path)),
+                ("model", architecture(checkpoint.model.layer_sizes)),
+                ("data", rows.data),
+                ("split", f"{rows.split} ({report['n']} samples)"),
+                ("loss", f"{report['loss']:.4f}"),
+                ("accuracy", f"{report['accuracy']:.4f}"),
+            ]
+        )
+    )
+    class_names = [str(c) for c in report["classes"]]
+    console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
+    console.print(render.per_class_table(report["per_class"]))
+
+
+def scores_report(checkpoint, result, y: np.ndarray) -> dict:
+    """Loss, accuracy, confusion matrix and per-class precision, recall, F1 and support."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    classes = checkpoint.classes.tolist()
+    labels = list(range(len(classes)))
     matrix = confusion_matrix(y, result.predictions, labels=labels)
     precision, recall, f1, support = precision_recall_fscore_support(
         y, result.predictions, labels=labels, zero_division=0
     )
-    class_names = [str(c) for c in checkpoint.classes.tolist()]
     per_class = [
         {
-            "class": checkpoint.classes.tolist()[k],
+            "class": classes[k],
             "precision": float(precision[k]),
             "recall": float(recall[k]),
             "f1": float(f1[k]),
@@ -291,47 +336,14 @@ def eval_command(
         }
         for k in labels
     ]
-    report = {
-        "run": str(run_dir),
-        "split": split,
+    return {
         "loss": result.loss,
         "accuracy": result.accuracy,
         "n": result.n_samples,
-        "classes": checkpoint.classes.tolist(),
+        "classes": classes,
         "confusion_matrix": matrix.tolist(),
         "per_class": per_class,
     }
-    if as_json:
-        print(json.dumps(report))
-        return
-    console.print(
-        render.key_value_grid(
-            [
-                ("run", str(run_dir)),
-                ("model", architecture(checkpoint.model.layer_sizes)),
-                ("split", f"{split} ({result.n_samples} samples)"),
-                ("loss", f"{result.loss:.4f}"),
-                ("accuracy", f"{result.accuracy:.4f}"),
-            ]
-        )
-    )
-    console.print(render.confusion_table(matrix, class_names))
-    console.print(render.per_class_table(per_class))
-
-
-def check_model_fits_data(checkpoint: Checkpoint, dataset: Dataset, model_path: Path) -> None:
-    """The data must have the features and the classes the model was trained on."""
-    n_inputs = checkpoint.model.layer_sizes[0]
-    if dataset.n_features != n_inputs:
-        raise RunError(
-            f"{model_path}: the model expects {n_inputs} features, "
-            f"{dataset.name} has {dataset.n_features}"
-        )
-    if dataset.classes.tolist() != checkpoint.classes.tolist():
-        raise RunError(
-            f"{model_path}: the model's classes {checkpoint.classes.tolist()} differ from "
-            f"{dataset.name}'s {dataset.classes.tolist()}"
-        )
 
 
 @app.command("gradcheck")
@@ -348,13 +360,13 @@ def gradcheck_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check backprop against centred finite differences, per parameter array, in float64."""
-    console = Console(quiet=as_json, highlight=False)
+    console = output.console(quiet=as_json)
     with user_errors():
         if not eps > 0:
             raise RunError(f"--eps {eps}: must be > 0")
         config = load_config(config_path, overrides or ())
-        data = prepare_data(config)
-        rng = np.random.default_rng(config.seed)
+        rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
+        data = prepare_data(config, rng)
         model = build_model(config, data.dataset, rng)
     X, y = data.parts["train"]
     X, y = X[:samples], y[:samples]
@@ -369,7 +381,7 @@ def gradcheck_command(
     )
     passed = all(r.max_rel_error <= tol for r in results)
     if as_json:
-        print(
+        output.print_line(
             json.dumps(
                 {
                     "arrays": [
@@ -436,19 +448,21 @@ def runs_command(
     ] = "date",
     as_json: JsonOption = False,
 ) -> None:
-    """A table of the saved runs in a folder (default: runs/)."""
+    """A table of the saved runs in a folder (default: runs/), each with its true status."""
+    from cli.listing import run_row
+
     with user_errors():
         if sort not in RUN_COLUMNS:
             raise RunError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
         if not folder.is_dir():
             raise RunError(f"{folder}: no such folder of runs")
-        rows = [row for d in sorted(folder.iterdir()) if d.is_dir() and (row := describe_run(d))]
+        rows = [run_row(d) for d in sorted(folder.iterdir()) if d.is_dir() and rundir.is_run(d)]
     # Missing values sort last; numbers descending (best first), text ascending.
     descending = sort in ("epochs", "best_val_accuracy", "test_accuracy", "date")
     present = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort])
     rows = (present[::-1] if descending else present) + [r for r in rows if r[sort] is None]
     if as_json:
-        print(json.dumps(rows))
+        output.print_line(json.dumps(rows))
         return
     table = Table(title=f"Runs in {folder} ({len(rows)}), by {sort}", title_justify="left")
     numeric = ("epochs", "best_val_accuracy", "test_accuracy")
@@ -459,7 +473,11 @@ def runs_command(
         table.add_row(
             *(render.fmt(row[c]) if c.endswith("accuracy") else str(row[c]) for c in RUN_COLUMNS)
         )
-    Console(highlight=False).print(table)
+    console = output.console()
+    console.print(table)
+    for row in rows:
+        if row["problem"]:
+            console.print(f"{row['name']}: {row['problem']}", soft_wrap=True, markup=False)
 
 
 @app.command("curves")
@@ -472,16 +490,16 @@ def curves_command(
 ) -> None:
     """Learning curves of a run: train and validation loss and accuracy per epoch."""
     with user_errors():
-        records = read_metrics(run / METRICS_FILE)
+        records = rundir.read_metrics(rundir.locate(run))
         if not records:
-            raise RunError(f"{run}: no {METRICS_FILE} with any epoch in it")
+            raise RunError(f"{run}: no epoch finished yet (metrics.jsonl is empty)")
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise fail(
             "--png needs matplotlib: pip install 'mlp-trainer[plot]' "
             "(in a clone of mlp: pip install '.[plot]')",
             BAD_INPUT,
         )
-    console = Console(highlight=False)
+    console = output.console()
     for chart in render.learning_curves(records):
         console.print(chart)
     if png is not None:
@@ -511,8 +529,8 @@ def predict_command(
 ) -> None:
     """Predict a label for every row of a CSV file, with the run's own preprocessing."""
     with user_errors():
-        model_path = run / MODEL_FILE if run.is_dir() else run
-        checkpoint = load_checkpoint(model_path)
+        # a run directory (checked complete), or any model file in the checkpoint format
+        checkpoint = load_checkpoint(run if run.is_file() else rundir.model_file(run))
         model = checkpoint.model
         X = load_features(input_csv, checkpoint.feature_names, model.layer_sizes[0])
         if checkpoint.mean is not None and checkpoint.scale is not None:
@@ -528,10 +546,10 @@ def predict_command(
     for label, row in zip(labels.tolist(), probabilities):
         writer.writerow([label, *(repr(float(p)) for p in row)] if proba else [label])
     if out is None:
-        sys.stdout.write(buffer.getvalue())
+        output.stdout().write(buffer.getvalue())
         return
     try:
-        write_text(out, buffer.getvalue())
+        atomic_write(out, lambda file: file.write(buffer.getvalue().encode("utf-8")))
     except OSError as err:
         raise fail(f"--out: {describe_os_error(err)}", FAILED) from None
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
@@ -562,19 +580,18 @@ def sweep_command(
     """Train one run per point of a grid, in parallel; rank them by validation accuracy.
 
     Re-running the same command skips finished points, resumes interrupted ones and redoes
-    failed ones.
+    failed ones; a point whose config or data changed is trained afresh.
     """
     from cli import sweep
 
-    console = Console(quiet=as_json, highlight=False)
+    console = output.console(quiet=as_json)
     with user_errors():
         if backend not in ("local", "dask"):
             raise RunError(f"--backend {backend}: choose local or dask")
         if (backend == "dask") != (scheduler is not None):
             raise RunError("--backend dask and --scheduler ADDRESS go together")
         base = load_config(config_path)
-        points = sweep.load_grid(grid, base.seed)
-        configs = sweep.check_points(config_path, grid, points)
+        points = sweep.resolve_points(config_path, grid, sweep.load_grid(grid, base.seed))
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
         parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
@@ -584,7 +601,7 @@ def sweep_command(
     try:
         with parallel_backend, render.count_progress(console, len(points)) as progress:
             task = progress.add_task("points", total=len(points))
-            for row in sweep.run_points(config_path, points, out, n_jobs):
+            for row in sweep.run_points(config_path, points, out, n_jobs, local=not scheduler):
                 rows.append(row)
                 progress.update(task, advance=1)
                 if row["status"] == "interrupted":
@@ -596,9 +613,10 @@ def sweep_command(
             130,
             prefix="",
         ) from None
-    ranked, best = sweep.save_results(out, rows, configs)
+    with user_errors():
+        ranked, best = sweep.save_results(out, rows)
     if as_json:
-        print(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
+        output.print_line(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
     else:
         console.print(render.sweep_table(ranked))
         if best is not None:
@@ -621,9 +639,8 @@ def datasets_command(as_json: JsonOption = False) -> None:
         for info in DATASETS.values()
     ]
     if as_json:
-        print(json.dumps(rows))
+        output.print_line(json.dumps(rows))
         return
-    from rich.table import Table
 
     table = Table(title="Bundled datasets (scikit-learn); a path to a .csv works too")
     for name in ("name", "samples", "features", "classes", "description"):
@@ -634,7 +651,7 @@ def datasets_command(as_json: JsonOption = False) -> None:
         table.add_row(
             *(str(row[k]) for k in ("name", "samples", "features", "classes", "description"))
         )
-    Console(highlight=False).print(table)
+    output.console().print(table)
 
 
 def main() -> None:

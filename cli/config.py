@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import re
 import reprlib
 from collections.abc import Callable, Sequence
@@ -607,9 +608,62 @@ def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<con
         raise
 
 
+# The keys that hold paths. A path written in a config file is relative to that file's folder,
+# one given with --set to the working directory; either way the run stores it absolute.
+PATH_KEYS = (("data", "dataset"), ("model", "init_from"))
+
+
+def absolute_path(value: Any, base: Path) -> Any:
+    """`value` as an absolute path against `base` if it is a relative path (not a bundled
+    dataset's name, not null)."""
+    if not isinstance(value, str) or not value or value in KNOWN_DATASETS:
+        return value
+    path = Path(value).expanduser()
+    return value if path.is_absolute() else os.path.normpath(base / path)
+
+
+def is_path(section: str, key: str, value: Any) -> bool:
+    """Whether a config value is a path: a .csv dataset, or any `model.init_from`. Anything
+    else is left as written, so that its error message shows it as the user wrote it."""
+    if not isinstance(value, str):
+        return False
+    return key != "dataset" or value.lower().endswith(".csv")
+
+
+def _file_paths_resolved(raw: object, base: Path) -> object:
+    """A copy of the file's mapping with its relative paths made absolute against `base`."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = copy.deepcopy(raw)
+    for section, key in PATH_KEYS:
+        if isinstance(raw.get(section), dict) and is_path(section, key, raw[section].get(key)):
+            raw[section][key] = absolute_path(raw[section][key], base)
+    return raw
+
+
+def _with_absolute_paths(config: Config, base: Path) -> Config:
+    dataset = config.data.dataset
+    if is_path("data", "dataset", dataset):
+        dataset = absolute_path(dataset, base)
+    data = dataclasses.replace(config.data, dataset=dataset)
+    init_from = absolute_path(config.model.init_from, base)
+    model = dataclasses.replace(config.model, init_from=init_from)
+    return dataclasses.replace(config, data=data, model=model)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a config file."""
-    return parse_config(read_yaml(path), overrides, source=str(path))
+    """Read, override and validate a config file; every path in it made absolute (relative
+    to the file's folder when written in the file, to the working directory when --set)."""
+    path = Path(path)
+    raw = _file_paths_resolved(read_yaml(path), path.absolute().parent)
+    config = parse_config(raw, overrides, source=str(path))
+    return _with_absolute_paths(config, Path.cwd())
+
+
+def loads_config(text: str, overrides: Sequence[str] = (), source: str = "<config>") -> Config:
+    """Validate a config given as YAML text (a run's saved config.yaml)."""
+    config = parse_config(_parsed(text, source), overrides, source=source)
+    return _with_absolute_paths(config, Path.cwd())
 
 
 def config_to_dict(config: Config) -> dict:

@@ -1,7 +1,7 @@
 """From a validated config to the core's objects: prepared data, a network and an optimizer.
 
-train, eval and gradcheck all go through here, so a run's data split and preprocessing are
-rebuilt identically from its saved config.
+train, gradcheck and sweep build their runs through here. The split is drawn from the run's
+one generator and recorded in the run, so eval reads it back instead of rebuilding it.
 """
 
 from __future__ import annotations
@@ -12,21 +12,20 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cli.config import Config, ConfigError
-from data import DataError, Dataset, fit_standardizer, load_dataset, split_dataset, standardize
+from data import DataError, Dataset, fit_standardizer, load_dataset, split_indices, standardize
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
-
-SPLITS = ("train", "val", "test")
 
 Part = tuple[np.ndarray, np.ndarray]  # (X, y)
 
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A dataset split as the config asks, standardised with the training part's statistics."""
+    """A dataset cut into its parts, standardised with the training part's statistics."""
 
     dataset: Dataset
-    parts: dict[str, Part]  # "train", and "val" / "test" where the config has them
+    split: dict[str, np.ndarray]  # the row indices of each part: "train", "val"/"test" if any
+    parts: dict[str, Part]  # (X, y) of each part, standardised when the config asks
     mean: np.ndarray | None
     scale: np.ndarray | None
 
@@ -35,35 +34,37 @@ class PreparedData:
         return self.parts.get(name)
 
 
-def load_split(config: Config) -> tuple[Dataset, dict[str, Part]]:
-    """The config's dataset, split (stratified, seeded) into its parts, not yet standardised."""
-    dataset = load_dataset(config.data.dataset, target=config.data.target)
+def load_data(config: Config) -> Dataset:
+    """The config's dataset, loaded (a CSV file is read once and its bytes digested)."""
+    return load_dataset(config.data.dataset, target=config.data.target)
+
+
+def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Stratified row indices of each part, drawn from the run's generator (its first draw)."""
     try:
-        splits = split_dataset(
-            dataset.X,
-            dataset.y,
-            test_size=config.data.test_size,
-            val_size=config.data.val_size,
-            seed=config.seed,
+        rows = split_indices(
+            dataset.y, test_size=config.data.test_size, val_size=config.data.val_size, rng=rng
         )
     except DataError as err:
         raise DataError(f"{dataset.name}: {err}") from None
-    raw = {
-        "train": (splits.X_train, splits.y_train),
-        "val": (splits.X_val, splits.y_val),
-        "test": (splits.X_test, splits.y_test),
-    }
-    return dataset, {name: (X, y) for name, (X, y) in raw.items() if X is not None}
+    split = {"train": rows.train, "val": rows.val, "test": rows.test}
+    return {name: r for name, r in split.items() if name == "train" or len(r)}
 
 
-def prepare_data(config: Config) -> PreparedData:
-    """Load and split the config's dataset, standardised with the training part's statistics."""
-    dataset, parts = load_split(config)
+def prepare(dataset: Dataset, split: dict[str, np.ndarray], standardized: bool) -> PreparedData:
+    """The parts that `split` names, standardised with the training part's statistics."""
+    parts = {name: (dataset.X[rows], dataset.y[rows]) for name, rows in split.items()}
     mean = scale = None
-    if config.data.standardize:
+    if standardized:
         mean, scale = fit_standardizer(parts["train"][0])  # the training part's statistics only
         parts = {name: (standardize(X, mean, scale), y) for name, (X, y) in parts.items()}
-    return PreparedData(dataset=dataset, parts=parts, mean=mean, scale=scale)
+    return PreparedData(dataset=dataset, split=split, parts=parts, mean=mean, scale=scale)
+
+
+def prepare_data(config: Config, rng: np.random.Generator) -> PreparedData:
+    """Load the config's dataset and cut it into parts with `rng` (its first draws)."""
+    dataset = load_data(config)
+    return prepare(dataset, draw_split(config, dataset, rng), config.data.standardize)
 
 
 def layer_sizes(config: Config, dataset: Dataset) -> list[int]:

@@ -1,10 +1,10 @@
-"""One `mlp train` run from start (or resumption) to a saved run directory.
+"""One `mlp train` run from start (or resumption) to a complete run directory.
 
-A session owns the run directory while it trains. Whatever way training ends, the directory
-says so: a completed run has `summary.json` (written last) and a final `model.npz`; an
-interrupted or failed run has only `resume.npz`, marked with why it stopped, so it never looks
-complete. `resume.npz` holds the weights, the optimizer's state, the position inside the epoch
-and the random generator's state, which is all a resumed run needs to end bit-identical to an
+A session holds its run's writer (and so its lock) while it trains. Whatever way training
+ends, the directory says so (see cli/rundir.py for the protocol): a completed run has
+`model.npz` and `summary.json`; an interrupted or failed one has `resume.npz`, marked with why
+it stopped. `resume.npz` holds the weights, the optimizer's state, the position inside the
+epoch and the random generator's state: all a resumed run needs to end bit-identical to an
 uninterrupted one.
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
+import os
 import signal
 import threading
 import time
@@ -21,52 +23,47 @@ from pathlib import Path
 
 import numpy as np
 
-from cli.config import Config, config_to_dict, dump_config, load_config
+from cli.config import Config, config_to_dict, dump_config, load_config, loads_config
 from cli.experiment import (
-    SPLITS,
     PreparedData,
     architecture,
     build_model,
     build_optimizer,
-    prepare_data,
+    draw_split,
+    load_data,
+    prepare,
 )
 from cli.rundir import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    MODEL_FILE,
-    RESUME_FILE,
-    SUMMARY_FILE,
     RunError,
-    append_metrics,
+    RunWriter,
     check_out_dir,
-    new_default_run,
-    open_out_dir,
-    read_metrics,
-    remove_stale_temporaries,
-    write_json,
-    write_metrics,
-    write_text,
+    completed_summary,
+    describe_data_change,
 )
-from mlp import (
-    MLP,
-    Checkpoint,
-    EpochReport,
-    Trainer,
-    TrainingDiverged,
-    TrainingStopped,
-    evaluate,
-    save_checkpoint,
-)
-from mlp.checkpoint import TrainingState, load_training_state, save_training_state
+from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
+from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
 from mlp.schedules import make_schedule
 
-# Seconds between the saves of a running run's state (at an epoch's end).
-AUTOSAVE_SECONDS = 60.0
+# Seconds between saves of a running run's state (at an epoch's end): a run killed outright
+# (SIGKILL, power cut) loses at most this much. MLP_AUTOSAVE_SECONDS overrides it.
+AUTOSAVE_SECONDS = float(os.environ.get("MLP_AUTOSAVE_SECONDS", "60") or 60)
+
+# A run has diverged when an epoch's mean training loss passes this many times the loss of
+# guessing uniformly, log(K). Training only ever starts near log(K) and goes down; a mean
+# cross-entropy ten times worse than knowing nothing means the weights have blown up, even
+# when no number has overflowed yet (lr: 1e6 reaches losses of 1e6 that way).
+DIVERGENCE_FACTOR = 10.0
 
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
+# Schedules computed from the total number of epochs: a new total would change every epoch's
+# rate, including those already trained, so their runs cannot be extended.
+SCHEDULES_OF_TOTAL_EPOCHS = {"cosine"}
+# The signals that stop training after the current batch, with the state saved: Ctrl-C,
+# `kill`, and a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Interrupted(Exception):
@@ -77,13 +74,25 @@ class Interrupted(Exception):
         self.signum, self.epoch, self.batch = signum, epoch, batch
 
 
+class LossDiverged(FloatingPointError):
+    """An epoch's training loss is far above chance level, though still finite."""
+
+    def __init__(self, epoch: int, loss: float, n_classes: int) -> None:
+        bound = DIVERGENCE_FACTOR * math.log(n_classes)
+        super().__init__(
+            f"the training loss of epoch {epoch} is {loss:.4g}, above "
+            f"{DIVERGENCE_FACTOR:g} x log({n_classes}) = {bound:.4g}, ten times chance level"
+        )
+        self.epoch = epoch
+
+
 @dataclass
 class Session:
-    """Everything one run of training needs, and the directory it is saved in."""
+    """Everything one run of training needs, and the writer of its directory."""
 
     config: Config
     config_path: Path
-    run_dir: Path
+    writer: RunWriter
     data: PreparedData
     model: MLP
     optimizer: Optimizer
@@ -91,31 +100,40 @@ class Session:
     stopper: EarlyStopping | None = None
     history: list[EpochReport] = field(default_factory=list)  # every epoch of the run so far
     wall_seconds: float = 0.0  # training time of earlier sessions of this run
+    training_done: bool = False  # resumed after training ended, before the run was saved
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
 
     def __post_init__(self) -> None:
         self._last_good = self.model.params.copy()
 
     @property
+    def run_dir(self) -> Path:
+        """The run directory, as the user named it."""
+        return self.writer.run_dir
+
+    @property
     def resumed(self) -> bool:
         """True when this session continues an earlier one."""
-        return bool(self.history) or self.trainer.batches_done > 0
+        return bool(self.history) or self.trainer.batches_done > 0 or self.training_done
 
     # -- training -------------------------------------------------------------------------
 
     def run(self, on_epoch: Callable[[EpochReport], None]) -> None:
         """Train to `train.epochs`, saving every epoch's metrics; on a signal or a divergence
-        save the state, marked, and raise `Interrupted` or `TrainingDiverged`."""
+        save the state, marked, and raise `Interrupted`, `TrainingDiverged` or `LossDiverged`."""
+        if self.training_done:
+            return
         started = last_save = time.perf_counter()
+        n_classes = self.model.layer_sizes[-1]
         with stop_on_signals(self.trainer) as received:
             try:
                 for report in self.trainer.run(self.config.train.epochs):
+                    if report.train_loss > DIVERGENCE_FACTOR * math.log(n_classes):
+                        raise LossDiverged(report.epoch, report.train_loss, n_classes)
                     self.history.append(report)
-                    append_metrics(self.run_dir / METRICS_FILE, metrics_record(report))
+                    self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
                     if time.perf_counter() - last_save >= AUTOSAVE_SECONDS:
-                        # against what no handler sees (SIGKILL, a power cut): a long run
-                        # loses at most this much if it is killed outright
                         self.save_state("running", time.perf_counter() - started)
                         last_save = time.perf_counter()
                     on_epoch(report)
@@ -125,20 +143,19 @@ class Session:
                 self.wall_seconds += time.perf_counter() - started
                 self.save_state("interrupted")
                 raise Interrupted(received[0], stop.epoch, stop.batch) from None
-            except TrainingDiverged:
+            except FloatingPointError:  # TrainingDiverged or LossDiverged
                 self.wall_seconds += time.perf_counter() - started
-                self.save_state("failed")
+                self.save_state("failed", last_good=True)
                 raise
         self.wall_seconds += time.perf_counter() - started
 
-    def save_state(self, status: str, running_seconds: float = 0.0) -> None:
-        """Write resume.npz: the latest finite weights and everything needed to continue.
+    def save_state(self, status: str, running_seconds: float = 0.0, last_good=False) -> None:
+        """Write resume.npz: the weights and everything needed to continue.
 
         `running_seconds`: training time of this session not yet added to `wall_seconds`.
+        `last_good`: save the weights of the last finished epoch (after a divergence).
         """
-        params = self.model.params
-        if not np.isfinite(params).all():  # a weight overflowed in the last update
-            params = self._last_good
+        params = self._last_good if last_good else self.model.params
         state = TrainingState(
             params=params,
             optimizer=self.optimizer.state_dict(),
@@ -146,10 +163,10 @@ class Session:
             info={"status": status, "wall_seconds": self.wall_seconds + running_seconds},
             best_params=None if self.stopper is None else self.stopper.best_params,
         )
-        save_training_state(self.run_dir / RESUME_FILE, state)
+        self.writer.save_state(state)
 
     def finish(self) -> dict:
-        """Save the final model and the summary (last: it marks the run complete)."""
+        """Save the final state, the model and the summary (last: the run is then complete)."""
         self.save_state("completed")  # the last weights: more epochs can extend the run later
         stopping = self.config.train.early_stopping
         best = None
@@ -160,18 +177,16 @@ class Session:
                 "stopped_early": len(self.history) < self.config.train.epochs,
                 "restored": bool(stopping and stopping.restore_best),
             }
-            if stopping and stopping.restore_best:
+            if stopping and stopping.restore_best and self.stopper.best_params is not None:
                 self.model.params[:] = self.stopper.best_params
         dataset = self.data.dataset
         checkpoint = Checkpoint(
             self.model, dataset.classes, self.data.mean, self.data.scale, dataset.feature_names
         )
-        save_checkpoint(self.run_dir / MODEL_FILE, checkpoint)
         summary = {
             "status": "completed",
-            "run": str(self.run_dir),
             "config": str(self.config_path),
-            "dataset": self.data.dataset.name,
+            "dataset": dataset.name,
             "architecture": architecture(self.model.layer_sizes),
             "n_params": self.model.n_params,
             "epochs": len(self.history),
@@ -180,8 +195,11 @@ class Session:
             "wall_seconds": self.wall_seconds,
             "versions": versions(),
         }
-        write_json(self.run_dir / SUMMARY_FILE, summary)
-        return summary
+        return self.writer.finish(checkpoint, summary)
+
+    def close(self) -> None:
+        """Release the run directory's lock."""
+        self.writer.close()
 
 
 # -- starting and resuming -------------------------------------------------------------------
@@ -221,19 +239,37 @@ def _stopper(config: Config) -> EarlyStopping | None:
     return EarlyStopping(settings.monitor, settings.patience, settings.min_delta)
 
 
+def data_facts(config: Config, data: PreparedData) -> dict:
+    """What data.json says about the data besides its digest."""
+    dataset = data.dataset
+    return {
+        "dataset": dataset.name,
+        "target": config.data.target,
+        "rows": dataset.n_samples,
+        "feature_names": list(dataset.feature_names),
+        "classes": dataset.classes.tolist(),
+    }
+
+
 def start_session(config: Config, config_path: Path, out: Path | None, overwrite: bool) -> Session:
     """A new run: everything is checked and loaded before the run directory is touched."""
     if out is not None:
-        check_out_dir(out, overwrite)
-    data = prepare_data(config)
-    rng = np.random.default_rng(config.seed)  # the one generator: initial weights, then order
-    model = build_model(config, data.dataset, rng)
+        check_out_dir(out, overwrite)  # refuse early; checked again under the lock
+    rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
+    dataset = load_data(config)
+    data = prepare(dataset, draw_split(config, dataset, rng), config.data.standardize)
+    model = build_model(config, dataset, rng)
     optimizer = build_optimizer(config)
     trainer = _trainer(config, data, model, optimizer, rng)
-    run_dir = open_out_dir(out, overwrite) if out is not None else new_default_run(config_path.stem)
-    write_text(run_dir / CONFIG_FILE, dump_config(config))
+    writer = RunWriter.create(out, config_path.stem, overwrite)
+    try:
+        writer.write_config(dump_config(config))
+        writer.write_data(dataset.record, data.split, data_facts(config, data))
+    except BaseException:
+        writer.close()
+        raise
     return Session(
-        config, config_path, run_dir, data, model, optimizer, trainer, stopper=_stopper(config)
+        config, config_path, writer, data, model, optimizer, trainer, stopper=_stopper(config)
     )
 
 
@@ -257,53 +293,86 @@ def changed_keys(old: Config, new: Config) -> list[str]:
 
 def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
     """Continue the run in `run` exactly where it stopped (or extend a finished one)."""
-    run_dir = run.parent if run.suffix == ".npz" else run
-    if not (run_dir / RESUME_FILE).is_file():
-        raise RunError(f"--resume {run}: no {RESUME_FILE} there, so nothing to resume from")
-    state = load_training_state(run_dir / RESUME_FILE)
-    saved = load_config(run_dir / CONFIG_FILE)
-    config = load_config(config_path or run_dir / CONFIG_FILE, overrides)
-    changed = [key for key in changed_keys(saved, config) if key not in RESUMABLE_CHANGES]
-    if changed:
+    writer = RunWriter.reopen(run)
+    try:
+        return _resume(writer, run, config_path, overrides)
+    except BaseException:
+        writer.close()
+        raise
+
+
+def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -> Session:
+    where = f"--resume {run}"
+    complete = not writer.staged and completed_summary(writer.run_dir) is not None
+    saved_text = writer.config_text()
+    source = f"{run}: config.yaml"
+    saved = loads_config(saved_text, source=source)
+    if config_path is None:
+        config = loads_config(saved_text, overrides, source=source)
+    else:
+        config = load_config(config_path, overrides)
+    changed = changed_keys(saved, config)
+    other = [key for key in changed if key not in RESUMABLE_CHANGES]
+    if other:
         raise RunError(
-            f"--resume {run}: the config differs from the run's in {', '.join(changed)}; "
+            f"{where}: the config differs from the run's in {', '.join(other)}; "
             "only train.epochs may change (start a new run for anything else)"
         )
-    status, done = state.info.get("status"), int(state.trainer["epochs_done"])
-    if status == "failed":
-        raise RunError(f"--resume {run}: this run diverged; start a new one with a smaller lr")
-    if config.train.epochs <= done and state.trainer["batches_done"] == 0:
+    schedule = config.train.lr_schedule.name
+    if changed and schedule in SCHEDULES_OF_TOTAL_EPOCHS:
         raise RunError(
-            f"--resume {run}: {done} of {config.train.epochs} epochs are already done; "
-            f"ask for more with --set train.epochs={done + config.train.epochs}"
+            f"{where}: the {schedule} lr schedule is computed from train.epochs, so a new "
+            f"total would change the rates of epochs already trained; start a new run instead"
         )
-    data = prepare_data(config)
+    state = writer.state()
+    done = 0 if state is None else int(state.trainer["epochs_done"])
+    status = None if state is None else state.info.get("status")
+    if status == "failed":
+        raise RunError(f"{where}: this run diverged; start a new one with a smaller lr")
+    epochs = config.train.epochs
+    if (complete or changed) and epochs <= done:
+        raise RunError(
+            f"{where}: {done} epochs are already done; ask for more than that, "
+            f"e.g. --set train.epochs={done + saved.train.epochs}"
+        )
+    if complete:
+        writer.begin_change()  # extend a copy; the complete run stays as it is until done
+
     rng = np.random.default_rng(config.seed)
-    model = build_model(config, data.dataset, rng)
-    if state.params.shape != model.params.shape or state.params.dtype != model.params.dtype:
-        raise RunError(f"--resume {run}: {RESUME_FILE} does not fit the run's network")
-    model.params[:] = state.params
+    dataset = load_data(config)
+    split = draw_split(config, dataset, rng)
+    if writer.has_data():
+        _check_same_data(where, writer, dataset.record, split)
+    data = prepare(dataset, split, config.data.standardize)
+    model = build_model(config, dataset, rng)
     optimizer = build_optimizer(config)
-    optimizer.load_state_dict(state.optimizer)
     trainer = _trainer(config, data, model, optimizer, rng)
-    trainer.load_state_dict(state.trainer)  # the generator's state included
-    history = [EpochReport(**record) for record in read_metrics(run_dir / METRICS_FILE)[:done]]
+    if state is not None:
+        if state.params.shape != model.params.shape or state.params.dtype != model.params.dtype:
+            raise RunError(f"{where}: resume.npz does not fit the run's network")
+        model.params[:] = state.params
+        try:
+            optimizer.load_state_dict(state.optimizer)
+            trainer.load_state_dict(state.trainer)  # the generator's state included
+        except (KeyError, ValueError, TypeError) as err:
+            raise RunError(f"{where}: resume.npz is damaged ({err})") from None
+    history = [EpochReport(**record) for record in writer.metrics()[:done]]
     if len(history) != done:
-        raise RunError(f"--resume {run}: {METRICS_FILE} has fewer than the {done} epochs done")
-    (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # not complete again until it finishes
-    remove_stale_temporaries(run_dir)
-    write_metrics(run_dir / METRICS_FILE, [metrics_record(r) for r in history])
-    write_text(run_dir / CONFIG_FILE, dump_config(config))
+        raise RunError(f"{where}: metrics.jsonl has fewer than the {done} epochs done")
+    writer.rewrite_metrics([metrics_record(r) for r in history])
+    writer.write_config(dump_config(config))
+    if not writer.has_data():  # killed before the data was recorded: record it now
+        writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
-    if stopper is not None:  # its counters follow from the history; its best weights were saved
-        for report in history:
+    if stopper is not None and state is not None:
+        for report in history:  # its counters follow from the history; its best weights were saved
             stopper.update(report, state.params)
         stopper.best_params = state.best_params
-    wall = float(state.info.get("wall_seconds", 0.0))
+    wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
         config,
-        config_path or run_dir / CONFIG_FILE,
-        run_dir,
+        config_path or writer.run_dir / "config.yaml",
+        writer,
         data,
         model,
         optimizer,
@@ -311,7 +380,18 @@ def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
         stopper=stopper,
         history=history,
         wall_seconds=wall,
+        training_done=status == "completed" and not complete and not changed,
     )
+
+
+def _check_same_data(where: str, writer: RunWriter, source: dict, split: dict) -> None:
+    """The data and split a resumed run sees must be those it recorded when it started."""
+    recorded = writer.data_record()
+    if recorded["source"] != source:
+        raise RunError(f"{where}: {describe_data_change(recorded['source'], source)}")
+    saved = writer.split()
+    if saved.keys() != split.keys() or any(not np.array_equal(saved[k], split[k]) for k in saved):
+        raise RunError(f"{where}: the data's split differs from the one the run recorded")
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -319,10 +399,8 @@ def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
 
 @contextlib.contextmanager
 def stop_on_signals(trainer: Trainer) -> Iterator[list[int]]:
-    """While training, Ctrl-C (SIGINT) and SIGTERM ask the trainer to stop after this batch.
-
-    Later signals are only recorded: they must not interrupt the save that follows.
-    """
+    """While training, Ctrl-C (SIGINT), SIGTERM and SIGHUP ask the trainer to stop after this
+    batch. Later signals are only recorded: they must not interrupt the save that follows."""
     received: list[int] = []
 
     def handler(signum, frame):
@@ -333,7 +411,7 @@ def stop_on_signals(trainer: Trainer) -> Iterator[list[int]]:
     if threading.current_thread() is not threading.main_thread():
         yield received  # only the main thread may handle signals (e.g. a Dask thread worker)
         return
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield received
     finally:
@@ -355,13 +433,11 @@ def metrics_record(report: EpochReport) -> dict:
 
 
 def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:
-    """Loss, accuracy and sample count of the model on every split the config has."""
+    """Loss, accuracy and sample count of the model on every part the run has."""
     figures = {}
-    for name in SPLITS:
-        part = data.part(name)
-        if part is not None:
-            result = evaluate(model, *part)
-            figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(part[1])}
+    for name, (X, y) in data.parts.items():
+        result = evaluate(model, X, y)
+        figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(y)}
     return figures
 
 

@@ -12,11 +12,20 @@ or, with `samples: N`, to what to draw N points from, with the base config's see
     train.batch_size: {low: 16, high: 64}                      # integers: uniform, inclusive
     model.hidden: [[64], [128]]                                # a list: one of its values
 
-Each point is an ordinary run under DIR/<point-id>/ (so `mlp eval` works on it). The point's id
-comes from its place in the grid and a hash of its values, so re-running the same sweep finds
-its points again: finished ones are skipped, interrupted ones resumed, failed ones redone.
+A path in a grid (a CSV dataset, `model.init_from`) is relative to the grid file's folder.
+
+A point is its whole resolved config: the base config with the point's values, every default
+filled in, plus the digest of its data file. Each point is an ordinary run under
+DIR/<point-id>/ (so `mlp eval` works on it), and its id is its place in the grid and a digest
+of all that, so re-running the same sweep finds its points again (finished ones are skipped,
+interrupted ones resumed, failed or damaged ones redone), while a point whose base config or
+data changed gets a new id and is trained afresh. results.jsonl and best.yaml list only the
+points of the current grid.
+
 Points run in parallel with joblib, each worker held to one BLAS thread so that workers do not
-fight over cores and every point computes the same numbers whatever the number of jobs.
+fight over cores and every point computes the same numbers whatever the number of jobs. A
+local worker watches its parent: if the sweep is killed, the worker stops its point (saved,
+resumable) and exits within about a second.
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,17 +46,29 @@ from typing import Any
 
 import numpy as np
 
-from cli.config import Config, ConfigError, dump_config, load_config, read_yaml
+from cli.config import (
+    PATH_KEYS,
+    Config,
+    ConfigError,
+    absolute_path,
+    dump_config,
+    is_path,
+    load_config,
+    read_yaml,
+)
 from cli.rundir import (
-    METRICS_FILE,
-    RESUME_FILE,
-    SUMMARY_FILE,
     RunError,
     best_validation,
-    read_metrics,
-    write_text,
+    file_sha256,
+    inspect_run,
+    is_run,
+    read_config_text,
 )
 from cli.session import Interrupted, resume_session, start_session
+from mlp.checkpoint import CheckpointError, atomic_write
+
+# How often a local worker checks that the sweep that started it is still alive.
+WATCH_SECONDS = 0.5
 
 SWEEP_RESULTS = "results.jsonl"
 BEST_CONFIG = "best.yaml"
@@ -51,9 +76,9 @@ BEST_CONFIG = "best.yaml"
 
 @dataclass(frozen=True)
 class Point:
-    """One combination of overridden values."""
+    """One combination of overridden values; `id` also names its run directory."""
 
-    id: str
+    index: int
     values: dict[str, Any]  # dotted key -> value
 
     @property
@@ -61,10 +86,21 @@ class Point:
         """The values as `--set` strings (JSON is valid YAML, so they parse back exactly)."""
         return [f"{key}={json.dumps(value)}" for key, value in self.values.items()]
 
+    @property
+    def id(self) -> str:
+        """Its place in the grid and a digest of its values (see `point_id` for runs)."""
+        digest = hashlib.sha256(json.dumps(self.values, sort_keys=True).encode()).hexdigest()
+        return f"{self.index:03d}-{digest[:8]}"
 
-def _point(index: int, values: dict[str, Any]) -> Point:
-    digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:8]
-    return Point(f"{index:03d}-{digest}", values)
+
+@dataclass(frozen=True)
+class ResolvedPoint:
+    """A point as it is trained: its whole config, as YAML text, and the id of its run."""
+
+    point: Point
+    config: Config
+    config_text: str
+    id: str
 
 
 def _draw(where: str, key: str, spec: Any, rng: np.random.Generator) -> Any:
@@ -95,7 +131,8 @@ def _draw(where: str, key: str, spec: Any, rng: np.random.Generator) -> Any:
 
 
 def load_grid(path: Path, seed: int) -> list[Point]:
-    """The points of a grid file (a full grid, or `samples` random draws seeded by `seed`)."""
+    """The points of a grid file (a full grid, or `samples` random draws seeded by `seed`);
+    relative paths in it are made absolute against the grid file's folder."""
     raw = read_yaml(path)
     where = str(path)
     if not isinstance(raw, dict) or not raw:
@@ -105,43 +142,56 @@ def load_grid(path: Path, seed: int) -> list[Point]:
     for key in raw:
         if not isinstance(key, str) or not key.strip():
             raise ConfigError(f"{where}: {key!r}: keys must be dotted config keys")
+    base = path.absolute().parent
+    for key in raw:
+        section, _, name = key.rpartition(".")
+        if (section, name) in PATH_KEYS and isinstance(raw[key], list):
+            raw[key] = [
+                absolute_path(v, base) if is_path(section, name, v) else v for v in raw[key]
+            ]
     if samples is None:
         for key, values in raw.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{where}: {key}: must be a non-empty list of values to try")
         combos = itertools.product(*raw.values())
-        return [_point(i, dict(zip(raw, combo))) for i, combo in enumerate(combos)]
+        return [Point(i, dict(zip(raw, combo))) for i, combo in enumerate(combos)]
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"{where}: samples: must be an integer >= 1, got {samples!r}")
     rng = np.random.default_rng(seed)
     return [
-        _point(i, {key: _draw(where, key, spec, rng) for key, spec in raw.items()})
+        Point(i, {key: _draw(where, key, spec, rng) for key, spec in raw.items()})
         for i in range(samples)
     ]
 
 
-def check_points(base: Path, grid: Path, points: list[Point]) -> dict[str, Config]:
-    """Every point's config, validated before anything runs."""
-    configs = {}
+def resolve_points(base: Path, grid: Path, points: list[Point]) -> list[ResolvedPoint]:
+    """Every point's whole config, validated before anything runs, and its run's id."""
+    resolved = []
+    digests: dict[str, str] = {}
     for point in points:
         try:
-            configs[point.id] = load_config(base, point.overrides)
+            config = load_config(base, point.overrides)
         except ConfigError as err:
             raise ConfigError(f"{grid}: point {point.id} {point.values}: {err}") from None
-    return configs
+        text = dump_config(config)
+        dataset = config.data.dataset
+        if dataset not in digests:  # a CSV's content is part of the point; a bundled set's name
+            digests[dataset] = file_sha256(Path(dataset)) if Path(dataset).is_file() else dataset
+        digest = hashlib.sha256((text + digests[dataset]).encode()).hexdigest()[:8]
+        resolved.append(ResolvedPoint(point, config, text, f"{point.index:03d}-{digest}"))
+    return resolved
 
 
-def result_row(point: Point, run_dir: Path, status: str, error: str | None = None) -> dict:
+def result_row(point: ResolvedPoint, run_dir: Path, status: str, error: str | None = None):
     """One line of results.jsonl, read back from the point's run directory."""
-    records = read_metrics(run_dir / METRICS_FILE)
+    state = inspect_run(run_dir) if is_run(run_dir) else None
+    records = state.metrics if state is not None else []
     best_accuracy, best_loss = best_validation(records)
-    summary = {}
-    if status == "completed" and (run_dir / SUMMARY_FILE).is_file():
-        summary = json.loads((run_dir / SUMMARY_FILE).read_text())
+    summary = (state.summary if state is not None else None) or {}
     test = summary.get("final", {}).get("test", {}).get("accuracy")
     return {
         "id": point.id,
-        "overrides": point.values,
+        "overrides": point.point.values,
         "status": status,
         "best_val_accuracy": best_accuracy,
         "best_val_loss": best_loss,
@@ -153,51 +203,84 @@ def result_row(point: Point, run_dir: Path, status: str, error: str | None = Non
     }
 
 
-def run_point(base: str, point: Point, out: str) -> dict:
+def run_point(base: str, point: ResolvedPoint, out: str, parent: int | None) -> dict:
     """Run (or skip, resume, redo) one point; never raises for a training failure.
 
     Runs in a joblib worker: one BLAS thread, so that parallel points do not compete for cores
-    and a point's numbers do not depend on how many run beside it.
+    and a point's numbers do not depend on how many run beside it. `parent`: the sweep's
+    process id, watched so that the point stops if the sweep dies.
     """
     from threadpoolctl import threadpool_limits
 
-    from mlp import TrainingDiverged
-    from mlp.checkpoint import CheckpointError, load_training_state
-
+    if parent is not None:
+        watch_parent(parent)
     run_dir = Path(out) / point.id
-    if (run_dir / SUMMARY_FILE).is_file():
+    status = inspect_run(run_dir).status if is_run(run_dir) else None
+    if status == "completed":
         return {**result_row(point, run_dir, "completed"), "skipped": True}
     with threadpool_limits(limits=1):
+        session = None
         try:
-            session = None
-            if (run_dir / RESUME_FILE).is_file():
-                try:
-                    state = load_training_state(run_dir / RESUME_FILE)
-                    if state.info.get("status") in ("interrupted", "running"):
-                        session = resume_session(run_dir, None, point.overrides)
-                except (CheckpointError, RunError):
-                    session = None  # damaged or stale: start the point again
-            if session is None:
-                config = load_config(base, point.overrides)
-                session = start_session(config, Path(base), run_dir, overwrite=True)
+            if status == "interrupted":
+                with contextlib.suppress(RunError, ConfigError, CheckpointError):
+                    session = resume_session(run_dir, None, ())
+            if session is None:  # new, failed, damaged, or not resumable: train it afresh
+                session = start_session(point.config, Path(base), run_dir, overwrite=True)
             session.run(lambda report: None)
             session.finish()
-        except TrainingDiverged as err:
+        except FloatingPointError as err:  # TrainingDiverged, LossDiverged
             return result_row(point, run_dir, "failed", f"training diverged: {err}")
         except Interrupted:
             return result_row(point, run_dir, "interrupted")
         except Exception as err:  # any other failure is this point's, not the sweep's
             return result_row(point, run_dir, "failed", f"{type(err).__name__}: {err}")
+        finally:
+            if session is not None:
+                session.close()
     return {**result_row(point, run_dir, "completed"), "skipped": False}
 
 
-def run_points(base: Path, points: list[Point], out: Path, n_jobs: int) -> Iterator[dict]:
+def watch_parent(parent: int) -> None:
+    """Stop this worker's point (saved, resumable) and exit once the sweep process is gone.
+
+    A killed sweep (SIGKILL included) cannot tell its workers; they notice instead that they
+    have been orphaned, within WATCH_SECONDS, and send themselves SIGTERM, which the training
+    loop answers by saving its state. A second check later ends a worker that is not training.
+    """
+    if getattr(watch_parent, "started", False):
+        return
+    watch_parent.started = True  # type: ignore[attr-defined]
+
+    def watch() -> None:
+        while os.getppid() == parent and _alive(parent):
+            time.sleep(WATCH_SECONDS)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(10 * WATCH_SECONDS)  # time to save the state of a point in progress
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mlp-watch-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_points(
+    base: Path, points: list[ResolvedPoint], out: Path, n_jobs: int, local: bool
+) -> Iterator[dict]:
     """Each point's result row, in the order they finish, `n_jobs` points at a time (with
     whatever joblib backend is active: processes on this machine, or a Dask cluster)."""
     import joblib
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
-    tasks = (joblib.delayed(run_point)(base_path, point, out_path) for point in points)
+    parent = os.getpid() if local and n_jobs > 1 else None
+    tasks = (joblib.delayed(run_point)(base_path, point, out_path, parent) for point in points)
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
@@ -222,13 +305,16 @@ def dask_backend(scheduler: str) -> contextlib.ExitStack:
     return stack
 
 
-def save_results(out: Path, rows: list[dict], configs: dict[str, Config]):
-    """Write results.jsonl (ranked) and best.yaml; return the ranked rows and the best one."""
+def save_results(out: Path, rows: list[dict]):
+    """Write results.jsonl (ranked) and best.yaml (the config the best point was trained
+    with, read from its run); return the ranked rows and the best one."""
     ranked = rank(rows)
-    write_text(out / SWEEP_RESULTS, "".join(json.dumps(row) + "\n" for row in ranked))
+    text = "".join(json.dumps(row) + "\n" for row in ranked)
+    atomic_write(out / SWEEP_RESULTS, lambda file: file.write(text.encode("utf-8")))
     best = next((row for row in ranked if row["status"] == "completed"), None)
     if best is not None:
-        write_text(out / BEST_CONFIG, dump_config(configs[best["id"]]))
+        config_text = read_config_text(Path(best["run"]))
+        atomic_write(out / BEST_CONFIG, lambda file: file.write(config_text.encode("utf-8")))
     return ranked, best
 
 

@@ -201,3 +201,22 @@ def load_features(
             raise DataError(f"{name}: missing the model's feature column(s) {shown}{more}")
         columns = [header.index(column) for column in feature_names]
     return _features(name, _data_rows(name, rows, header), header, columns)
+
+
+def load_labels(path: str | os.PathLike[str], target: str | None) -> tuple[str, list[str]]:
+    """(column name, label of every data row as text) of the label column `target` (default:
+    the last column), for scoring a labelled file against a model's classes."""
+    name = str(path)
+    rows = _read_rows(name)
+    header = _header(name, rows)
+    if target is not None and target not in header:
+        columns = ", ".join(map(_shown, header))
+        raise DataError(f"{name}: no column {target!r} for target; columns: {columns}")
+    at = len(header) - 1 if target is None else header.index(target)
+    labels = []
+    for line, fields in _data_rows(name, rows, header):
+        label = fields[at].strip()
+        if not label:
+            raise DataError(f"{name}: line {line}: empty label in column {header[at]!r}")
+        labels.append(label)
+    return header[at], labels

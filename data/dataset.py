@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class Dataset:
     y: np.ndarray  # (n_samples,) int64 class indices 0..K-1
     classes: np.ndarray  # (K,) original labels, sorted: int64, float64 or str ('U'), never object
     feature_names: tuple[str, ...]
+    record: dict = field(default_factory=dict)  # TEMP shim until helper A lands
 
     @property
     def n_samples(self) -> int:

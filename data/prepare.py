@@ -132,3 +132,34 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarra
     if X.shape[1] != len(mean):
         raise DataError(f"the data has {X.shape[1]} features, the model expects {len(mean)}")
     return (X - mean) / scale
+
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """TEMP shim until helper A lands."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+
+def split_indices(y, *, test_size, val_size, rng):
+    """TEMP shim."""
+    _check_size("test_size", test_size)
+    _check_size("val_size", val_size)
+    n = len(y)
+    rows = np.arange(n)
+    def cut(rows, fraction):
+        if fraction == 0:
+            return rows, rows[:0]
+        out = []
+        for k in np.unique(y[rows]):
+            members = rows[y[rows] == k]
+            members = rng.permutation(members)
+            m = int(round(fraction * len(members)))
+            out.append(members[:m])
+        out = np.sort(np.concatenate(out))
+        return np.setdiff1d(rows, out), out
+    rest, test = cut(rows, test_size)
+    train, val = cut(rest, val_size)
+    return SplitIndices(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64))

@@ -99,8 +99,19 @@ def load_dataset(source: str, target: str | None = None) -> Dataset:
                 f"target {target!r}: only a CSV dataset takes a label column name; "
                 f"{source} has its own labels"
             )
-        return DATASETS[source].load()
+        ds = DATASETS[source].load()
+        import dataclasses
+        import hashlib  # TEMP shim until helper A lands
+        h = hashlib.sha256(ds.X.tobytes() + ds.y.tobytes()).hexdigest()
+        return dataclasses.replace(ds, record={"kind": "bundled", "name": source, "sha256": h})
     if source.lower().endswith(".csv"):
-        return load_csv(source, target)
+        import dataclasses
+        import hashlib
+        import os  # TEMP shim until helper A lands
+        ds = load_csv(source, target)
+        from pathlib import Path  # TEMP
+        raw = Path(source).read_bytes()
+        rec = {"kind": "csv", "path": os.path.abspath(source), "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+        return dataclasses.replace(ds, record=rec)
     known = ", ".join(DATASETS)
     raise DataError(f"unknown dataset {source!r}; choose one of {known}, or a path to a .csv file")

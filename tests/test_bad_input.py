@@ -160,7 +160,10 @@ CHECKPOINTS = {
         lambda a: a.update(layer_sizes=np.array([4, 5, 3])),
         "contradicts",
     ),
-    "wrong shape": (lambda a: a.update(W2=np.zeros((5, 3))), "W2 has 5 inputs"),
+    "wrong shape": (
+        lambda a: a.update(W2=np.zeros((5, a["b2"].shape[0]))),
+        "W2 has 5 inputs",
+    ),
 }
 
 
@@ -169,8 +172,11 @@ def test_bad_checkpoint(mlp_cli, earlier_run, tmp_path, case):
     change, culprit = CHECKPOINTS[case]
     before = snapshot(earlier_run)
     run = damaged_copy(earlier_run, tmp_path, change)
-    check(mlp_cli("eval", run), culprit)
-    assert "model.npz" in mlp_cli("eval", run).stderr
+    # the run no longer holds the model its summary names: eval refuses it as damaged
+    check(mlp_cli("eval", run), "model.npz: damaged")
+    # the model file itself, handed to predict, is refused for what is wrong inside it
+    check(mlp_cli("predict", run / "model.npz", tmp_path / "in.csv"), culprit)
+    assert "model.npz" in mlp_cli("predict", run / "model.npz", tmp_path / "in.csv").stderr
     assert snapshot(earlier_run) == before
 
 
@@ -201,9 +207,13 @@ def test_eval_on_data_that_no_longer_fits_the_model(mlp_cli, tmp_path):
     run = tmp_path / "run"
     assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
     csv.write_text("a,b,c,label\n" + "\n".join(f"{r.rsplit(',', 1)[0]},1,{r[-1]}" for r in rows))
-    check(mlp_cli("eval", run), "expects 2 features")
-    csv.write_text("a,b,label\n" + "\n".join(r.replace(",c", ",d") for r in rows) + "\n")
-    check(mlp_cli("eval", run), "classes")
+    check(mlp_cli("eval", run), "differs from the data the run recorded")
+    assert "--data" in mlp_cli("eval", run).stderr
+    other = tmp_path / "other.csv"
+    other.write_text("a,label\n" + "\n".join(f"{r.split(',')[0]},{r[-1]}" for r in rows))
+    check(mlp_cli("eval", run, "--data", other), "missing the model's feature column(s) 'b'")
+    other.write_text("a,b,label\n" + "\n".join(r.replace(",c", ",d") for r in rows) + "\n")
+    check(mlp_cli("eval", run, "--data", other), "'d' in column 'label' are not among")
 
 
 def test_a_training_failure_is_exit_1_and_leaves_the_earlier_run(mlp_cli, earlier_run, tmp_path):

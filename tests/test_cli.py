@@ -89,10 +89,13 @@ def test_train_writes_a_complete_run_directory(mlp_cli, iris_config, tmp_path):
     result = train(mlp_cli, iris_config, out)
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        ".lock",
         "config.yaml",
+        "data.json",
         "metrics.jsonl",
         "model.npz",
         "resume.npz",
+        "split.npz",
         "summary.json",
     ]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -182,7 +185,7 @@ def test_overwrite_never_clears_a_folder_that_is_not_a_run(mlp_cli, iris_config,
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     line = single_error_line(train(mlp_cli, iris_config, out, "--overwrite"))
-    assert "not an mlp run directory" in line
+    assert "not a run's (thesis.tex)" in line and "choose another --out" in line
     assert (out / "thesis.tex").read_text() == "precious"
 
 
