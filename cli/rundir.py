@@ -44,6 +44,7 @@ import os
 import re
 import shutil
 import signal
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -279,14 +280,14 @@ def read_split(run_dir: Path) -> dict[str, np.ndarray]:
     """The recorded row indices of each part ("train", and "val"/"test" where the run has them)."""
 
     def load(path: Path) -> dict[str, np.ndarray]:
-        with np.load(path, allow_pickle=False) as npz:
+        with open(path, "rb") as file, np.load(file, allow_pickle=False) as npz:
             return {name: np.asarray(npz[name]) for name in npz.files}
 
     try:
         parts = _read(run_dir, SPLIT_FILE, load)
     except FileNotFoundError:
         raise _damaged(run_dir, SPLIT_FILE, "missing") from None
-    except (OSError, ValueError, EOFError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
         raise _damaged(run_dir, SPLIT_FILE, str(err).splitlines()[0]) from None
     if "train" not in parts or set(parts) - set(SPLITS):
         raise _damaged(run_dir, SPLIT_FILE, f"holds {sorted(parts)}, not the parts {SPLITS}")
@@ -367,12 +368,25 @@ def completed_summary(run_dir: Path) -> dict | None:
     return summary
 
 
+def _check_config(run_dir: Path, text: str) -> None:
+    from cli.config import ConfigError, loads_config
+
+    try:
+        loads_config(text, source=CONFIG_FILE)
+    except ConfigError as err:
+        raise _damaged(run_dir, CONFIG_FILE, str(err)) from None
+
+
 def inspect_run(run_dir: Path) -> RunState:
     """The run's true status: completed, running, interrupted, failed or damaged."""
     state = RunState(run_dir, "interrupted")
     try:
         state.config_text = read_config_text(run_dir)
+        _check_config(run_dir, state.config_text)
         state.metrics = read_metrics(run_dir)
+        if _read(run_dir, DATA_FILE, Path.exists):  # format 1 runs have none
+            read_data_record(run_dir)
+            read_split(run_dir)
         holder = lock_holder(run_dir)
         staged = run_dir / STAGED_DIR
         if (staged / CONFIG_FILE).is_file() and not (staged / SUMMARY_FILE).is_file():
@@ -497,18 +511,18 @@ class RunWriter:
             lock.release()
             raise
 
-    def begin_change(self) -> None:
-        """Copy a complete run into `.staged/` to extend it there, leaving the run as it is."""
+    def begin_change(self, config_text: str) -> None:
+        """Copy a complete run into `.staged/` to extend it there with the config
+        `config_text`, leaving the run as it is until the change is finished."""
         assert not self.staged
         staged = self.run_dir / STAGED_DIR
         shutil.rmtree(staged, ignore_errors=True)
         staged.mkdir()
-        for name in (DATA_FILE, SPLIT_FILE, METRICS_FILE, RESUME_FILE, CONFIG_FILE):
-            source = self.run_dir / name  # config.yaml last: from then on the change exists
-            if source.is_file():
-                data = source.read_bytes()
-                _replace(staged / name, lambda file, data=data: file.write(data))
+        for name in (DATA_FILE, SPLIT_FILE, METRICS_FILE, RESUME_FILE):
+            data = (self.run_dir / name).read_bytes()
+            _replace(staged / name, lambda file, data=data: file.write(data))
         self.staged, self.dir = True, staged
+        self.write_config(config_text)  # last: from now on the change exists, resumable
 
     def close(self) -> None:
         """Release the lock."""

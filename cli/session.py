@@ -160,7 +160,11 @@ class Session:
             params=params,
             optimizer=self.optimizer.state_dict(),
             trainer=self.trainer.state_dict(),
-            info={"status": status, "wall_seconds": self.wall_seconds + running_seconds},
+            info={
+                "status": status,
+                "epochs": self.config.train.epochs,  # what "completed" was measured against
+                "wall_seconds": self.wall_seconds + running_seconds,
+            },
             best_params=None if self.stopper is None else self.stopper.best_params,
         )
         self.writer.save_state(state)
@@ -335,8 +339,8 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
             f"{where}: {done} epochs are already done; ask for more than that, "
             f"e.g. --set train.epochs={done + saved.train.epochs}"
         )
-    if complete:
-        writer.begin_change()  # extend a copy; the complete run stays as it is until done
+    if complete:  # extend a copy; the complete run stays as it is until the copy is done
+        writer.begin_change(dump_config(config))
 
     rng = np.random.default_rng(config.seed)
     dataset = load_data(config)
@@ -380,7 +384,10 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
         stopper=stopper,
         history=history,
         wall_seconds=wall,
-        training_done=status == "completed" and not complete and not changed,
+        # killed while saving a finished run: nothing is left to train, only to save
+        training_done=state is not None
+        and status == "completed"
+        and state.info.get("epochs") == epochs,
     )
 
 

@@ -1,0 +1,321 @@
+"""The run directory as a small database: complete or resumable at every moment (SIGKILL at
+every step of the write protocol), one writer at a time, short writes, damaged files."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import cli.rundir
+from cli.rundir import inspect_run
+
+CONFIG = (
+    "seed: 4\n"
+    "data: {dataset: iris, test_size: 0.2, val_size: 0.1}\n"
+    "model: {hidden: [5]}\n"
+    "train: {epochs: 3, batch_size: 64, optimizer: {name: adam, lr: 0.01}}\n"
+)  # 108 training rows: 2 batches an epoch
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def imports_done(tmp_path_factory):
+    """One run in this process first, so that forked children start with every lazy import
+    done (each would otherwise spend most of a second importing)."""
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    folder = tmp_path_factory.mktemp("warm")
+    (folder / "tiny.yaml").write_text(CONFIG)
+    args = ["train", "--config", str(folder / "tiny.yaml"), "--out", str(folder / "run"), "-q"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+
+
+def forked_mlp(args, kill_at_step=0, kill_after=None):
+    """Run `mlp ARGS` in a forked child (a real process, without the start-up cost of a new
+    interpreter); it SIGKILLs itself at protocol step `kill_at_step`, or is killed by us
+    `kill_after` seconds in. Returns the child's wait status as (exit code, signal)."""
+    from cli.app import app
+
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 1
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (until _exit)
+            cli.rundir._KILL_AT_STEP, cli.rundir._steps_taken = kill_at_step, 0
+            app([str(a) for a in args])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        finally:
+            os._exit(code)
+    if kill_after is not None:
+        time.sleep(kill_after)
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return None, os.WTERMSIG(status)
+    return os.WEXITSTATUS(status), None
+
+
+def weights(run):
+    with np.load(run / "model.npz") as npz:
+        return {name: npz[name].tobytes() for name in npz.files if name[0] in "Wb"}
+
+
+def files(run):
+    return {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and p.name != ".lock"}
+
+
+def assert_complete_or_resumable(run):
+    """Guarantee 1: complete (model and summary agree), or `--resume` can finish it."""
+    state = inspect_run(run)
+    assert state.status in ("completed", "interrupted"), (state.status, state.problem)
+    if state.status == "completed":  # as mlp reads it: a committed change counts as done
+        model = cli.rundir.open_completed(run).model_path
+        assert state.summary["model_sha256"] == cli.rundir.file_sha256(model)
+    return state.status
+
+
+@pytest.fixture
+def reference(config, tmp_path):
+    """Uninterrupted runs of 3 and 5 epochs, to compare every recovered run with."""
+    runs = {}
+    for epochs in (3, 5):
+        run = tmp_path / f"straight-{epochs}"
+        code, _ = forked_mlp(
+            ["train", "--config", config, "--out", run, "--set", f"train.epochs={epochs}"]
+        )
+        assert code == 0
+        runs[epochs] = weights(run)
+    return runs
+
+
+def test_a_kill_at_any_step_of_a_new_run_leaves_it_complete_or_resumable(
+    config, tmp_path, reference, monkeypatch
+):
+    monkeypatch.setenv("MLP_AUTOSAVE_SECONDS", "0")  # save the state at every epoch's end
+    monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)
+    killed_at = []
+    for step in range(1, 200):
+        run = tmp_path / f"killed-{step}"
+        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
+        if code == 0:  # every step of the protocol has been cut
+            break
+        assert sig == signal.SIGKILL
+        killed_at.append(step)
+        if not (run / "config.yaml").exists():  # killed before the run existed: start again
+            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
+        elif assert_complete_or_resumable(run) == "interrupted":
+            assert forked_mlp(["train", "--resume", run]) == (0, None)
+        assert weights(run) == reference[3], f"killed at step {step}"
+    # config, data and split, 3 epochs of metrics and saved state, final state, model, summary
+    assert len(killed_at) >= 24
+
+
+def test_a_kill_at_any_step_of_an_extension_leaves_the_earlier_run_as_it_was(
+    config, tmp_path, reference
+):
+    base = tmp_path / "base"
+    assert forked_mlp(["train", "--config", config, "--out", base]) == (0, None)
+    before = files(base)
+    extend = ["train", "--resume", "RUN", "--set", "train.epochs=5"]
+    for step in range(1, 200):
+        run = tmp_path / f"extended-{step}"
+        os.system(f"cp -r {base} {run}")
+        code, _ = forked_mlp([run if a == "RUN" else a for a in extend], kill_at_step=step)
+        if code == 0:
+            assert weights(run) == reference[5]
+            break
+        assert assert_complete_or_resumable(run) == "completed"
+        state = inspect_run(run)  # read as mlp reads it: a committed change counts as done
+        if state.summary["epochs"] == 3:  # not committed: the earlier run, byte for byte
+            assert files(run) == before, f"killed at step {step}"
+            again = [a if a != "RUN" else run for a in extend]
+            if state.pending:  # the staged change exists: resume it
+                again = ["train", "--resume", run]
+            assert forked_mlp(again) == (0, None), f"killed at step {step}"
+        assert weights(cli.rundir.open_completed(run).model_path.parent) == reference[5]
+    assert step > 10
+
+
+def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
+    monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)
+    long = ["--set", "train.epochs=40"]
+    straight = tmp_path / "straight"
+    assert forked_mlp(["train", "--config", config, "--out", straight, *long]) == (0, None)
+    draw = random.Random(7)
+    for attempt in range(4):
+        run = tmp_path / f"random-{attempt}"
+        forked_mlp(
+            ["train", "--config", config, "--out", run, *long], kill_after=draw.uniform(0, 0.3)
+        )
+        if not (run / "config.yaml").exists():
+            continue  # killed before the run directory was written: nothing to resume
+        if assert_complete_or_resumable(run) == "interrupted":
+            assert forked_mlp(["train", "--resume", run]) == (0, None)
+        assert weights(run) == weights(straight)
+
+
+def test_a_second_writer_is_refused_naming_the_holder(config, tmp_path):
+    config.write_text(CONFIG.replace("epochs: 3", "epochs: 100000"))
+    run = tmp_path / "busy"
+    mlp = [sys.executable, "-m", "cli", "train"]
+    first = subprocess.Popen(
+        [*mlp, "--config", str(config), "--out", str(run)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (run / "metrics.jsonl").is_file():
+            time.sleep(0.02)
+        for extra in (
+            ["--config", str(config), "--out", str(run), "--overwrite"],
+            ["--resume", str(run)],
+        ):
+            second = subprocess.run([*mlp, *extra], capture_output=True, text=True, timeout=60)
+            assert second.returncode == 2
+            assert f"busy: process {first.pid} is writing this run" in second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
+        assert inspect_run(run).status == "running"
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, stderr = first.communicate(timeout=30)
+    assert first.returncode == 143, stderr
+    assert inspect_run(run).status == "interrupted"
+
+
+def test_a_short_write_of_the_metrics_is_cut_back_and_the_run_resumes(
+    mlp_cli, config, tmp_path, monkeypatch
+):
+    straight = tmp_path / "straight"
+    assert mlp_cli("train", "--config", config, "--out", straight, "-q").exit_code == 0
+    run = tmp_path / "run"
+    real_write, full = os.write, []
+
+    def disk_fills_up(fd, data):
+        if full:
+            raise OSError(28, "No space left on device")
+        if data.startswith(b'{"epoch": 3'):
+            full.append(True)
+            return real_write(fd, data[: len(data) // 2])  # half of it, then no more room
+        return real_write(fd, data)
+
+    monkeypatch.setattr(cli.rundir.os, "write", disk_fills_up)
+    result = mlp_cli("train", "--config", config, "--out", run)
+    monkeypatch.undo()
+    assert result.exit_code == 1
+    assert "metrics.jsonl: No space left on device" in result.stderr
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]  # no half record left
+    assert mlp_cli("train", "--resume", run, "-q").exit_code == 0
+    assert weights(run) == weights(straight)
+
+
+def _damage(run, name):
+    path = run / name
+    if name.endswith(".npz"):
+        path.write_bytes(path.read_bytes()[:100])
+    elif name == "metrics.jsonl":
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0], "{not json", *lines[2:]]) + "\n")
+    else:
+        path.write_text("{\x00 damaged: [")
+
+
+@pytest.mark.parametrize(
+    "name", ["summary.json", "metrics.jsonl", "config.yaml", "model.npz", "split.npz", "data.json"]
+)
+def test_a_damaged_file_is_one_line_and_the_other_runs_are_still_listed(
+    mlp_cli, config, tmp_path, name
+):
+    runs = tmp_path / "runs"
+    for which in ("good", "bad"):
+        assert mlp_cli("train", "--config", config, "--out", runs / which, "-q").exit_code == 0
+    _damage(runs / "bad", name)
+    listing = mlp_cli("runs", runs, "--json")
+    assert listing.exit_code == 0
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows["good"]["status"] == "completed"
+    assert rows["bad"]["status"] == "damaged"
+    assert name in rows["bad"]["problem"]
+    for command in (["eval", runs / "bad"], ["curves", runs / "bad"]):
+        result = mlp_cli(*command)
+        if result.exit_code == 0:  # eval needs no metrics, curves only the metrics
+            assert (command[0] == "eval") == (name == "metrics.jsonl"), command
+            continue
+        assert result.exit_code == 2, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert name in result.stderr
+
+
+def test_a_damaged_resume_file_refuses_resume_in_one_line(mlp_cli, config, tmp_path):
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    (run / "summary.json").unlink()  # an unfinished run: --resume would read resume.npz
+    _damage(run, "resume.npz")
+    assert inspect_run(run).status == "damaged"
+    result = mlp_cli("train", "--resume", run)
+    assert result.exit_code == 2 and "resume.npz" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_interrupted_overwrite_leaves_the_earlier_run_and_resumes(
+    mlp_cli, config, tmp_path, monkeypatch
+):
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    before = files(run)
+    other = ["--set", "seed=9", "--set", "train.epochs=4"]
+    straight = tmp_path / "straight"
+    mlp_cli("train", "--config", config, "--out", straight, *other, "-q")
+
+    from mlp import Trainer
+
+    real = Trainer.run
+
+    def stop_in_epoch_2(self, epochs):
+        for report in real(self, epochs):
+            yield report
+            if report.epoch == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Trainer, "run", stop_in_epoch_2)
+    result = mlp_cli("train", "--config", config, "--out", run, "--overwrite", *other)
+    monkeypatch.undo()
+    assert result.exit_code == 130
+    assert files(run) == before  # model, summary, metrics and config as they were
+    state = inspect_run(run)
+    assert state.status == "completed" and "--resume" in state.pending
+    assert mlp_cli("train", "--resume", run, "-q").exit_code == 0
+    assert weights(run) == weights(straight)
+    assert json.loads((run / "summary.json").read_text())["epochs"] == 4
+    assert not (run / ".staged").exists()
+
+
+def test_run_files_respect_the_umask(config, tmp_path):
+    run = tmp_path / "run"
+    old = os.umask(0o027)
+    try:
+        assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in run.iterdir()}
+    assert set(modes.values()) == {0o640}, modes
