@@ -69,6 +69,7 @@ from mlp.checkpoint import CheckpointError, atomic_write
 
 # How often a local worker checks that the sweep that started it is still alive.
 WATCH_SECONDS = 0.5
+ORPHANED = threading.Event()  # set in a worker whose sweep has died
 
 SWEEP_RESULTS = "results.jsonl"
 BEST_CONFIG = "best.yaml"
@@ -237,6 +238,8 @@ def run_point(base: str, point: ResolvedPoint, out: str, parent: int | None) -> 
         finally:
             if session is not None:
                 session.close()
+            if ORPHANED.is_set():  # the sweep is gone: nobody is waiting for this result
+                os._exit(1)
     return {**result_row(point, run_dir, "completed"), "skipped": False}
 
 
@@ -254,8 +257,11 @@ def watch_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent and _alive(parent):
             time.sleep(WATCH_SECONDS)
+        ORPHANED.set()
+        # Training answers SIGTERM by saving its state, then run_point exits; a worker that
+        # is not training dies of it at once (the default action).
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(10 * WATCH_SECONDS)  # time to save the state of a point in progress
+        time.sleep(60)  # a save that hangs this long: give up on it
         os._exit(1)
 
     threading.Thread(target=watch, name="mlp-watch-parent", daemon=True).start()

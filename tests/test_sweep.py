@@ -210,3 +210,64 @@ def test_a_sweep_on_a_local_dask_cluster_equals_the_local_backend(mlp_cli, files
     for a, b in zip(local, remote):
         assert a["best_val_loss"] == b["best_val_loss"] and a["test_accuracy"] == b["test_accuracy"]
         assert weights(files / "local" / a["id"]) == weights(files / "dask" / b["id"])
+
+
+def _children(pid):
+    """Process ids whose parent is `pid` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
+def test_killing_the_sweep_stops_its_workers_within_seconds(files, signum):
+    import subprocess
+    import time
+
+    (files / "base.yaml").write_text(BASE.replace("epochs: 15", "epochs: 100000"))
+    out = files / "sweep"
+    command = [sys.executable, "-m", "cli", "sweep", "--config", str(files / "base.yaml")]
+    command += ["--grid", str(files / "grid.yaml"), "--out", str(out), "--jobs", "2"]
+    sweep_process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(out.glob("*/metrics.jsonl"))) < 2:
+        time.sleep(0.05)
+    workers = _children(sweep_process.pid)
+    assert workers, "the sweep started no worker processes"
+    sweep_process.send_signal(signum)
+    sweep_process.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(map(_alive, workers)):
+        time.sleep(0.1)
+    assert not [pid for pid in workers if _alive(pid)]
+    sizes = {p: p.stat().st_size for p in out.glob("*/metrics.jsonl")}
+    time.sleep(0.5)
+    assert sizes == {p: p.stat().st_size for p in out.glob("*/metrics.jsonl")}  # none trains
+
+
+def test_a_damaged_point_is_redone_on_rerun(mlp_cli, files):
+    out = files / "sweep"
+    first = json.loads(sweep(mlp_cli, files, out, "--jobs", "1").stdout)["points"]
+    damaged = out / first[0]["id"]
+    (damaged / "summary.json").write_text("{ not json")
+    again = json.loads(sweep(mlp_cli, files, out, "--jobs", "1").stdout)["points"]
+    by_id = {p["id"]: p for p in again}
+    assert by_id[first[0]["id"]]["skipped"] is False
+    assert by_id[first[0]["id"]]["status"] == "completed"
+    assert sum(p["skipped"] for p in again) == len(first) - 1
