@@ -93,24 +93,24 @@ class Archive:
         return NpzError(f"{self.path}: member {name}: {problem}")
 
     def _check_members(self) -> dict[str, Member]:
-        members: dict[str, Member] = {}
-        declared = 0
+        # The directory alone first: names, and the total it declares against the file's size.
+        infos: dict[str, zipfile.ZipInfo] = {}
         for info in self._zip.infolist():
             match = _MEMBER.match(info.filename)
             if match is None:
                 raise self._fail(info.filename, "not an .npy array (refused)")
-            name = match.group(1)
-            if name in members:
+            if match.group(1) in infos:
                 raise self._fail(info.filename, "appears twice")
-            declared += info.file_size
-            members[name] = self._member(info)
+            infos[match.group(1)] = info
+        declared = sum(info.file_size for info in infos.values())
         disk = self.path.stat().st_size
         if declared > MAX_INFLATION * disk + SLACK_BYTES:
             raise NpzError(
                 f"{self.path}: declares {declared} bytes of arrays in {disk} bytes on disk, "
                 f"more than {MAX_INFLATION} times its size; refused as a zip bomb"
             )
-        return members
+        # Then each member's .npy header, a few hundred bytes into its data.
+        return {name: self._member(info) for name, info in infos.items()}
 
     def _member(self, info: zipfile.ZipInfo) -> Member:
         name = info.filename

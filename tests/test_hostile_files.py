@@ -1,5 +1,6 @@
-"""Hostile checkpoint files cost little: real `mlp` processes under a 1 GiB address-space cap
-refuse each one with exit 2 and one line naming the file and member, never a traceback.
+"""Hostile checkpoint files cost little: real `mlp predict` and `mlp train --resume` processes
+under a 1 GiB address-space cap refuse each one with exit 2 and one line naming the file and
+member, never a traceback.
 
 The files are built here with zipfile and numpy; nothing binary is committed.
 """
@@ -138,7 +139,7 @@ def start_capped_mlp(*args):
 
 # case: (file replaced in the run, how, command, what the error line must name)
 CASES = {
-    "46 TiB member (eval)": ("model.npz", model_46_tib, "eval", ["W1.npy", str(46 << 40)]),
+    "46 TiB member (predict)": ("model.npz", model_46_tib, "predict", ["W1.npy", str(46 << 40)]),
     "non-npy member (predict)": ("model.npz", model_not_npy, "predict", ["W1.npy", ".npy"]),
     "object member (predict)": ("model.npz", model_pickled, "predict", ["classes.npy", "pickle"]),
     "zip bomb (predict)": ("model.npz", zip_bomb, "predict", ["zip bomb"]),
@@ -156,11 +157,9 @@ def outcomes(finished_run, tmp_path_factory):
         make(run / file)
         if command == "train":
             args = ["train", "--resume", run, "--set", "train.epochs=4"]
-        elif command == "predict":
+        else:  # predict reads the model before anything else (eval imports scikit-learn first)
             (run.parent / "x.csv").write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n")
             args = ["predict", run, run.parent / "x.csv"]
-        else:
-            args = ["eval", run]
         processes[case] = start_capped_mlp(*args)
     results = {}
     for case, process in processes.items():
