@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 
@@ -145,7 +145,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     fd, tmp = _create_temporary(path)
     try:
         with _CheckedFile(fd, path) as file:
-            write(file)  # type: ignore[arg-type]  # a raw binary file: write, seek, tell
+            write(cast(BinaryIO, file))  # a raw binary file: write, seek and tell are enough
             os.fsync(fd)
         os.replace(tmp, path)
         _fsync_directory(path.parent)
@@ -293,9 +293,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         version = members["format_version"]
         if version.ndim != 0 or version.dtype.kind not in "iu":
             raise CheckpointError(f"{path}: format_version must be an integer")
-        if int(archive.read("format_version")) > FORMAT_VERSION:
+        number = int(archive.read("format_version"))
+        if number > FORMAT_VERSION:
             raise CheckpointError(
-                f"{path}: format version {int(archive.read('format_version'))} is newer than "
+                f"{path}: format version {number} is newer than "
                 f"this mlp reads ({FORMAT_VERSION}); upgrade mlp-trainer"
             )
         extra = sorted(set(members) - set(_METADATA) - {n for n in members if _PARAM_NAME.match(n)})
