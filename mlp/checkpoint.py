@@ -11,7 +11,9 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
 
-Loading never unpickles (`allow_pickle=False`): no code inside a file is ever run.
+Loading never unpickles: no code inside a file is ever run. Files are read by `mlp.npz`, which
+checks every member's header against the zip directory and the file's size before reading any
+data; the loaders then check the declared shapes against the metadata before reading them.
 """
 
 from __future__ import annotations

@@ -147,7 +147,11 @@ class Archive:
     def read(self, name: str) -> np.ndarray:
         """The member's array, read into a buffer of the checked size and no further."""
         member = self.members[name]
-        flat = np.empty(member.size, dtype=member.dtype)
+        try:
+            flat = np.empty(member.size, dtype=member.dtype)
+        except MemoryError:  # within the bound on disk, yet more than this machine has
+            nbytes = member.size * member.dtype.itemsize
+            raise self._fail(member.info.filename, f"{nbytes} bytes do not fit in memory") from None
         buffer = memoryview(flat.view(np.uint8)) if flat.nbytes else memoryview(b"")
         try:
             with self._zip.open(member.info) as file:

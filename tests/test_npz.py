@@ -105,3 +105,14 @@ def test_training_state_arrays_must_fit_the_parameter_count(tmp_path):
         with pytest.raises(CheckpointError, match=message) as info:
             load_training_state(tmp_path / "bad.npz")
         assert str(info.value).startswith(f"{tmp_path / 'bad.npz'}: member {name}: ")
+
+
+def test_an_array_this_machine_cannot_allocate_is_one_line_naming_the_member(tmp_path, monkeypatch):
+    np.savez(tmp_path / "w.npz", W1=np.ones((2, 3)), b1=np.zeros(3))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(mlp.npz.np, "empty", no_memory)
+    with pytest.raises(CheckpointError, match=r"member W1\.npy: 48 bytes do not fit in memory"):
+        load_weights(tmp_path / "w.npz")
