@@ -126,7 +126,7 @@ def start_capped_mlp(*args):
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
 
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "COLUMNS": "120"}
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "120"}
     return subprocess.Popen(
         [sys.executable, "-m", "cli", *map(str, args)],
         stdout=subprocess.PIPE,
