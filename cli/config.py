@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import math
 import os
-import re
 import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,40 +33,11 @@ from typing import Any
 import yaml
 
 import mlp.functions
+from cli.yamlsafe import safe_load
 
 KNOWN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
 ACTIVATIONS = tuple(mlp.functions.ACTIVATIONS)  # sigmoid, tanh, relu
 DTYPES = ("float64", "float32")
-
-
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading 1e-3 as a float (YAML 1.2) instead of the string '1e-3'."""
-
-
-# The safe loader's float pattern is YAML 1.1's, which demands a dot in the mantissa; learning
-# rates are written 1e-3 far too often to let that become a type error. Reset the resolvers
-# for the first characters a float can start with and register the YAML 1.2 pattern.
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+][0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.VERBOSE,
-    ),
-    list("-+0123456789."),
-)
-
-
-def safe_load(text: str) -> object:
-    """YAML text to plain Python data; never constructs other objects."""
-    return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
 
 
 class ConfigError(ValueError):

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cli.config import Config, ConfigError
+from cli.resources import check_fits_in_memory
 from data import DataError, Dataset, fit_standardizer, load_dataset, split_indices, standardize
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
@@ -79,6 +80,7 @@ def build_model(config: Config, dataset: Dataset, rng: np.random.Generator) -> M
     same random stream whether or not the run starts from saved weights.
     """
     sizes = layer_sizes(config, dataset)
+    check_fits_in_memory(config, sizes, dataset.n_samples)  # before allocating anything
     model = MLP(sizes, rng, activation=config.model.activation, dtype=config.model.dtype)
     if config.model.init_from is None:
         return model

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from cli.rundir import best_validation, inspect_run
+from cli.yamlsafe import safe_load
 
 
 def run_row(run_dir: Path) -> dict:
@@ -16,7 +17,7 @@ def run_row(run_dir: Path) -> dict:
     config: dict = {}
     if state.config_text is not None:
         try:
-            loaded = yaml.safe_load(state.config_text)
+            loaded = safe_load(state.config_text)
         except yaml.YAMLError:
             loaded = None
         config = loaded if isinstance(loaded, dict) else {}

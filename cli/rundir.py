@@ -36,7 +36,6 @@ that names the file, and the other runs of a folder are still listed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import json
@@ -59,7 +58,9 @@ from mlp.checkpoint import (
     load_training_state,
     save_checkpoint,
     save_training_state,
+    write_all,
 )
+from mlp.npz import Archive, NpzError
 
 FORMAT_VERSION = 2  # 1: runs saved before runs recorded their data (no data.json)
 
@@ -280,23 +281,22 @@ def read_split(run_dir: Path) -> dict[str, np.ndarray]:
     """The recorded row indices of each part ("train", and "val"/"test" where the run has them)."""
 
     def load(path: Path) -> dict[str, np.ndarray]:
-        with open(path, "rb") as file, np.load(file, allow_pickle=False) as npz:
-            return {name: np.asarray(npz[name]) for name in npz.files}
+        with Archive(path) as archive:  # headers checked before any array is read
+            members = archive.members
+            if "train" not in members or set(members) - set(SPLITS):
+                raise NpzError(f"holds {sorted(members)}, not the parts {', '.join(SPLITS)}")
+            for name, member in members.items():
+                if member.ndim != 1 or member.dtype.kind not in "iu":
+                    raise NpzError(f"{name} is not a list of row numbers")
+            return {name: archive.read(name).astype(np.int64) for name in members}
 
     try:
         parts = _read(run_dir, SPLIT_FILE, load)
     except FileNotFoundError:
         raise _damaged(run_dir, SPLIT_FILE, "missing") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, NpzError, zipfile.BadZipFile) as err:
         raise _damaged(run_dir, SPLIT_FILE, str(err).splitlines()[0]) from None
-    if "train" not in parts or set(parts) - set(SPLITS):
-        raise _damaged(run_dir, SPLIT_FILE, f"holds {sorted(parts)}, not the parts {SPLITS}")
-    for name, rows in parts.items():
-        if rows.ndim != 1 or rows.dtype.kind not in "iu":
-            raise _damaged(run_dir, SPLIT_FILE, f"{name} is not a list of row numbers")
-    return {
-        name: rows.astype(np.int64) for name, rows in parts.items() if len(rows) or name == "train"
-    }
+    return {name: rows for name, rows in parts.items() if len(rows) or name == "train"}
 
 
 def read_data_record(run_dir: Path) -> dict:
@@ -622,16 +622,11 @@ def _append(path: Path, line: bytes) -> None:
         size = os.fstat(fd).st_size
         _step()
         try:
-            written = 0
-            while written < len(line):
-                n = os.write(fd, line[written:])
-                if n <= 0:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-                written += n
-        except OSError as err:
+            write_all(fd, line, path)
+        except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)  # no half record left for the next line to run into
-            raise OSError(err.errno, err.strerror, str(path)) from None
+            raise
         _step()
     finally:
         os.close(fd)

@@ -11,24 +11,31 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
 
-Loading never unpickles (`allow_pickle=False`): no code inside a file is ever run.
+Loading never unpickles: no code inside a file is ever run. Files are read by `mlp.npz`, which
+checks every member's header against the zip directory and the file's size before reading any
+data; the loaders then check the declared shapes against the metadata before reading them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import re
-import tempfile
+import secrets
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 
 from mlp.functions import ACTIVATIONS
 from mlp.network import DTYPES, MLP
+from mlp.npz import Archive, Member, NpzError
 
 FORMAT_VERSION = 1
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
@@ -59,20 +66,91 @@ class Checkpoint:
     feature_names: tuple[str, ...] | None = None
 
 
-def atomic_write(path: str | os.PathLike, write) -> None:
+class _CheckedFile(io.RawIOBase):
+    """A binary file whose every write is checked: a short write means the disk is full."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        super().__init__()
+        self._fd, self._path = fd, path
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            os.close(self._fd)
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self._fd, offset, whence)
+
+    def tell(self) -> int:
+        return os.lseek(self._fd, 0, os.SEEK_CUR)
+
+    def write(self, data) -> int:
+        write_all(self._fd, data, self._path)
+        return memoryview(data).nbytes
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview, path: str | os.PathLike) -> None:
+    """Write every byte of `data` to `fd`, or raise an OSError that names `path`.
+
+    os.write may write fewer bytes than asked; the rest is retried, and a write that makes no
+    progress means the disk is full (ENOSPC), which is what is raised, naming `path`.
+    """
+    view = memoryview(data).cast("B")
+    while view:
+        try:
+            written = os.write(fd, view)
+        except OSError as err:
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from None
+        if written <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        view = view[written:]
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file `.<name>.<random>.tmp` beside `path`, mode 0666 less the user's umask."""
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (SQLite's atomic commit does the same)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Call `write(file)` on a temporary file beside `path`, then move it over `path`.
 
-    `os.replace` is atomic on one filesystem, so a reader sees the old file or the new one,
-    never half of one; if `write` fails, the temporary file is removed and `path` is untouched.
+    The sequence is write (every byte checked), fsync, rename, fsync the directory: a reader
+    sees the old file or the new one, never half of one, even after a power cut. On any
+    failure the temporary file is removed, `path` is untouched, and an OSError names `path`
+    (a full disk is one line: 'runs/x/model.npz: No space left on device').
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
+        with _CheckedFile(fd, path) as file:
+            write(cast(BinaryIO, file))  # a raw binary file: write, seek and tell are enough
+            os.fsync(fd)
         os.replace(tmp, path)
+        _fsync_directory(path.parent)
     except BaseException as err:  # KeyboardInterrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -112,118 +190,156 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
-def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+@contextlib.contextmanager
+def _archive(path: Path) -> Iterator[Archive]:
+    """The checkpoint's archive, headers checked; every problem reading it a CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
-    # The file is opened here, not by np.load, so that it is closed whatever np.load raises.
+    with open(path, "rb") as file:
+        if file.read(6) == b"\x93NUMPY":
+            raise CheckpointError(f"{path}: holds a single array, not an .npz archive")
     try:
-        with open(path, "rb") as file:
-            loaded = np.load(file, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"{path}: holds a single array, not an .npz archive")
-            return {name: loaded[name] for name in loaded.files}
-    except ValueError as err:  # numpy's answer to pickled data when pickles are not allowed
-        if isinstance(err, CheckpointError):
-            raise
-        if "pickle" in str(err):
-            raise CheckpointError(f"{path}: holds pickled data or object arrays; refused") from None
-        raise CheckpointError(f"{path}: damaged checkpoint ({err})") from None
+        with Archive(path) as archive:
+            yield archive
+    except NpzError as err:
+        raise CheckpointError(str(err)) from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint ({err})") from None
 
 
-def _parameter_arrays(path: Path, arrays: dict[str, np.ndarray]):
-    """The W_l and b_l arrays in layer order, checked to chain into one network."""
-    numbers = sorted({int(m.group(1)) for name in arrays if (m := _PARAM_NAME.match(name))})
+def _parameter_members(path: Path, members: dict[str, Member]) -> int:
+    """The number of layers, once the W_l and b_l headers are checked to chain into a network."""
+    numbers = sorted({int(m.group(1)) for name in members if (m := _PARAM_NAME.match(name))})
     n_layers = len(numbers)
     if numbers != list(range(1, n_layers + 1)) or n_layers == 0:
-        raise CheckpointError(f"{path}: expected arrays W1..WL and b1..bL, found {sorted(arrays)}")
+        raise CheckpointError(f"{path}: expected arrays W1..WL and b1..bL, found {sorted(members)}")
     for i in range(1, n_layers + 1):
         for name in (f"W{i}", f"b{i}"):
-            if name not in arrays:
+            if name not in members:
                 raise CheckpointError(f"{path}: {name} is missing")
-    weights = [arrays[f"W{i}"] for i in range(1, n_layers + 1)]
-    biases = [arrays[f"b{i}"] for i in range(1, n_layers + 1)]
-    for i, (W, b) in enumerate(zip(weights, biases), start=1):
-        if W.ndim != 2 or b.ndim != 1 or b.shape[0] != W.shape[1]:
+    for i in range(1, n_layers + 1):
+        W, b = members[f"W{i}"], members[f"b{i}"]
+        if W.ndim != 2 or b.ndim != 1 or b.shape[0] != W.shape[1] or 0 in W.shape:
             raise CheckpointError(f"{path}: W{i} {W.shape} and b{i} {b.shape} do not fit together")
-        if i > 1 and W.shape[0] != weights[i - 2].shape[1]:
+        if i > 1 and W.shape[0] != members[f"W{i - 1}"].shape[1]:
             raise CheckpointError(
                 f"{path}: W{i} has {W.shape[0]} inputs but layer {i - 1} has "
-                f"{weights[i - 2].shape[1]} units"
+                f"{members[f'W{i - 1}'].shape[1]} units"
             )
+        for name, member in ((f"W{i}", W), (f"b{i}", b)):
+            if member.dtype.name not in DTYPES:
+                raise CheckpointError(f"{path}: {name} has dtype {member.dtype}, expected float")
+    return n_layers
+
+
+def _read_parameters(archive: Archive, n_layers: int):
+    """W1..WL and b1..bL, read once their headers have passed `_parameter_members`."""
+    weights = [archive.read(f"W{i}") for i in range(1, n_layers + 1)]
+    biases = [archive.read(f"b{i}") for i in range(1, n_layers + 1)]
+    for i, (W, b) in enumerate(zip(weights, biases), start=1):
         for name, array in ((f"W{i}", W), (f"b{i}", b)):
-            if array.dtype.name not in DTYPES:
-                raise CheckpointError(f"{path}: {name} has dtype {array.dtype}, expected float")
             if not np.isfinite(array).all():
-                raise CheckpointError(f"{path}: {name} contains NaN or infinity")
+                raise CheckpointError(f"{archive.path}: {name} contains NaN or infinity")
     return weights, biases
 
 
 def load_weights(path: str | os.PathLike, activation: str = "sigmoid") -> MLP:
     """Read only W1..WL and b1..bL (e.g. weights written by another tool) into a network."""
     path = Path(path)
-    weights, biases = _parameter_arrays(path, _read_arrays(path))
+    with _archive(path) as archive:
+        n_layers = _parameter_members(path, archive.members)
+        weights, biases = _read_parameters(archive, n_layers)
     return MLP.from_arrays(weights, biases, activation=activation)
 
 
-def _scalar_string(path: Path, arrays: dict[str, np.ndarray], name: str) -> str:
-    value = arrays[name]
-    if value.ndim != 0 or value.dtype.kind != "U":
-        raise CheckpointError(f"{path}: {name} must be a string, got {value!r}")
-    return str(value)
+def _scalar_string(archive: Archive, name: str) -> str:
+    member = archive.members[name]
+    if member.ndim != 0 or member.dtype.kind != "U":
+        raise CheckpointError(f"{archive.path}: {name} must be a string")
+    return str(archive.read(name))
+
+
+def _check_metadata_shapes(path: Path, members: dict[str, Member], sizes: list[int]) -> None:
+    """classes, mean, scale and feature_names as long as the layer sizes say, before reading."""
+    classes = members["classes"]
+    if classes.shape != (sizes[-1],) or classes.dtype.kind not in "iufU":
+        raise CheckpointError(
+            f"{path}: classes must list {sizes[-1]} labels (one per output unit), "
+            f"got shape {classes.shape} of {classes.dtype}"
+        )
+    if ("mean" in members) != ("scale" in members):
+        raise CheckpointError(f"{path}: mean and scale must be stored together")
+    for name in ("mean", "scale"):
+        stat = members.get(name)
+        if stat is not None and (stat.shape != (sizes[0],) or stat.dtype.kind != "f"):
+            raise CheckpointError(
+                f"{path}: {name} must be {sizes[0]} finite floats, got shape {stat.shape}"
+            )
+    names = members.get("feature_names")
+    if names is not None and (names.shape != (sizes[0],) or names.dtype.kind != "U"):
+        raise CheckpointError(f"{path}: feature_names must be {sizes[0]} strings")
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint written by `save_checkpoint`, checking every array against the metadata."""
+    """Read a checkpoint written by `save_checkpoint`, checking every array against the metadata.
+
+    Every member's declared shape is checked against `layer_sizes` before its data is read, so
+    a file that lies about its sizes is refused without allocating them.
+    """
     path = Path(path)
-    arrays = _read_arrays(path)
-    missing = [name for name in _METADATA[:5] if name not in arrays]
-    if missing:
-        raise CheckpointError(f"{path}: missing metadata array(s) {', '.join(missing)}")
-    version = arrays["format_version"]
-    if version.ndim != 0 or version.dtype.kind not in "iu":
-        raise CheckpointError(f"{path}: format_version must be an integer")
-    if int(version) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: format version {int(version)} is newer than this mlp reads "
-            f"({FORMAT_VERSION}); upgrade mlp-trainer"
-        )
-    extra = sorted(set(arrays) - set(_METADATA) - {n for n in arrays if _PARAM_NAME.match(n)})
-    if extra:
-        raise CheckpointError(f"{path}: unexpected array(s) {', '.join(extra)}")
-    weights, biases = _parameter_arrays(path, arrays)
-    sizes = [weights[0].shape[0]] + [W.shape[1] for W in weights]
-    declared = arrays["layer_sizes"]
-    if declared.ndim != 1 or declared.dtype.kind not in "iu" or declared.tolist() != sizes:
-        raise CheckpointError(
-            f"{path}: layer_sizes {declared.tolist()} contradicts the weight shapes {sizes}"
-        )
-    activation = _scalar_string(path, arrays, "activation")
-    if activation not in ACTIVATIONS:
-        raise CheckpointError(f"{path}: unknown activation {activation!r}")
-    dtype = _scalar_string(path, arrays, "dtype")
-    if any(a.dtype.name != dtype for a in (*weights, *biases)):
-        raise CheckpointError(f"{path}: weights are not all of the declared dtype {dtype}")
-    classes = arrays["classes"]
-    if classes.ndim != 1 or len(classes) != sizes[-1] or classes.dtype.kind not in "iufU":
-        raise CheckpointError(
-            f"{path}: classes must list {sizes[-1]} labels (one per output unit), got {classes!r}"
-        )
-    mean, scale = arrays.get("mean"), arrays.get("scale")
-    if (mean is None) != (scale is None):
-        raise CheckpointError(f"{path}: mean and scale must be stored together")
-    if mean is not None and scale is not None:
-        for name, stat in (("mean", mean), ("scale", scale)):
-            if stat.shape != (sizes[0],) or stat.dtype.kind != "f" or not np.isfinite(stat).all():
-                raise CheckpointError(
-                    f"{path}: {name} must be {sizes[0]} finite floats, got shape {stat.shape}"
-                )
-        if (scale <= 0).any():
-            raise CheckpointError(f"{path}: scale must be positive")
-    names = arrays.get("feature_names")
-    if names is not None and (names.shape != (sizes[0],) or names.dtype.kind != "U"):
-        raise CheckpointError(f"{path}: feature_names must be {sizes[0]} strings")
+    with _archive(path) as archive:
+        members = archive.members
+        missing = [name for name in _METADATA[:5] if name not in members]
+        if missing:
+            raise CheckpointError(f"{path}: missing metadata array(s) {', '.join(missing)}")
+        version = members["format_version"]
+        if version.ndim != 0 or version.dtype.kind not in "iu":
+            raise CheckpointError(f"{path}: format_version must be an integer")
+        number = int(archive.read("format_version"))
+        if number > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: format version {number} is newer than "
+                f"this mlp reads ({FORMAT_VERSION}); upgrade mlp-trainer"
+            )
+        extra = sorted(set(members) - set(_METADATA) - {n for n in members if _PARAM_NAME.match(n)})
+        if extra:
+            raise CheckpointError(f"{path}: unexpected array(s) {', '.join(extra)}")
+        n_layers = _parameter_members(path, members)
+        sizes = [members["W1"].shape[0]] + [
+            members[f"W{i}"].shape[1] for i in range(1, n_layers + 1)
+        ]
+        if (
+            members["layer_sizes"].shape != (n_layers + 1,)
+            or members["layer_sizes"].dtype.kind not in "iu"
+        ):
+            raise CheckpointError(
+                f"{path}: layer_sizes of shape {members['layer_sizes'].shape} contradicts the "
+                f"weight shapes {sizes}"
+            )
+        declared = archive.read("layer_sizes")  # small now: one entry per layer
+        if declared.tolist() != sizes:
+            raise CheckpointError(
+                f"{path}: layer_sizes {declared.tolist()} contradicts the weight shapes {sizes}"
+            )
+        _check_metadata_shapes(path, members, sizes)
+        activation = _scalar_string(archive, "activation")
+        if activation not in ACTIVATIONS:
+            raise CheckpointError(f"{path}: unknown activation {activation!r}")
+        dtype = _scalar_string(archive, "dtype")
+        if any(
+            members[f"{p}{i}"].dtype.name != dtype for p in "Wb" for i in range(1, n_layers + 1)
+        ):
+            raise CheckpointError(f"{path}: weights are not all of the declared dtype {dtype}")
+        weights, biases = _read_parameters(archive, n_layers)
+        classes = archive.read("classes")
+        stats = {name: archive.read(name) for name in ("mean", "scale") if name in members}
+        names = archive.read("feature_names") if "feature_names" in members else None
+    mean, scale = stats.get("mean"), stats.get("scale")
+    for name, stat in stats.items():
+        if not np.isfinite(stat).all():
+            raise CheckpointError(f"{path}: {name} must be {sizes[0]} finite floats")
+    if scale is not None and (scale <= 0).any():
+        raise CheckpointError(f"{path}: scale must be positive")
     model = MLP.from_arrays(weights, biases, activation=activation)
     feature_names = None if names is None else tuple(names.tolist())
     return Checkpoint(model, classes, mean, scale, feature_names)
@@ -263,26 +379,55 @@ def save_training_state(path: str | os.PathLike, state: TrainingState) -> None:
     atomic_write(path, lambda file: np.savez(file, **arrays))
 
 
+def _check_state_members(path: Path, members: dict[str, Member]) -> None:
+    """Every array of a training state shaped as its parameter vector says, before reading."""
+    for name in ("meta", "params"):
+        if name not in members:
+            raise CheckpointError(f"{path}: not a training state file (no {name})")
+    meta, params = members["meta"], members["params"]
+    if meta.ndim != 0 or meta.dtype.kind != "U":
+        raise CheckpointError(f"{path}: member meta: must be one JSON string")
+    if params.ndim != 1 or params.dtype.name not in DTYPES:
+        raise CheckpointError(f"{path}: params must be a finite float vector")
+    for name, member in members.items():
+        if name in ("meta", "params"):
+            continue
+        if name == "trainer.order":
+            fits = member.ndim == 1 and member.dtype.kind in "iu"
+        elif name == "best_params":
+            fits = member.shape == params.shape and member.dtype.kind == "f"
+        elif name.startswith("optimizer."):
+            # Optimizer state is a scalar hyperparameter or one number per parameter.
+            fits = member.shape in ((), params.shape) and member.dtype.kind in "biuf"
+        else:
+            raise CheckpointError(f"{path}: member {name}: not part of a training state")
+        if not fits:
+            raise CheckpointError(
+                f"{path}: member {name}: shape {member.shape} of {member.dtype} does not fit "
+                f"the {params.shape[0]} parameters"
+            )
+
+
 def load_training_state(path: str | os.PathLike) -> TrainingState:
     """Read a state written by `save_training_state` (never unpickling anything)."""
     path = Path(path)
-    arrays = _read_arrays(path)
+    with _archive(path) as archive:
+        _check_state_members(path, archive.members)
+        arrays = {name: archive.read(name) for name in archive.members}
     try:
         meta = json.loads(str(arrays.pop("meta")))
-        params = arrays.pop("params")
         version = meta["format_version"]
         trainer, info = dict(meta["trainer"]), dict(meta["info"])
-    except (KeyError, TypeError, ValueError) as err:
+        if not isinstance(version, int):
+            raise TypeError(f"format_version {version!r} is not an integer")
+    except (KeyError, TypeError, ValueError, RecursionError) as err:
         raise CheckpointError(f"{path}: not a training state file ({err})") from None
     if version > STATE_FORMAT_VERSION:
         raise CheckpointError(f"{path}: format version {version} is newer than this mlp reads")
-    if params.ndim != 1 or params.dtype.name not in DTYPES or not np.isfinite(params).all():
+    params = arrays.pop("params")
+    if not np.isfinite(params).all():
         raise CheckpointError(f"{path}: params must be a finite float vector")
     trainer["order"] = arrays.pop("trainer.order", None)
     best_params = arrays.pop("best_params", None)
-    optimizer = {
-        name.removeprefix("optimizer."): value
-        for name, value in arrays.items()
-        if name.startswith("optimizer.")
-    }
+    optimizer = {name.removeprefix("optimizer."): value for name, value in arrays.items()}
     return TrainingState(params, optimizer, trainer, info, best_params)
