@@ -157,9 +157,10 @@ def outcomes(finished_run, tmp_path_factory):
         make(run / file)
         if command == "train":
             args = ["train", "--resume", run, "--set", "train.epochs=4"]
-        else:  # predict reads the model before anything else (eval imports scikit-learn first)
+        else:  # the model file itself: a run directory would be refused as damaged first,
+            # its summary naming another model (tests/test_rundir.py)
             (run.parent / "x.csv").write_text("a,b,c,d\n5.1,3.5,1.4,0.2\n")
-            args = ["predict", run, run.parent / "x.csv"]
+            args = ["predict", run / file, run.parent / "x.csv"]
         processes[case] = start_capped_mlp(*args)
     results = {}
     for case, process in processes.items():

@@ -213,7 +213,7 @@ def test_a_short_write_of_the_metrics_is_cut_back_and_the_run_resumes(
     def disk_fills_up(fd, data):
         if full:
             raise OSError(28, "No space left on device")
-        if data.startswith(b'{"epoch": 3'):
+        if bytes(data).startswith(b'{"epoch": 3'):
             full.append(True)
             return real_write(fd, data[: len(data) // 2])  # half of it, then no more room
         return real_write(fd, data)
