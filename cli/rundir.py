@@ -558,6 +558,11 @@ class RunWriter:
         """split.npz of the run being written."""
         return read_split(self.dir)
 
+    @property
+    def config_path(self) -> Path:
+        """Where the run's config lives (for messages and the summary)."""
+        return self.run_dir / CONFIG_FILE
+
     def config_text(self) -> str:
         """config.yaml of the run being written."""
         return read_config_text(self.dir)

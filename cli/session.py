@@ -375,7 +375,7 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
         config,
-        config_path or writer.run_dir / "config.yaml",
+        config_path or writer.config_path,
         writer,
         data,
         model,
