@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cli.config import Config, ConfigError
-from data import DataError, Dataset, fit_standardizer, load_dataset, split_dataset, standardize
+from data import DataError, Dataset, fit_standardizer, load_dataset, split_indices, standardize
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
 
@@ -29,41 +29,41 @@ class PreparedData:
     parts: dict[str, Part]  # "train", and "val" / "test" where the config has them
     mean: np.ndarray | None
     scale: np.ndarray | None
+    indices: dict[str, np.ndarray]  # the dataset's row numbers in each of `parts`, ascending
 
     def part(self, name: str) -> Part | None:
         """(X, y) of one split, or None when the config leaves it out."""
         return self.parts.get(name)
 
 
-def load_split(config: Config) -> tuple[Dataset, dict[str, Part]]:
-    """The config's dataset, split (stratified, seeded) into its parts, not yet standardised."""
+def _split(config: Config) -> tuple[Dataset, dict[str, np.ndarray]]:
+    """The config's dataset and the row numbers of each part it asks for (stratified, seeded)."""
     dataset = load_dataset(config.data.dataset, target=config.data.target)
+    rng = np.random.default_rng(config.seed)
     try:
-        splits = split_dataset(
-            dataset.X,
-            dataset.y,
-            test_size=config.data.test_size,
-            val_size=config.data.val_size,
-            seed=config.seed,
+        split = split_indices(
+            dataset.y, test_size=config.data.test_size, val_size=config.data.val_size, rng=rng
         )
     except DataError as err:
         raise DataError(f"{dataset.name}: {err}") from None
-    raw = {
-        "train": (splits.X_train, splits.y_train),
-        "val": (splits.X_val, splits.y_val),
-        "test": (splits.X_test, splits.y_test),
-    }
-    return dataset, {name: (X, y) for name, (X, y) in raw.items() if X is not None}
+    return dataset, split.parts()
+
+
+def load_split(config: Config) -> tuple[Dataset, dict[str, Part]]:
+    """The config's dataset, split (stratified, seeded) into its parts, not yet standardised."""
+    dataset, indices = _split(config)
+    return dataset, {name: (dataset.X[rows], dataset.y[rows]) for name, rows in indices.items()}
 
 
 def prepare_data(config: Config) -> PreparedData:
     """Load and split the config's dataset, standardised with the training part's statistics."""
-    dataset, parts = load_split(config)
+    dataset, indices = _split(config)
+    parts = {name: (dataset.X[rows], dataset.y[rows]) for name, rows in indices.items()}
     mean = scale = None
     if config.data.standardize:
         mean, scale = fit_standardizer(parts["train"][0])  # the training part's statistics only
         parts = {name: (standardize(X, mean, scale), y) for name, (X, y) in parts.items()}
-    return PreparedData(dataset=dataset, parts=parts, mean=mean, scale=scale)
+    return PreparedData(dataset=dataset, parts=parts, mean=mean, scale=scale, indices=indices)
 
 
 def layer_sizes(config: Config, dataset: Dataset) -> list[int]:
