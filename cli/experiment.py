@@ -49,16 +49,20 @@ def _split(config: Config) -> tuple[Dataset, dict[str, np.ndarray]]:
     return dataset, split.parts()
 
 
+def _take(dataset: Dataset, indices: dict[str, np.ndarray]) -> dict[str, Part]:
+    return {name: (dataset.X[rows], dataset.y[rows]) for name, rows in indices.items()}
+
+
 def load_split(config: Config) -> tuple[Dataset, dict[str, Part]]:
     """The config's dataset, split (stratified, seeded) into its parts, not yet standardised."""
     dataset, indices = _split(config)
-    return dataset, {name: (dataset.X[rows], dataset.y[rows]) for name, rows in indices.items()}
+    return dataset, _take(dataset, indices)
 
 
 def prepare_data(config: Config) -> PreparedData:
     """Load and split the config's dataset, standardised with the training part's statistics."""
     dataset, indices = _split(config)
-    parts = {name: (dataset.X[rows], dataset.y[rows]) for name, rows in indices.items()}
+    parts = _take(dataset, indices)
     mean = scale = None
     if config.data.standardize:
         mean, scale = fit_standardizer(parts["train"][0])  # the training part's statistics only

@@ -204,3 +204,16 @@ def test_a_class_left_with_one_sample_after_the_test_split_fails_the_validation_
 def test_a_size_outside_zero_to_one_is_refused(iris, sizes, culprit):
     message = split_error(iris.y, **sizes)
     assert message.startswith(culprit) and "at least 0 and less than 1" in message
+
+
+def test_prepared_data_records_the_rows_of_each_part(iris):
+    from cli.config import parse_config
+    from cli.experiment import prepare_data
+
+    data = prepare_data(parse_config({"seed": 5, "data": {"dataset": "iris"}}))
+    assert list(data.indices) == list(data.parts) == ["train", "val", "test"]
+    rows = np.concatenate(list(data.indices.values()))
+    assert sorted(rows.tolist()) == list(range(150))
+    for name, (X, y) in data.parts.items():
+        assert np.array_equal(y, iris.y[data.indices[name]])
+        np.testing.assert_allclose(X * data.scale + data.mean, iris.X[data.indices[name]])
