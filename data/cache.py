@@ -2,8 +2,8 @@
 
 Importing scikit-learn costs about 0.6 s on our 2-core machines: half the wall time of a whole
 `mlp train` on digits, and three times its training. The bundled datasets are therefore kept as
-plain `.npz` files, keyed by a hash of what was loaded and scikit-learn's version (a new version
-may ship different data).
+plain `.npz` files, keyed by a hash of the dataset's name and scikit-learn's version (a new
+version may ship different data). Splitting and standardising are NumPy and need no cache.
 
 The cache lives in $MLP_CACHE_DIR, else $XDG_CACHE_HOME/mlp-trainer, else ~/.cache/mlp-trainer;
 MLP_CACHE_DIR=off turns it off. It is only ever an optimisation: an unreadable, damaged or

@@ -69,6 +69,11 @@ def _parse_rows(name: str, raw: bytes) -> list[Row]:
     return rows
 
 
+def _read_rows(name: str) -> list[Row]:
+    """Every record of the file that is not blank, the header included, with its first line."""
+    return _parse_rows(name, _read_bytes(name))
+
+
 def _shown(text: str) -> str:
     """`text` as is, or quoted when it holds a line break or other control character."""
     return text if text.isprintable() else repr(text)
@@ -195,7 +200,7 @@ def load_features(
     columns, taken in order.
     """
     name = str(path)
-    rows = _parse_rows(name, _read_bytes(name))
+    rows = _read_rows(name)
     header = _header(name, rows)
     if feature_names is None:
         if len(header) != n_features:
