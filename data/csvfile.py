@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from data.dataset import Dataset
+from data.digest import bytes_record
 from data.errors import DataError
 
 Row = tuple[int, list[str]]  # (line the record starts on, its fields)
@@ -28,17 +29,21 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
-def _read_rows(name: str) -> list[Row]:
-    """Every record that is not blank, the header included, with the line it starts on."""
+def _read_bytes(name: str) -> bytes:
+    """The file's content, read once: what is parsed is also what its record's hash covers."""
     path = Path(name)
     if not path.exists():
         raise DataError(f"{name}: no such file")
     if path.is_dir():
         raise DataError(f"{name}: is a directory, not a CSV file")
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as err:
         raise DataError(f"{name}: cannot be read ({err.strerror})") from None
+
+
+def _parse_rows(name: str, raw: bytes) -> list[Row]:
+    """Every record of `raw` that is not blank, the header included, with its first line."""
     # Spreadsheet programs often start a UTF-8 file with a byte-order mark.
     raw = raw.removeprefix(codecs.BOM_UTF8)
     try:
@@ -62,6 +67,11 @@ def _read_rows(name: str) -> list[Row]:
         why = "a quote is never closed" if "end of data" in str(err) else err
         raise DataError(f"{name}: line {start}: malformed CSV ({why})") from None
     return rows
+
+
+def _read_rows(name: str) -> list[Row]:
+    """Every record of the file that is not blank, the header included, with its first line."""
+    return _parse_rows(name, _read_bytes(name))
 
 
 def _shown(text: str) -> str:
@@ -136,10 +146,12 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None) -> Dataset
     """Read `path`: features from every column but the label column (`target`, default last).
 
     Labels become class indices in sorted order: as integers if every label is one (so "10"
-    comes after "9"), else as floats if every label is a number, else as text.
+    comes after "9"), else as floats if every label is a number, else as text. The file is
+    read once; the dataset's `record` holds the SHA-256 of the very bytes that were parsed.
     """
     name = str(path)
-    rows = _read_rows(name)
+    raw = _read_bytes(name)
+    rows = _parse_rows(name, raw)
     header = _header(name, rows)
     if len(header) < 2:
         raise DataError(f"{name}: needs at least one feature column and a label column")
@@ -174,6 +186,7 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None) -> Dataset
         y=y.astype(np.int64),
         classes=classes,
         feature_names=tuple(header[i] for i in feature_columns),
+        record=bytes_record(name, raw),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,7 +20,10 @@ class Dataset:
     y: np.ndarray  # (n_samples,) int64 class indices 0..K-1
     classes: np.ndarray  # (K,) original labels, sorted: int64, float64 or str ('U'), never object
     feature_names: tuple[str, ...]
-    record: dict = field(default_factory=dict)  # TEMP shim until helper A lands
+    # What a run records of its data (see data/digest.py), JSON-able: for a CSV its absolute
+    # path, size and the SHA-256 of the bytes parsed; for a bundled set its name and the
+    # SHA-256 of X, y, classes and feature_names.
+    record: dict
 
     @property
     def n_samples(self) -> int:

@@ -1,4 +1,8 @@
-"""Preparing a dataset for training: stratified, seeded splits and z-score standardisation."""
+"""Preparing a dataset for training: stratified, seeded splits and z-score standardisation.
+
+Both are plain NumPy, so a split depends on the data, the sizes and the caller's generator
+only, never on the version of a library that happens to be installed.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from data.cache import Arrays, cached, fingerprint
 from data.errors import DataError
+
+_EMPTY = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
-class Splits:
-    """Train, validation and test parts; a part the caller leaves out (size 0) is None."""
+class SplitIndices:
+    """Row numbers of each part, sorted ascending; a part the caller leaves out is empty.
 
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray | None
-    y_val: np.ndarray | None
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
+    Every row of the dataset is in exactly one of `train`, `val` and `test` (int64 arrays).
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def parts(self) -> dict[str, np.ndarray]:
+        """{"train": rows, "val": rows, "test": rows}, leaving out the empty parts."""
+        named = {"train": self.train, "val": self.val, "test": self.test}
+        return {name: rows for name, rows in named.items() if len(rows)}
 
 
 @dataclass(frozen=True)
@@ -33,11 +43,16 @@ class _Cut:
     pool: str  # which samples are cut: "of 150 samples"
 
 
-def _check_stratifiable(y: np.ndarray, fraction: float, cut: _Cut) -> None:
-    """Raise, saying why, where scikit-learn's stratified split would refuse."""
+def _check_size(size_name: str, size: float) -> None:
+    if not (math.isfinite(size) and 0 <= size < 1):
+        raise DataError(f"{size_name}={size}: must be at least 0 and less than 1")
+
+
+def _check_stratifiable(y: np.ndarray, fraction: float, cut: _Cut) -> int:
+    """How many samples the cut holds out; raises, saying why, where no stratified cut exists."""
     labels, counts = np.unique(y, return_counts=True)
     n_classes, n = len(labels), len(y)
-    n_out = math.ceil(fraction * n)  # how train_test_split rounds a fractional size
+    n_out = math.ceil(fraction * n)  # rounded up, as scikit-learn's train_test_split does
     said = f"{cut.size_name}={fraction} {cut.pool}"
     if n == 0:
         raise DataError(f"{said}: there is nothing to split")
@@ -59,69 +74,97 @@ def _check_stratifiable(y: np.ndarray, fraction: float, cut: _Cut) -> None:
             f"a stratified split needs at least one {cut.rest} sample per class "
             f"(lower {cut.size_name})"
         )
+    return n_out
 
 
-def _hold_out(X: np.ndarray, y: np.ndarray, fraction: float, seed: int, cut: _Cut):
-    """(X_rest, X_out, y_rest, y_out): `fraction` of (X, y) held out, stratified by y."""
-    _check_stratifiable(y, fraction, cut)
+def _allocate(counts: np.ndarray, n_out: int, ties: np.ndarray) -> np.ndarray:
+    """How many of each class to hold out: `n_out` in all, each within 1 of its exact share.
 
-    def indices() -> Arrays:
-        from sklearn.model_selection import train_test_split  # slow import: only when needed
-
-        rest, out = train_test_split(
-            np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed
-        )
-        return {"rest": rest, "out": out}
-
-    split = cached(
-        "split", fingerprint(X, y, fraction=fraction, seed=seed), ("rest", "out"), indices
-    )
-    return X[split["rest"]], X[split["out"]], y[split["rest"]], y[split["out"]]
-
-
-def _check_size(size_name: str, size: float) -> None:
-    if not (math.isfinite(size) and 0 <= size < 1):
-        raise DataError(f"{size_name}={size}: must be at least 0 and less than 1")
+    Largest remainder: every class gets the whole part of counts * n_out / n, and the samples
+    still to place go one each to the classes with the largest fractional parts (computed in
+    integers, so exactly), ties broken by the random keys `ties`. A class whose extra sample
+    would be its last goes after every other, so no class leaves the remainder when that can
+    be avoided.
+    """
+    whole, remainder = np.divmod(counts * n_out, counts.sum())
+    left = n_out - int(whole.sum())
+    empties = whole + 1 >= counts  # one more would hold out the whole class
+    # lexsort sorts by its last key first: not emptying, then largest remainder, then `ties`
+    order = np.lexsort((ties, -remainder, empties))
+    whole[order[:left]] += 1
+    return whole
 
 
-def split_dataset(
-    X: np.ndarray, y: np.ndarray, *, test_size: float, val_size: float, seed: int
-) -> Splits:
-    """Hold out `test_size` of everything for test, then `val_size` of the rest for validation.
+def _hold_out(
+    y: np.ndarray, fraction: float, rng: np.random.Generator, cut: _Cut
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, out): positions in `y`, `fraction` of them held out, stratified by `y`, sorted."""
+    n_out = _check_stratifiable(y, fraction, cut)
+    classes, y_index, counts = np.unique(y, return_inverse=True, return_counts=True)
+    # Only rng.random draws: the simplest of a Generator's streams, one key per sample (its
+    # place in the class's random order) and one per class (for ties in the allocation).
+    keys = rng.random(len(y))
+    ties = rng.random(len(classes))
+    take = _allocate(counts, n_out, ties)
+    # Sort by class, then by key: each class's samples in random order, classes in turn.
+    by_class = np.lexsort((keys, y_index))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(len(y), dtype=np.int64)  # a sample's place in its class's random order
+    rank[by_class] = np.arange(len(y)) - np.repeat(starts, counts)
+    held = rank < take[y_index]
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
-    Both splits are stratified (class proportions kept) and seeded with scikit-learn's
-    `train_test_split(random_state=seed)`, so the same seed always gives the same parts.
-    A size of 0 leaves that part out. A split that cannot be stratified is a DataError
-    saying which split and why.
+
+def split_indices(
+    y: np.ndarray, *, test_size: float, val_size: float, rng: np.random.Generator
+) -> SplitIndices:
+    """Hold out `test_size` of all rows for test, then `val_size` of the rest for validation.
+
+    Both cuts are stratified: ceil(fraction * n) rows are held out, shared among the classes
+    in proportion to their counts (each class within one row of its exact share), the rows
+    of each class chosen at random with `rng`. The same generator state always gives the same
+    split. A size of 0 leaves that part empty and draws nothing from `rng`. A split that
+    cannot be stratified is a DataError saying which cut and why.
     """
     _check_size("test_size", test_size)
     _check_size("val_size", val_size)
-    X_test = y_test = X_val = y_val = None
+    y = np.asarray(y)
+    rows = np.arange(len(y), dtype=np.int64)
+    test = val = _EMPTY
     if test_size > 0:
         cut = _Cut("test_size", "test", "training and validation", f"of {len(y)} samples")
-        X, X_test, y, y_test = _hold_out(X, y, test_size, seed, cut)
+        rest, out = _hold_out(y, test_size, rng, cut)
+        rows, test = rows[rest], rows[out]
     if val_size > 0:
-        pool = f"of the {len(y)} samples left after the test split" if test_size > 0 else None
-        cut = _Cut("val_size", "validation", "training", pool or f"of {len(y)} samples")
-        X, X_val, y, y_val = _hold_out(X, y, val_size, seed, cut)
-    return Splits(X, y, X_val, y_val, X_test, y_test)
+        pool = f"of the {len(rows)} samples left after the test split" if test_size > 0 else None
+        cut = _Cut("val_size", "validation", "training", pool or f"of {len(rows)} samples")
+        rest, out = _hold_out(y[rows], val_size, rng, cut)
+        rows, val = rows[rest], rows[out]
+    return SplitIndices(train=rows, val=val, test=test)
 
 
 def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and scale of the training part only (constant features get scale 1).
+    """Per-feature mean and scale (population std) of the training part only, as float64.
 
     Statistics from the training part alone keep the validation and test parts unseen, as
     they would be in use; the same (mean, scale) are saved with a model for eval and predict.
+    A feature that is constant to within rounding gets scale 1 rather than a tiny std that
+    would blow its rounding noise up; the rule is scikit-learn StandardScaler's.
     """
-
-    def statistics() -> Arrays:
-        from sklearn.preprocessing import StandardScaler  # slow import: only when needed
-
-        scaler = StandardScaler().fit(X_train)
-        return {"mean": scaler.mean_.astype(np.float64), "scale": scaler.scale_.astype(np.float64)}
-
-    stats = cached("standardizer", fingerprint(X_train), ("mean", "scale"), statistics)
-    return stats["mean"], stats["scale"]
+    X = np.asarray(X_train, dtype=np.float64)
+    n = X.shape[0]
+    mean = X.sum(axis=0) / n
+    deviation = X - mean
+    # the corrected two-pass variance (Chan, Golub and LeVeque): the second term cancels
+    # most of the rounding error that `mean` carries into the deviations
+    var = ((deviation**2).sum(axis=0) - deviation.sum(axis=0) ** 2 / n) / n
+    # A computed variance this small is indistinguishable from a constant's: the two-pass
+    # algorithm's error bound from the same paper (the test StandardScaler applies).
+    eps = np.finfo(np.float64).eps
+    constant = var <= n * eps * var + (n * mean * eps) ** 2
+    scale = np.sqrt(var)
+    scale[constant] = 1.0
+    return mean, scale
 
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -132,34 +175,3 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray) -> np.ndarra
     if X.shape[1] != len(mean):
         raise DataError(f"the data has {X.shape[1]} features, the model expects {len(mean)}")
     return (X - mean) / scale
-
-
-@dataclass(frozen=True)
-class SplitIndices:
-    """TEMP shim until helper A lands."""
-
-    train: np.ndarray
-    val: np.ndarray
-    test: np.ndarray
-
-
-def split_indices(y, *, test_size, val_size, rng):
-    """TEMP shim."""
-    _check_size("test_size", test_size)
-    _check_size("val_size", val_size)
-    n = len(y)
-    rows = np.arange(n)
-    def cut(rows, fraction):
-        if fraction == 0:
-            return rows, rows[:0]
-        out = []
-        for k in np.unique(y[rows]):
-            members = rows[y[rows] == k]
-            members = rng.permutation(members)
-            m = int(round(fraction * len(members)))
-            out.append(members[:m])
-        out = np.sort(np.concatenate(out))
-        return np.setdiff1d(rows, out), out
-    rest, test = cut(rows, test_size)
-    train, val = cut(rest, val_size)
-    return SplitIndices(train.astype(np.int64), val.astype(np.int64), test.astype(np.int64))

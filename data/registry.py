@@ -11,6 +11,7 @@ import numpy as np
 from data.cache import Arrays, cached, fingerprint
 from data.csvfile import load_csv
 from data.dataset import Dataset
+from data.digest import arrays_sha256
 from data.errors import DataError
 
 DATASET_ARRAYS = ("X", "y", "classes", "feature_names")
@@ -40,17 +41,56 @@ def _from_sklearn(name: str) -> Arrays:
     }
 
 
+def _bundled_sha256(arrays: Arrays) -> str:
+    """The digest of a bundled set's arrays, as its record carries it."""
+    return arrays_sha256(*(arrays[name] for name in DATASET_ARRAYS))
+
+
+def _with_sha256(arrays: Arrays) -> Arrays:
+    return {**arrays, "sha256": np.asarray(_bundled_sha256(arrays))}
+
+
+def _intact(name: str, arrays: Arrays) -> bool:
+    """Whether cached arrays are what was stored: the digest stored with them still matches.
+
+    A file damaged on disk, or arrays that hash right but would break training later (the
+    wrong shape, say), are refused, and the dataset is loaded afresh.
+    """
+    info = DATASETS[name]
+    X, y, classes, features = (arrays[key] for key in DATASET_ARRAYS)
+    return (
+        arrays["sha256"].shape == ()
+        and str(arrays["sha256"]) == _bundled_sha256(arrays)
+        and X.dtype == np.float64
+        and X.shape == (info.n_samples, info.n_features)
+        and y.dtype == np.int64
+        and y.shape == (info.n_samples,)
+        and classes.shape == (info.n_classes,)
+        and features.shape == (info.n_features,)
+        and classes.dtype.kind in "ifU"  # never object: that would need pickle
+        and features.dtype.kind == "U"
+        and bool(((y >= 0) & (y < info.n_classes)).all())
+    )
+
+
 def _load_bundled(name: str) -> Dataset:
     # `classes="sorted"` in the key: arrays cached before the indices followed sorted labels
     # must not be read back as if they did.
     key = fingerprint(name=name, classes="sorted")
-    arrays = cached("dataset", key, DATASET_ARRAYS, partial(_from_sklearn, name))
+    arrays = cached(
+        "dataset",
+        key,
+        (*DATASET_ARRAYS, "sha256"),
+        lambda: _with_sha256(_from_sklearn(name)),
+        partial(_intact, name),
+    )
     return Dataset(
         name=name,
         X=arrays["X"],
         y=arrays["y"],
         classes=arrays["classes"],
         feature_names=tuple(arrays["feature_names"].tolist()),
+        record={"kind": "bundled", "name": name, "sha256": str(arrays["sha256"])},
     )
 
 
@@ -99,19 +139,8 @@ def load_dataset(source: str, target: str | None = None) -> Dataset:
                 f"target {target!r}: only a CSV dataset takes a label column name; "
                 f"{source} has its own labels"
             )
-        ds = DATASETS[source].load()
-        import dataclasses
-        import hashlib  # TEMP shim until helper A lands
-        h = hashlib.sha256(ds.X.tobytes() + ds.y.tobytes()).hexdigest()
-        return dataclasses.replace(ds, record={"kind": "bundled", "name": source, "sha256": h})
+        return DATASETS[source].load()
     if source.lower().endswith(".csv"):
-        import dataclasses
-        import hashlib
-        import os  # TEMP shim until helper A lands
-        ds = load_csv(source, target)
-        from pathlib import Path  # TEMP
-        raw = Path(source).read_bytes()
-        rec = {"kind": "csv", "path": os.path.abspath(source), "size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
-        return dataclasses.replace(ds, record=rec)
+        return load_csv(source, target)
     known = ", ".join(DATASETS)
     raise DataError(f"unknown dataset {source!r}; choose one of {known}, or a path to a .csv file")

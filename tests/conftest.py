@@ -34,7 +34,7 @@ def iris_config(tmp_path):
 
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
-    """Keep the tests' cached datasets and splits out of the user's ~/.cache."""
+    """Keep the tests' cached datasets out of the user's ~/.cache."""
     import os
 
     os.environ["MLP_CACHE_DIR"] = str(tmp_path_factory.mktemp("mlp-cache"))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from data import DataError, fit_standardizer, load_dataset, split_dataset, standardize
+from data import DataError, fit_standardizer, load_dataset, split_indices, standardize
 
 
 @pytest.fixture
@@ -42,16 +42,47 @@ def test_standardize_is_x_minus_mean_over_scale():
 
 def test_the_test_part_plays_no_part_in_the_statistics():
     iris = load_dataset("iris")
-    s = split_dataset(iris.X, iris.y, test_size=0.2, val_size=0.0, seed=0)
+    s = split_indices(iris.y, test_size=0.2, val_size=0.0, rng=np.random.default_rng(0))
+    X_train, X_test = iris.X[s.train], iris.X[s.test]
     # shifting the test part far away changes nothing fitted on the training part
-    X_test_shifted = s.X_test + 1000.0
-    mean, scale = fit_standardizer(s.X_train)
-    np.testing.assert_allclose(mean, s.X_train.mean(axis=0))
-    np.testing.assert_allclose(scale, s.X_train.std(axis=0))
+    mean, scale = fit_standardizer(X_train)
+    np.testing.assert_allclose(mean, X_train.mean(axis=0))
+    np.testing.assert_allclose(scale, X_train.std(axis=0))
     assert not np.allclose(mean, iris.X.mean(axis=0))  # not the statistics of everything
-    Z_test = standardize(X_test_shifted, mean, scale)
-    np.testing.assert_allclose(Z_test, (s.X_test + 1000.0 - mean) / scale)
+    Z_test = standardize(X_test + 1000.0, mean, scale)
+    np.testing.assert_allclose(Z_test, (X_test + 1000.0 - mean) / scale)
     assert (Z_test > 100).all()  # far off, as it should be: its own statistics were not used
+
+
+def awkward_columns():
+    """Columns that test the near-constant rule, each 200 rows."""
+    rng = np.random.default_rng(4)
+    noise = rng.normal(size=200)
+    return np.column_stack(
+        [
+            rng.normal(5.0, 3.0, size=200),  # ordinary
+            np.full(200, 0.1),  # constant, but 0.1 is inexact: over 7 rows NumPy's std is 1.4e-17
+            np.full(200, -7.0),  # exactly constant
+            1e8 + 1e-9 * noise,  # constant to within rounding at this magnitude
+            1e8 + 1e-3 * noise,  # large, but with real spread
+            1e-12 * noise,  # tiny, but a real spread around 0
+            np.zeros(200),
+        ]
+    )
+
+
+@pytest.mark.parametrize("rows", [2, 7, 200])
+def test_the_statistics_match_scikit_learns_standard_scaler(rows):
+    from sklearn.preprocessing import StandardScaler
+
+    X = awkward_columns()[:rows]
+    mean, scale = fit_standardizer(X)
+    scaler = StandardScaler().fit(X)
+    np.testing.assert_array_equal(scale == 1.0, scaler.scale_ == 1.0)  # the same columns
+    np.testing.assert_allclose(mean, scaler.mean_, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(scale, scaler.scale_, rtol=1e-9, atol=0)
+    assert scale[1] == scale[2] == scale[3] == scale[6] == 1.0
+    assert scale[4] != 1.0 and scale[5] != 1.0
 
 
 def test_a_feature_count_mismatch_names_both_counts():
