@@ -55,6 +55,7 @@ from mlp.checkpoint import (
     CheckpointError,
     TrainingState,
     atomic_write,
+    fsync_directory,
     load_training_state,
     save_checkpoint,
     save_training_state,
@@ -125,14 +126,6 @@ def _write_text(path: Path, text: str) -> None:
 
 def _write_json(path: Path, obj: object) -> None:
     _write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def file_sha256(path: Path) -> str:
@@ -323,7 +316,7 @@ def describe_data_change(recorded: dict, now: dict) -> str:
         for key in ("path", "size")
         if key in recorded and recorded.get(key) != now.get(key)
     ]
-    if now.get("sha256") not in (None, "?"):
+    if now.get("sha256"):
         details.append(f"sha256 {recorded.get('sha256', '')[:12]}... -> {now['sha256'][:12]}...")
     return f"{name}: differs from the data the run recorded ({', '.join(details)})"
 
@@ -640,13 +633,13 @@ def _append(path: Path, line: bytes) -> None:
 def _commit(run_dir: Path) -> None:
     """Move a committed staged change over the run's files, summary.json last."""
     staged = run_dir / STAGED_DIR
-    _fsync_dir(staged)
+    fsync_directory(staged)
     for name in RUN_FILES:
         if (staged / name).exists():
             _step()
             os.replace(staged / name, run_dir / name)
             _step()
-    _fsync_dir(run_dir)
+    fsync_directory(run_dir)
     shutil.rmtree(staged, ignore_errors=True)
 
 

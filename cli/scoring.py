@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from cli.config import Config
-from cli.rundir import CompletedRun, RunError, describe_data_change, file_sha256
-from data import load_dataset, load_features, load_labels
+from cli.rundir import CompletedRun, RunError, describe_data_change
+from data import file_record, load_dataset, load_features, load_labels
 from mlp import Checkpoint
 
 
@@ -39,11 +39,7 @@ def _recorded_source_check(run: CompletedRun, path: Path | None) -> None:
             f"{where}: not found; the run {run.path} was trained on it "
             f"(sha256 {source['sha256'][:12]}...); score a file with --data FILE"
         )
-    now = {**source, "path": str(where.absolute()), "size": where.stat().st_size}
-    if now["size"] == source["size"]:
-        now["sha256"] = file_sha256(where)
-    else:
-        now["sha256"] = "?"
+    now = file_record(where)
     if now["size"] != source["size"] or now["sha256"] != source["sha256"]:
         raise RunError(describe_data_change(source, now) + "; score it with --data FILE")
 
@@ -51,12 +47,9 @@ def _recorded_source_check(run: CompletedRun, path: Path | None) -> None:
 def same_data(run: CompletedRun, path: Path) -> bool:
     """True when the file at `path` is the run's own data, maybe moved (its SHA-256 matches)."""
     source = run.data["source"]
-    return (
-        source.get("kind") == "csv"
-        and path.is_file()
-        and path.stat().st_size == source["size"]
-        and file_sha256(path) == source["sha256"]
-    )
+    if source.get("kind") != "csv" or not path.is_file():
+        return False
+    return file_record(path)["sha256"] == source["sha256"]
 
 
 def recorded_rows(run: CompletedRun, config: Config, split: str, path: Path | None) -> Rows:

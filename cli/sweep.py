@@ -59,12 +59,12 @@ from cli.config import (
 from cli.rundir import (
     RunError,
     best_validation,
-    file_sha256,
     inspect_run,
     is_run,
     read_config_text,
 )
 from cli.session import Interrupted, resume_session, start_session
+from data import file_record
 from mlp.checkpoint import CheckpointError, atomic_write
 
 # How often a local worker checks that the sweep that started it is still alive.
@@ -177,7 +177,8 @@ def resolve_points(base: Path, grid: Path, points: list[Point]) -> list[Resolved
         text = dump_config(config)
         dataset = config.data.dataset
         if dataset not in digests:  # a CSV's content is part of the point; a bundled set's name
-            digests[dataset] = file_sha256(Path(dataset)) if Path(dataset).is_file() else dataset
+            is_file = Path(dataset).is_file()
+            digests[dataset] = file_record(dataset)["sha256"] if is_file else dataset
         digest = hashlib.sha256((text + digests[dataset]).encode()).hexdigest()[:8]
         resolved.append(ResolvedPoint(point, config, text, f"{point.index:03d}-{digest}"))
     return resolved

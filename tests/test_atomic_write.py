@@ -69,7 +69,7 @@ def test_new_files_get_the_mode_the_users_umask_gives(tmp_path, umask, mode):
     assert stat.S_IMODE((tmp_path / "summary.json").stat().st_mode) == mode
 
 
-def test_the_commit_is_fsync_file_then_rename_then_fsync_directory(tmp_path, monkeypatch):
+def test_the_commit_is_fsync_file_then_rename_thenfsync_directory(tmp_path, monkeypatch):
     events, real_fsync, real_replace = [], os.fsync, os.replace
 
     def fsync(fd):
