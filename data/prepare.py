@@ -83,8 +83,8 @@ def _allocate(counts: np.ndarray, n_out: int, ties: np.ndarray) -> np.ndarray:
     Largest remainder: every class gets the whole part of counts * n_out / n, and the samples
     still to place go one each to the classes with the largest fractional parts (computed in
     integers, so exactly), ties broken by the random keys `ties`. A class whose extra sample
-    would be its last goes after every other, so no class leaves the remainder when that can
-    be avoided.
+    would be its last goes after every other, so that no class is held out whole (leaving
+    none of it to train on) where that can be avoided.
     """
     whole, remainder = np.divmod(counts * n_out, counts.sum())
     left = n_out - int(whole.sum())
@@ -101,8 +101,9 @@ def _hold_out(
     """(rest, out): positions in `y`, `fraction` of them held out, stratified by `y`, sorted."""
     n_out = _check_stratifiable(y, fraction, cut)
     classes, y_index, counts = np.unique(y, return_inverse=True, return_counts=True)
-    # Only rng.random draws: the simplest of a Generator's streams, one key per sample (its
-    # place in the class's random order) and one per class (for ties in the allocation).
+    # Only rng.random draws, so the split rests on the plainest of a Generator's streams and
+    # not on how NumPy implements permutation or choice: one key per sample (its place in its
+    # class's random order) and one per class (for ties in the allocation).
     keys = rng.random(len(y))
     ties = rng.random(len(classes))
     take = _allocate(counts, n_out, ties)
