@@ -604,7 +604,7 @@ class RunWriter:
         summary = {
             **summary,
             "format": FORMAT_VERSION,
-            "run": str(self.run_dir),
+            "run": str(self.run_dir.absolute()),
             "model_sha256": file_sha256(model),
         }
         _write_json(self.dir / SUMMARY_FILE, summary)
@@ -695,7 +695,7 @@ def _new_default_run(name: str, root: Path = DEFAULT_ROOT) -> Path:
             path.mkdir()
         except FileExistsError:
             continue
-        return path.resolve()
+        return path
     raise RunError(f"{root}: could not create a new run directory for {stem}")
 
 
