@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import errno
 import importlib.util
 import io
 import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from cli import output, render, rundir
-from cli.config import ConfigError, load_config, loads_config
+from cli.config import load_config, loads_config
+from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, prepare_data
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from data import DATASETS, DataError, load_features, standardize
+from data import DATASETS, load_features, standardize
 from mlp import (
-    CheckpointError,
     evaluate,
     gradient_check,
     load_checkpoint,
@@ -44,8 +43,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-BAD_INPUT = 2  # exit code for anything wrong with what the user gave us
-FAILED = 1  # exit code for training that failed or a gradient check that did not pass
 GRADCHECK_MAX_ENTRIES = 20_000  # per array; larger arrays are checked on a seeded sample
 
 ConfigOption = Annotated[
@@ -64,29 +61,18 @@ JsonOption = Annotated[
 ]
 
 
-def fail(message: str, code: int, prefix: str = "error: ") -> typer.Exit:
-    """Print `error: message` on stderr and return the Exit to raise."""
-    error_console().print(f"{prefix}{message}", markup=False)
-    return typer.Exit(code)
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the final line.", metavar="")
+]
 
 
-def describe_os_error(err: OSError) -> str:
-    """'runs/x/model.npz: No space left on device'."""
-    return f"{err.filename}: {err.strerror}" if err.filename else str(err)
+def command(name: str):
+    """Register a command whose CommandErrors become one stderr line and an exit code."""
 
+    def register(function):
+        return app.command(name)(reported(function))
 
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn every kind of bad input into one line on stderr and exit code 2, no traceback."""
-    try:
-        yield
-    except (ConfigError, DataError, CheckpointError, RunError) as err:
-        raise fail(str(err), BAD_INPUT) from None
-    except OSError as err:
-        # A full or failing disk is a failure to write; anything else (a path that is not a
-        # folder, no permission) is the user's to fix.
-        code = FAILED if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else BAD_INPUT
-        raise fail(describe_os_error(err), code) from None
+    return register
 
 
 def header(session: Session) -> list[tuple]:
@@ -135,7 +121,7 @@ def headline(final: dict[str, dict]) -> tuple[str, dict]:
     raise AssertionError("a run always has a training split")
 
 
-@app.command("train")
+@command("train")
 def train_command(
     config_path: Annotated[
         Path | None,
@@ -251,7 +237,7 @@ def train_and_save(console: Console, session: Session) -> dict:
             raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
 
 
-@app.command("eval")
+@command("eval")
 def eval_command(
     run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
     split: Annotated[
@@ -266,6 +252,7 @@ def eval_command(
             "The run's own data moved elsewhere keeps its recorded split.",
         ),
     ] = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Loss, accuracy, confusion matrix and per-class scores of a trained model.
@@ -298,6 +285,12 @@ def eval_command(
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     if as_json:
         output.print_line(json.dumps(report))
+        return
+    if quiet:
+        output.print_line(
+            f"{rows.split} accuracy {report['accuracy']:.4f} (loss {report['loss']:.4f}) "
+            f"on {report['n']} rows of {rows.data}"
+        )
         return
     console.print(
         render.key_value_grid(
@@ -346,7 +339,7 @@ def scores_report(checkpoint, result, y: np.ndarray) -> dict:
     }
 
 
-@app.command("gradcheck")
+@command("gradcheck")
 def gradcheck_command(
     config_path: ConfigOption,
     overrides: SetOption = None,
@@ -357,10 +350,11 @@ def gradcheck_command(
     tol: Annotated[
         float, typer.Option("--tol", min=0.0, help="Largest max relative error that passes.")
     ] = 1e-6,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Check backprop against centred finite differences, per parameter array, in float64."""
-    console = output.console(quiet=as_json)
+    console = output.console(quiet=as_json or quiet)
     with user_errors():
         if not eps > 0:
             raise RunError(f"--eps {eps}: must be > 0")
@@ -422,7 +416,11 @@ def gradcheck_command(
         console.print(render.gradcheck_table(results, tol))
         worst = max(r.max_rel_error for r in results)
         verdict = "[green]PASS[/]" if passed else "[red]FAIL[/]"
-        console.print(f"{verdict}: max relative error {worst:.2e} (tolerance {tol:g})")
+        line = f"{verdict}: max relative error {worst:.2e} (tolerance {tol:g})"
+        if quiet:
+            output.print_line(line.replace("[green]", "").replace("[red]", "").replace("[/]", ""))
+        else:
+            console.print(line)
     if not passed:
         raise typer.Exit(FAILED)
 
@@ -440,7 +438,7 @@ RUN_COLUMNS = (
 )
 
 
-@app.command("runs")
+@command("runs")
 def runs_command(
     folder: Annotated[Path, typer.Argument(help="Where the runs are.")] = DEFAULT_ROOT,
     sort: Annotated[
@@ -462,7 +460,7 @@ def runs_command(
     present = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort])
     rows = (present[::-1] if descending else present) + [r for r in rows if r[sort] is None]
     if as_json:
-        output.print_line(json.dumps(rows))
+        output.print_line(json.dumps({"runs": rows}))
         return
     table = Table(title=f"Runs in {folder} ({len(rows)}), by {sort}", title_justify="left")
     numeric = ("epochs", "best_val_accuracy", "test_accuracy")
@@ -480,7 +478,7 @@ def runs_command(
             console.print(f"{row['name']}: {row['problem']}", soft_wrap=True, markup=False)
 
 
-@app.command("curves")
+@command("curves")
 def curves_command(
     run: Annotated[Path, typer.Argument(help="A run directory.")],
     png: Annotated[
@@ -510,7 +508,7 @@ def curves_command(
         console.print(f"wrote {png}")
 
 
-@app.command("predict")
+@command("predict")
 def predict_command(
     run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
     input_csv: Annotated[
@@ -555,7 +553,7 @@ def predict_command(
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
 
 
-@app.command("sweep")
+@command("sweep")
 def sweep_command(
     config_path: ConfigOption,
     grid: Annotated[
@@ -575,6 +573,7 @@ def sweep_command(
         str | None,
         typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
     ] = None,
+    overrides: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train one run per point of a grid, in parallel; rank them by validation accuracy.
@@ -590,8 +589,9 @@ def sweep_command(
             raise RunError(f"--backend {backend}: choose local or dask")
         if (backend == "dask") != (scheduler is not None):
             raise RunError("--backend dask and --scheduler ADDRESS go together")
-        base = load_config(config_path)
-        points = sweep.resolve_points(config_path, grid, sweep.load_grid(grid, base.seed))
+        base = load_config(config_path, overrides or ())
+        points = sweep.load_grid(grid, base.seed)
+        points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
         parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
@@ -621,13 +621,43 @@ def sweep_command(
         console.print(render.sweep_table(ranked))
         if best is not None:
             console.print(f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}")
-    if best is None:
-        raise fail("every point failed; see results.jsonl for each message", FAILED)
+    if best is None:  # the result is printed; it is a failure all the same
+        error_console().print(
+            "error: every point failed; see results.jsonl for each message", markup=False
+        )
+        raise typer.Exit(FAILED)
 
 
-@app.command("datasets")
-def datasets_command(as_json: JsonOption = False) -> None:
-    """The bundled datasets with their samples, features and classes."""
+@command("datasets")
+def datasets_command(
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="One dataset: list its feature columns and classes."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The bundled datasets with their samples, features and classes; with NAME, one of them
+    in full (the feature columns `mlp predict` matches by name, and the classes)."""
+    if name is not None:
+        with user_errors():
+            if name not in DATASETS:
+                raise RunError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+            dataset = DATASETS[name].load()
+        one = {
+            "name": name,
+            "description": DATASETS[name].description,
+            "samples": dataset.n_samples,
+            "features": list(dataset.feature_names),
+            "classes": dataset.classes.tolist(),
+        }
+        if as_json:
+            output.print_line(json.dumps(one))
+            return
+        console = output.console()
+        console.print(f"{name}: {one['description']}; {one['samples']} samples", soft_wrap=True)
+        console.print(f"features ({len(one['features'])}): " + ", ".join(one["features"]))
+        console.print(f"classes ({len(one['classes'])}): " + ", ".join(map(str, one["classes"])))
+        return
     rows = [
         {
             "name": info.name,
@@ -639,19 +669,49 @@ def datasets_command(as_json: JsonOption = False) -> None:
         for info in DATASETS.values()
     ]
     if as_json:
-        output.print_line(json.dumps(rows))
+        output.print_line(json.dumps({"datasets": rows}))
         return
-
     table = Table(title="Bundled datasets (scikit-learn); a path to a .csv works too")
-    for name in ("name", "samples", "features", "classes", "description"):
-        table.add_column(
-            name, justify="right" if name in ("samples", "features", "classes") else "left"
-        )
+    for column in ("name", "samples", "features", "classes", "description"):
+        numeric = column in ("samples", "features", "classes")
+        table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
         table.add_row(
-            *(str(row[k]) for k in ("name", "samples", "features", "classes", "description"))
+            *(str(row[k]) for k in ("name", "samples", "features", "classes")), row["description"]
         )
     output.console().print(table)
+
+
+def version_callback(value: bool) -> None:
+    """`mlp --version`: the installed version, then exit."""
+    if value:
+        from importlib import metadata
+
+        try:
+            found = metadata.version("mlp-trainer")
+        except metadata.PackageNotFoundError:
+            found = "unknown (not installed)"
+        output.print_line(f"mlp-trainer {found}")
+        raise typer.Exit()
+
+
+@app.callback()
+def common(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the version and exit.",
+            callback=version_callback,
+            is_eager=True,
+            metavar="",
+        ),
+    ] = False,
+) -> None:
+    """Train, evaluate and gradient-check multilayer perceptrons written in NumPy."""
+    # Overflow on the way to a divergence is reported as such; NumPy's warnings about it
+    # would only be noise in the user's terminal.
+    warnings.simplefilter("ignore", RuntimeWarning)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,13 +165,16 @@ def load_grid(path: Path, seed: int) -> list[Point]:
     ]
 
 
-def resolve_points(base: Path, grid: Path, points: list[Point]) -> list[ResolvedPoint]:
-    """Every point's whole config, validated before anything runs, and its run's id."""
+def resolve_points(
+    base: Path, grid: Path, points: list[Point], overrides: Sequence[str] = ()
+) -> list[ResolvedPoint]:
+    """Every point's whole config (the base with `overrides`, then the point's values),
+    validated before anything runs, and its run's id."""
     resolved = []
     digests: dict[str, str] = {}
     for point in points:
         try:
-            config = load_config(base, point.overrides)
+            config = load_config(base, [*overrides, *point.overrides])
         except ConfigError as err:
             raise ConfigError(f"{grid}: point {point.id} {point.values}: {err}") from None
         text = dump_config(config)

@@ -59,14 +59,15 @@ def test_python_dash_m_cli_runs_the_same_app():
         [sys.executable, "-m", "cli", "datasets", "--json"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert {row["name"] for row in json.loads(result.stdout)} >= {"digits", "iris"}
+    assert {row["name"] for row in json.loads(result.stdout)["datasets"]} >= {"digits", "iris"}
 
 
 # -- datasets --------------------------------------------------------------------------------
 
 
 def test_datasets_lists_the_bundled_sets_with_their_sizes(mlp_cli):
-    rows = {row["name"]: row for row in json.loads(mlp_cli("datasets", "--json").stdout)}
+    listing = json.loads(mlp_cli("datasets", "--json").stdout)["datasets"]
+    rows = {row["name"]: row for row in listing}
     assert (rows["digits"]["samples"], rows["digits"]["features"], rows["digits"]["classes"]) == (
         1797,
         64,

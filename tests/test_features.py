@@ -209,14 +209,14 @@ def test_runs_lists_every_run_sortable_by_a_column(mlp_cli, config, run):
     mlp_cli(
         "train", "--config", config, "--out", run.parent / "second", "-q", "--set", "train.epochs=3"
     )
-    rows = json.loads(mlp_cli("runs", run.parent, "--json").stdout)
+    rows = json.loads(mlp_cli("runs", run.parent, "--json").stdout)["runs"]
     assert {r["name"] for r in rows} == {"first", "second"}
     first = next(r for r in rows if r["name"] == "first")
     summary = json.loads((run / "summary.json").read_text())
     assert first["epochs"] == 12 and first["status"] == "completed"
     assert first["test_accuracy"] == summary["final"]["test"]["accuracy"]
     assert first["architecture"] == "4 -> 8 -> 3" and first["optimizer"] == "sgd lr=0.1"
-    by_epochs = json.loads(mlp_cli("runs", run.parent, "--sort", "epochs", "--json").stdout)
+    by_epochs = json.loads(mlp_cli("runs", run.parent, "--sort", "epochs", "--json").stdout)["runs"]
     assert [r["epochs"] for r in by_epochs] == [12, 3]
     table = mlp_cli("runs", run.parent).stdout
     assert "first" in table and "second" in table

@@ -252,7 +252,7 @@ def test_a_damaged_file_is_one_line_and_the_other_runs_are_still_listed(
     _damage(runs / "bad", name)
     listing = mlp_cli("runs", runs, "--json")
     assert listing.exit_code == 0
-    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    rows = {row["name"]: row for row in json.loads(listing.stdout)["runs"]}
     assert rows["good"]["status"] == "completed"
     assert rows["bad"]["status"] == "damaged"
     assert name in rows["bad"]["problem"]
