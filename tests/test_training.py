@@ -24,7 +24,7 @@ def test_unshuffled_epoch_equals_manual_steps_in_file_order_with_the_last_batch_
     X, y = toy(n=5)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    fit(model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
     for rows in ([0, 1], [2, 3], [4]):
         _, grad = manual.loss_and_grad(X[rows], y[rows])
         manual.params -= 0.3 * grad
@@ -35,7 +35,7 @@ def test_shuffled_epoch_visits_batches_in_the_order_the_generator_draws():
     X, y = toy(n=7)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=3, rng=np.random.default_rng(9))
+    fit(model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=3, rng=np.random.default_rng(9))
     order = np.random.default_rng(9).permutation(7)
     for start in range(0, 7, 3):
         rows = order[start : start + 3]
@@ -85,7 +85,7 @@ def test_training_loss_is_the_batch_size_weighted_mean_of_batch_losses():
     X, y = toy(n=5)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    [report] = fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    [report] = fit(model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
     total = 0.0
     for rows in ([0, 1], [2, 3], [4]):
         loss, grad = manual.loss_and_grad(X[rows], y[rows])
