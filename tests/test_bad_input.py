@@ -61,7 +61,7 @@ CONFIGS = {
     "nan lr": ("data: {dataset: iris}\ntrain: {optimizer: {lr: .nan}}\n", "must be finite"),
     "inf decay": ("data: {dataset: iris}\ntrain: {weight_decay: .inf}\n", "must be finite"),
     "unknown dataset": ("data: {dataset: cifar10}\n", "cifar10"),
-    "unknown optimizer": ("data: {dataset: iris}\ntrain: {optimizer: {name: lbfgs}}\n", "lbfgs"),
+    "unknown optimizer": ("data: {dataset: iris}\ntrain: {optimizer: {name: lion}}\n", "lion"),
     "unknown activation": ("data: {dataset: iris}\nmodel: {activation: gelu}\n", "gelu"),
     "no dataset": ("seed: 1\n", "data.dataset: is required"),
 }

@@ -273,9 +273,9 @@ BAD_CONFIGS = {
         "train.early_stopping.patienc: unknown key",
     ),
     "unknown optimizer": (
-        IRIS + "train: {optimizer: {name: rmsprop}}\n",
-        "train.optimizer.name: must be one of sgd, adam",
-        "got 'rmsprop'",
+        IRIS + "train: {optimizer: {name: lion}}\n",
+        "train.optimizer.name: must be one of sgd, adam, adamw, rmsprop, lbfgs",
+        "got 'lion'",
     ),
     # data
     "unknown dataset": (
@@ -522,7 +522,7 @@ def test_overrides_apply_to_a_config_file(tmp_path):
         ("data.val_size=false", "--set data.val_size=false: data.val_size: must be a number"),
         ("data.test_size=.inf", "data.test_size: must be finite, got inf"),
         ("model.hidden=64", "--set model.hidden=64: model.hidden: must be a list"),
-        ("train.optimizer={name: rmsprop}", "train.optimizer.name: must be one of sgd, adam"),
+        ("train.optimizer={name: lion}", "train.optimizer.name: must be one of sgd, adam, adamw"),
         ("train.lr=0.1", "--set train.lr=0.1: train.lr: unknown key (valid: batch_size,"),
         ("colour=red", "--set colour=red: colour: unknown key (valid: data, model, seed, train)"),
         ("data.colour=red", "data.colour: unknown key (valid: dataset, standardize, target"),

@@ -35,7 +35,7 @@ def test_every_function_the_maths_guide_names_exists():
             assert hasattr(mlp.functions, name)
     for name in ("sigmoid_derivative", "softmax_cross_entropy", "cross_entropy_grad"):
         assert f"`{name}`" in MATH and hasattr(mlp.functions, name)
-    assert hasattr(mlp.network.MLP, "_backpropagate") and hasattr(mlp.gradcheck, "gradient_check")
+    assert hasattr(mlp.network.MLP, "backward") and hasattr(mlp.gradcheck, "gradient_check")
 
 
 def test_the_worked_example_command_prints_1_6094():
