@@ -25,7 +25,11 @@ class EarlyStopping:
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
         """`monitor` is val_loss (lower is better) or val_accuracy (higher is better)."""
-        values = checked("early stopping", self.PARAMS, dict(monitor=monitor, patience=patience, min_delta=min_delta))
+        values = checked(
+            "early stopping",
+            self.PARAMS,
+            dict(monitor=monitor, patience=patience, min_delta=min_delta),
+        )
         self.monitor, self.patience, self.min_delta = (
             values["monitor"],
             values["patience"],

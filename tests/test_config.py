@@ -140,6 +140,32 @@ def test_every_non_default_value_is_read():
     assert config.train.optimizer.name == "adam"
 
 
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        # the defaults of torch.optim.AdamW and RMSprop, and of MLPClassifier(solver="lbfgs")
+        ({"name": "adamw"}, dict(lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01)),
+        ({"name": "rmsprop"}, dict(lr=0.01, alpha=0.99, eps=1e-8, momentum=0.0)),
+        ({"name": "lbfgs"}, dict(memory=10, tol=1e-4, max_fun=15000)),
+    ],
+)
+def test_the_new_optimizers_defaults(section, expected):
+    config = parse_config({"data": {"dataset": "iris"}, "train": {"optimizer": section}})
+    assert dataclasses.asdict(config.train.optimizer) == expected
+    assert config_to_dict(config)["train"]["optimizer"] == {**section, **expected}
+    assert config.notes == ()
+
+
+def test_lbfgs_notes_the_batch_settings_it_ignores():
+    raw = {"data": {"dataset": "iris"}, "train": {"optimizer": {"name": "lbfgs"}, "batch_size": 8}}
+    [note] = parse_config(raw).notes
+    assert "train.batch_size do not apply" in note and "shuffle" not in note
+    raw["train"]["shuffle"] = False
+    [note] = parse_config(raw).notes
+    assert "train.batch_size and train.shuffle do not apply" in note
+    assert "notes" not in config_to_dict(parse_config(raw))
+
+
 def test_the_dumped_yaml_lists_keys_in_schema_order():
     dumped = yaml.safe_load(dump_config(parse_config(safe_load(FULL))))
     assert list(dumped) == ["seed", "data", "model", "train"]
@@ -384,6 +410,33 @@ BAD_CONFIGS = {
     "seed float": ("seed: 1.5\n" + IRIS, "seed: must be an integer", "got 1.5"),
     "seed string": ("seed: '0'\n" + IRIS, "seed: must be an integer", "got '0'"),
     "seed bool": ("seed: false\n" + IRIS, "seed: must be an integer", "got False"),
+    # rules an optimizer's declaration sets
+    "adamw with L2 weight decay": (
+        IRIS + "train: {weight_decay: 0.01, optimizer: {name: adamw}}\n",
+        "train.weight_decay: must be 0 with adamw",
+        "got 0.01",
+    ),
+    "adamw weight_decay negative": (
+        IRIS + "train: {optimizer: {name: adamw, weight_decay: -1}}\n",
+        "train.optimizer.weight_decay: must be a number >= 0",
+    ),
+    "rmsprop alpha 1": (
+        IRIS + "train: {optimizer: {name: rmsprop, alpha: 1}}\n",
+        "train.optimizer.alpha: must be a number in [0, 1)",
+        "got 1",
+    ),
+    "lbfgs memory 0": (
+        IRIS + "train: {optimizer: {name: lbfgs, memory: 0}}\n",
+        "train.optimizer.memory: must be an integer >= 1",
+    ),
+    "lbfgs with a schedule": (
+        IRIS + "train: {optimizer: {name: lbfgs}, lr_schedule: {name: cosine}}\n",
+        "train.lr_schedule: lbfgs chooses its own step lengths",
+    ),
+    "lbfgs has no lr": (
+        IRIS + "train: {optimizer: {name: lbfgs, lr: 0.1}}\n",
+        "train.optimizer.lr: unknown key (valid: max_fun, memory, name, tol)",
+    ),
 }
 
 

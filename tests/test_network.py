@@ -92,6 +92,7 @@ def test_float32_model_stays_float32_through_forward_and_backward():
     zs, activations = model.forward(X)
     assert all(a.dtype == np.float32 for a in zs + activations)
     loss, grad = model.backward(zs, activations, np.array([0, 1, 2, 0, 1, 2]), weight_decay=0.01)
+    assert isinstance(loss, float)
     assert model.params.dtype == np.float32 and grad.dtype == np.float32
 
 
