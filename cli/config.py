@@ -174,6 +174,20 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": 
 TOP_LEVEL = ("seed", *SECTIONS)
 
 
+def describe(cls: type) -> str:
+    """'lr = 0.1 (a number > 0), momentum = 0.9 (...)': a section's declared keys, in words.
+
+    The README's config reference quotes these; a test keeps the two equal.
+    """
+    return ", ".join(
+        f"{p.name} = {_default_text(p.default)} ({p.allowed()})" for p in cls.PARAMS.values()
+    )
+
+
+def _default_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 # -- value checks: each returns the cleaned value or raises ValueError("must be ...") ---------
 
 # Values in messages are cut short: a message stays one readable line whatever the file holds.

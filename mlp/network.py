@@ -173,22 +173,19 @@ class MLP:
     ) -> tuple[float, np.ndarray]:
         """The mean cross-entropy E of a forward pass, and the flat gradient of the objective
         E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed)."""
-        loss, delta = softmax_cross_entropy(zs[-1], y)  # delta_L = (p - y) / B
+        # The four equations of backpropagation (docs/math.md, sections 4 to 6), written into
+        # views of one flat gradient so that no array is copied to assemble it.
         grad = np.empty(self.n_params, dtype=self.dtype)
         grad_weights, grad_biases = self.unflatten(grad)
-        for layer in range(self.n_layers, 0, -1):  # l = L, ..., 1
-            W, grad_W, grad_b = (
-                self.weights[layer - 1],
-                grad_weights[layer - 1],
-                grad_biases[layer - 1],
-            )
-            np.matmul(activations[layer - 1].T, delta, out=grad_W)  # dE/dW_l = a_{l-1}^T delta_l
-            np.sum(delta, axis=0, out=grad_b)  # dE/db_l = 1^T delta_l
+        loss, delta = softmax_cross_entropy(zs[-1], y)  # (BP1) delta_L = (p - y) / B
+        for l in range(self.n_layers, 0, -1):  # noqa: E741  (l = L, ..., 1, as in the maths)
+            W, a_prev = self.weights[l - 1], activations[l - 1]
+            np.matmul(a_prev.T, delta, out=grad_weights[l - 1])  # (BP4) dE/dW_l = a_{l-1}^T delta_l
+            np.sum(delta, axis=0, out=grad_biases[l - 1])  # (BP3) dE/db_l = 1^T delta_l
             if weight_decay:
-                grad_W += weight_decay * W  # d/dW (lambda/2)||W||^2 = lambda W
-            if layer > 1:
-                slope = self.activation.derivative(zs[layer - 2], activations[layer - 1])
-                delta = (delta @ W.T) * slope  # delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
+                grad_weights[l - 1] += weight_decay * W  # + d/dW (lambda/2)||W||^2 = lambda W
+            if l > 1:  # (BP2) delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
+                delta = (delta @ W.T) * self.activation.derivative(zs[l - 2], a_prev)
         return loss, grad
 
     def loss_and_grad(

@@ -176,12 +176,6 @@ def test_the_dumped_yaml_lists_keys_in_schema_order():
     assert list(dumped["train"]["optimizer"]) == ["name", "lr", "beta1", "beta2", "eps"]
 
 
-def test_configs_are_frozen():
-    config = parse_config({"data": {"dataset": "iris"}})
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        config.train.epochs = 3  # type: ignore[misc]
-
-
 def test_scientific_notation_without_a_dot_is_a_number():
     assert safe_load("lr: 1e-3") == {"lr": 0.001}  # PyYAML alone reads the string '1e-3'
     assert safe_load("[1E5, -2e-2, .5, 3]") == [100000.0, -0.02, 0.5, 3]
@@ -452,10 +446,6 @@ def test_a_bad_config_raises_one_line_naming_the_file_key_and_value(tmp_path, ca
         assert fragment in message
 
 
-def test_config_errors_are_value_errors():
-    assert issubclass(ConfigError, ValueError)
-
-
 def test_python_object_tags_are_refused_and_never_run(tmp_path):
     marker = tmp_path / "pwned"
     path = write(tmp_path, f'!!python/object/apply:os.system ["touch {marker}"]\n')
@@ -646,7 +636,7 @@ yaml_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(yaml_values)
 def test_any_yaml_value_gives_a_config_or_a_one_line_config_error(raw):
     try:
@@ -660,7 +650,7 @@ def test_any_yaml_value_gives_a_config_or_a_one_line_config_error(raw):
 LEAVES = sorted(flatten(DEFAULTS))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.sampled_from(LEAVES), yaml_values)
 def test_a_bad_value_at_any_key_is_blamed_on_that_key(key, value):
     raw = copy.deepcopy(DEFAULTS)
@@ -677,7 +667,7 @@ def test_a_bad_value_at_any_key_is_blamed_on_that_key(key, value):
         assert err.key == scope or err.key.startswith(scope + "."), str(err)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.sampled_from([*LEAVES, "train", "x.y", ""]), st.text(max_size=12))
 def test_any_override_string_gives_a_config_or_a_config_error(key, text):
     try:

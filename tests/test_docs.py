@@ -76,6 +76,21 @@ def test_the_readme_config_reference_lists_every_key():
         assert key in documented or section in documented, key
 
 
+def test_the_readme_config_reference_quotes_every_declaration():
+    # Each optimizer's, schedule's and early stopping's keys, defaults and ranges come from the
+    # declarations in mlp/; the README must say exactly what they say.
+    from cli.config import OPTIMIZERS, SCHEDULES, EarlyStoppingConfig, describe
+    from data import DATASETS
+    from mlp.functions import ACTIVATIONS
+
+    for name, cls in {**OPTIMIZERS, **SCHEDULES}.items():
+        assert f"- `{name}`: {describe(cls) or 'no keys'};" in README, name
+    assert f"Early stopping (`mlp/early_stopping.py`): {describe(EarlyStoppingConfig)}." in README
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| [^|]+ \| ([^|]+) \|$", README, re.MULTILINE))
+    assert re.findall(r"`(\w+)`", rows["model.activation"]) == list(ACTIVATIONS)
+    assert re.findall(r"`(\w+)`", rows["data.dataset"]) == list(DATASETS)
+
+
 def test_python_dash_m_cli_help_runs():
     result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "predict" in result.stdout and "curves" in result.stdout

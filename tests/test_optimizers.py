@@ -1,5 +1,7 @@
 """Optimizer updates against hand-computed steps and scikit-learn's own optimizers."""
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
@@ -164,6 +166,22 @@ def test_lbfgs_finds_the_rosenbrock_minimum_with_strong_wolfe_steps():
         assert abs(g1 @ p) <= C2 * abs(g0 @ p)  # the strong curvature condition
     np.testing.assert_allclose(params, [1.0, 1.0], atol=1e-5)
     assert optimizer.converged and optimizer.n_fun < 100
+
+
+def test_lbfgs_backs_off_from_a_trial_step_where_the_objective_is_not_finite():
+    # f = -x for x < 0, x^2 - x on [0, 0.75] (minimum -0.25 at 0.5), undefined (nan) beyond.
+    # From x = -3 (g = -1, first step 1) the line search doubles: x = -2, -1, then 1, where f is
+    # nan. It must take that as "too far" and zoom back into [-1, 1]: bisection finds x = 0,
+    # then x = 0.5, where the slope is 0 and both Wolfe conditions hold.
+    def objective():
+        x = params[0]
+        if x > 0.75:
+            return math.nan, np.array([math.nan])
+        return (-x, np.array([-1.0])) if x < 0 else (x * x - x, np.array([2 * x - 1]))
+
+    params, optimizer = np.array([-3.0]), LBFGS()
+    optimizer.iterate(params, objective)
+    assert params[0] == 0.5 and optimizer.f == -0.25 and optimizer.n_fun == 6
 
 
 @pytest.mark.parametrize(

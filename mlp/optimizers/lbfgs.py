@@ -127,7 +127,8 @@ class LBFGS(Optimizer):
         best = None  # the lowest point with sufficient decrease, should the search run out
         for i in range(MAX_LINE_SEARCH):
             f, g, slope = phi(alpha)
-            if f > f0 + C1 * alpha * slope0 or (i > 0 and f >= previous[1]):
+            # too far: no sufficient decrease (an overflow to inf or nan counts as none)
+            if not f <= f0 + C1 * alpha * slope0 or (i > 0 and f >= previous[1]):
                 return self._zoom(phi, previous, (alpha, f, g, slope), f0, slope0, i + 1, best)
             if abs(slope) <= -C2 * slope0:
                 return alpha, f, g
@@ -145,7 +146,7 @@ class LBFGS(Optimizer):
         for _ in range(MAX_LINE_SEARCH - used):
             alpha = _cubic_minimizer(lo, hi)
             f, g, slope = phi(alpha)
-            if f > f0 + C1 * alpha * slope0 or f >= lo[1]:
+            if not f <= f0 + C1 * alpha * slope0 or f >= lo[1]:
                 hi = (alpha, f, g, slope)
             else:
                 if abs(slope) <= -C2 * slope0:
