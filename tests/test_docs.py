@@ -91,6 +91,25 @@ def test_the_readme_config_reference_quotes_every_declaration():
     assert re.findall(r"`(\w+)`", rows["data.dataset"]) == list(DATASETS)
 
 
+def test_the_recipe_for_a_fourth_optimizer_runs_and_resumes_exactly():
+    import numpy as np
+
+    recipe = (ROOT / "docs" / "adding-an-optimizer.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", recipe, re.DOTALL)
+    namespace: dict = {}
+    exec(code, namespace)
+    adagrad = namespace["Adagrad"]
+    params, optimizer = np.array([1.0]), adagrad(lr=0.01, eps=1e-300)
+    optimizer.step(params, np.array([2.0]))  # G = 4: the step is 0.01 * 2 / 2
+    assert params[0] == pytest.approx(0.99, rel=1e-15)
+    again = adagrad()
+    again.load_state_dict(optimizer.state_dict())
+    optimizer.step(params, np.array([1.0]))
+    copy = np.array([0.99])
+    again.step(copy, np.array([1.0]))
+    assert copy[0] == params[0] and again.lr == 0.01
+
+
 def test_python_dash_m_cli_help_runs():
     result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "predict" in result.stdout and "curves" in result.stdout
