@@ -63,7 +63,7 @@ class LBFGS(Optimizer):
             self.n_fun = 0
             self.f, self.g = self._evaluate(objective)
             self.S = self.Y = np.empty((0, len(params)), params.dtype)
-        if self.converged:
+        if self.converged or not np.isfinite(self.f):  # the caller sees the non-finite f
             return
         if np.abs(self.g).max() <= self.tol:
             self.converged = True
@@ -83,7 +83,7 @@ class LBFGS(Optimizer):
         if y @ s > 1e-10 * (y @ y):  # Wolfe guarantees y^T s > 0; skip a pair rounding broke
             self.S = np.vstack([self.S, s])[-self.memory :]
             self.Y = np.vstack([self.Y, y])[-self.memory :]
-        self.lr = alpha
+        self.lr = float(alpha)
         self.converged = (f - f_new) / max(abs(f), abs(f_new), 1.0) <= FTOL or (
             np.abs(g_new).max() <= self.tol or self.n_fun >= self.max_fun
         )
