@@ -27,6 +27,23 @@ def earlier_run(tmp_path_factory):
     return root / "run"
 
 
+@pytest.fixture(scope="module")
+def mlp_fast():
+    """`mlp ARGS...` in-process, with Typer's command built once for the many config cases
+    (building it takes most of the time of an invocation that fails at the config)."""
+    import typer
+    from click.testing import CliRunner
+
+    from cli.app import app
+
+    command, runner = typer.main.get_command(app), CliRunner(env={"COLUMNS": "120"})
+
+    def invoke(*args):
+        return runner.invoke(command, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
 def snapshot(run):
     return {p.name: p.read_bytes() for p in sorted(run.iterdir())}
 
@@ -246,14 +263,14 @@ BAD_CONFIGS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CONFIGS))
-def test_bad_config(mlp_cli, earlier_run, tmp_path, case):
+def test_bad_config(mlp_fast, earlier_run, tmp_path, case):
     text, *fragments = BAD_CONFIGS[case]
     path = tmp_path / "bad.yaml"
     path.write_text(text)
     before = snapshot(earlier_run)
     # aimed straight at the earlier run, with --overwrite: it must still be left alone
-    train = mlp_cli("train", "--config", path, "--out", earlier_run, "--overwrite")
-    for result in (train, mlp_cli("gradcheck", "--config", path)):
+    train = mlp_fast("train", "--config", path, "--out", earlier_run, "--overwrite")
+    for result in (train, mlp_fast("gradcheck", "--config", path)):
         check(result, f"error: {path}: ")  # the file first, then the key and what is wrong
         assert all(fragment in result.stderr for fragment in fragments), result.stderr
     assert snapshot(earlier_run) == before
