@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlp import MLP, SGD, Adam
+from mlp import LBFGS, MLP, SGD, Adam, AdamW, RMSprop, fit
 
 torch.set_default_dtype(torch.float64)
 ACTIVATIONS = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
@@ -74,11 +74,23 @@ def main() -> None:
             lambda p: torch.optim.SGD(p, 0.1, momentum=0.9, nesterov=True),
         ),
         ("adam", lambda: Adam(0.01), lambda p: torch.optim.Adam(p, lr=0.01)),
+        (
+            "adamw",
+            lambda: AdamW(0.01, weight_decay=0.1),
+            lambda p: torch.optim.AdamW(decayed_groups(p, 0.1), lr=0.01),
+        ),
+        ("rmsprop", lambda: RMSprop(0.001), lambda p: torch.optim.RMSprop(p, lr=0.001)),
+        (
+            "rmsprop momentum",
+            lambda: RMSprop(0.001, momentum=0.9),
+            lambda p: torch.optim.RMSprop(p, lr=0.001, momentum=0.9),
+        ),
     ]
     for name, ours, theirs in optimizers:
         model = MLP([64, 32, 10], np.random.default_rng(1))
         net = torch_copy(model, "sigmoid")
         optimizer, torch_optimizer = ours(), theirs(net.parameters())
+        optimizer.bind(model.weight_mask)
         for step in range(100):
             rows = slice(step * 32 % 320, step * 32 % 320 + 32)
             _, grad = model.loss_and_grad(X[rows], y[rows])
@@ -89,6 +101,68 @@ def main() -> None:
             torch_optimizer.step()
         difference = np.abs(model.params - flat(net)).max()
         print(f"{name}: weights after 100 steps differ by at most {difference:.1e}")
+    compare_lbfgs(X, y)
+
+
+def decayed_groups(parameters, weight_decay: float) -> list[dict]:
+    """PyTorch parameter groups that decay the weight matrices and not the biases, as mlp does."""
+    parameters = list(parameters)
+    return [
+        {"params": [p for p in parameters if p.ndim == 2], "weight_decay": weight_decay},
+        {"params": [p for p in parameters if p.ndim == 1], "weight_decay": 0.0},
+    ]
+
+
+def torch_lbfgs(net, X: np.ndarray, y: np.ndarray, weight_decay: float, iterations: int) -> float:
+    """torch.optim.LBFGS with a strong-Wolfe line search and scikit-learn's stopping rules."""
+    optimizer = torch.optim.LBFGS(
+        net.parameters(),
+        max_iter=iterations,
+        max_eval=15000,
+        history_size=10,
+        tolerance_grad=1e-4,
+        tolerance_change=2.2e-9,
+        line_search_fn="strong_wolfe",
+    )
+    X_t, y_t = torch.tensor(X), torch.tensor(y)
+
+    def closure():
+        optimizer.zero_grad()
+        penalty = sum((m.weight**2).sum() for m in net if isinstance(m, torch.nn.Linear))
+        loss = torch.nn.functional.cross_entropy(net(X_t), y_t) + 0.5 * weight_decay * penalty
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return closure().item()
+
+
+def compare_lbfgs(X: np.ndarray, y: np.ndarray) -> None:
+    """The objective L-BFGS reaches from the same weights, ours and torch.optim.LBFGS's.
+
+    PyTorch's L-BFGS is another implementation of the same method (its own line search and
+    stopping rules), so the trajectories differ; the objectives reached should not, by much.
+    """
+    weight_decay = 1e-3
+    for iterations in (10, 50, 200):
+        model = MLP([64, 32, 10], np.random.default_rng(2))
+        net = torch_copy(model, "sigmoid")
+        fit(
+            model,
+            LBFGS(),
+            X,
+            y,
+            epochs=iterations,
+            batch_size=len(X),
+            rng=None,
+            weight_decay=weight_decay,
+        )
+        ours = model.loss(X, y, weight_decay)
+        theirs = torch_lbfgs(net, X, y, weight_decay, iterations)
+        print(
+            f"lbfgs, {iterations} iterations: objective {ours:.6f} (ours) vs {theirs:.6f} "
+            f"(torch), ratio {ours / theirs:.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -32,12 +32,14 @@ from typing import Any
 
 import yaml
 
-import mlp.functions
 from cli.yamlsafe import safe_load
-
-KNOWN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
-ACTIVATIONS = tuple(mlp.functions.ACTIVATIONS)  # sigmoid, tanh, relu
-DTYPES = ("float64", "float32")
+from data import DATASETS
+from mlp.early_stopping import EarlyStopping
+from mlp.functions import ACTIVATIONS
+from mlp.hyperparams import HyperparameterError, Param
+from mlp.network import DTYPES
+from mlp.optimizers import OPTIMIZERS as OPTIMIZER_CLASSES
+from mlp.schedules import SCHEDULES as SCHEDULE_KINDS
 
 
 class ConfigError(ValueError):
@@ -76,85 +78,42 @@ class ModelConfig:
     init_from: str | None = None
 
 
-@dataclass(frozen=True)
-class SGDConfig:
-    """Stochastic gradient descent with optional (Nesterov) momentum."""
+def _declared(class_name: str, name: str, params: Sequence[Param], doc: str) -> type:
+    """A frozen dataclass with one field per declared hyperparameter, in declared order.
 
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-
-    @property
-    def name(self) -> str:
-        """The registry name."""
-        return "sgd"
+    `name` (the registry name) is a class attribute, not a field; `PARAMS` maps each field to
+    its declaration, whose check the config applies.
+    """
+    fields = [(p.name, p.kind, field(default=p.default)) for p in params]
+    namespace = {"name": name, "PARAMS": {p.name: p for p in params}, "__doc__": doc}
+    return dataclasses.make_dataclass(class_name, fields, frozen=True, namespace=namespace)
 
 
-@dataclass(frozen=True)
-class AdamConfig:
-    """Adam (Kingma & Ba)."""
-
-    lr: float = 0.001
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-
-    @property
-    def name(self) -> str:
-        """The registry name."""
-        return "adam"
+def _summary(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0]
 
 
-OptimizerConfig = SGDConfig | AdamConfig
-OPTIMIZERS: dict[str, type[SGDConfig] | type[AdamConfig]] = {"sgd": SGDConfig, "adam": AdamConfig}
-
-
-@dataclass(frozen=True)
-class ConstantSchedule:
-    """The same learning rate every epoch."""
-
-    name = "constant"
-
-
-@dataclass(frozen=True)
-class StepSchedule:
-    """lr * gamma every step_size epochs."""
-
-    step_size: int = 10
-    gamma: float = 0.5
-    name = "step"
-
-
-@dataclass(frozen=True)
-class ExponentialSchedule:
-    """lr * gamma every epoch."""
-
-    gamma: float = 0.95
-    name = "exponential"
-
-
-@dataclass(frozen=True)
-class CosineSchedule:
-    """From lr down to min_lr along half a cosine over the run's epochs."""
-
-    min_lr: float = 0.0
-    name = "cosine"
-
-
-ScheduleConfig = ConstantSchedule | StepSchedule | ExponentialSchedule | CosineSchedule
-SCHEDULES: dict[str, type] = {
-    cls.name: cls for cls in (ConstantSchedule, StepSchedule, ExponentialSchedule, CosineSchedule)
+# One dataclass per optimizer and per schedule, derived from the declarations in mlp/.
+OPTIMIZERS: dict[str, type] = {
+    name: _declared(f"{cls.__name__}Config", name, cls.PARAMS, _summary(cls.__doc__))
+    for name, cls in OPTIMIZER_CLASSES.items()
 }
+SGDConfig, AdamConfig = OPTIMIZERS["sgd"], OPTIMIZERS["adam"]
+SCHEDULES: dict[str, type] = {
+    name: _declared(f"{name.capitalize()}Schedule", name, kind.PARAMS, kind.help)
+    for name, kind in SCHEDULE_KINDS.items()
+}
+OptimizerConfig = Any  # an instance of one of OPTIMIZERS' dataclasses
+ScheduleConfig = Any  # an instance of one of SCHEDULES' dataclasses
 
-
-@dataclass(frozen=True)
-class EarlyStoppingConfig:
-    """Stop when a validation metric stops improving; needs data.val_size > 0."""
-
-    monitor: str = "val_loss"
-    patience: int = 10
-    min_delta: float = 0.0
-    restore_best: bool = True
+# Early stopping's own settings, and whether the run ends with the best epoch's weights.
+RESTORE_BEST = Param("restore_best", True, bool, help="end with the best epoch's weights")
+EarlyStoppingConfig = _declared(
+    "EarlyStoppingConfig",
+    "early_stopping",
+    (*EarlyStopping.PARAMS, RESTORE_BEST),
+    "Stop when a validation metric stops improving; needs data.val_size > 0.",
+)
 
 
 @dataclass(frozen=True)
@@ -166,7 +125,7 @@ class TrainConfig:
     shuffle: bool = True
     weight_decay: float = 0.0
     optimizer: OptimizerConfig = field(default_factory=SGDConfig)
-    lr_schedule: ScheduleConfig = field(default_factory=ConstantSchedule)
+    lr_schedule: ScheduleConfig = field(default_factory=SCHEDULES["constant"])
     early_stopping: EarlyStoppingConfig | None = None
 
 
@@ -178,10 +137,26 @@ class Config:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    # What the CLI should say about settings that do not apply (not part of the saved config).
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 TOP_LEVEL = ("seed", *SECTIONS)
+
+
+def describe(cls: type) -> str:
+    """'lr = 0.1 (a number > 0), momentum = 0.9 (...)': a section's declared keys, in words.
+
+    The README's config reference quotes these; a test keeps the two equal.
+    """
+    return ", ".join(
+        f"{p.name} = {_default_text(p.default)} ({p.allowed()})" for p in cls.PARAMS.values()
+    )
+
+
+def _default_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 # -- value checks: each returns the cleaned value or raises ValueError("must be ...") ---------
@@ -260,8 +235,8 @@ def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
 
 def _dataset(value: Any) -> str:
     value = _text(value)
-    if value not in KNOWN_DATASETS and not value.lower().endswith(".csv"):
-        raise ValueError(f"must be one of {', '.join(KNOWN_DATASETS)}, or a path to a .csv file")
+    if value not in DATASETS and not value.lower().endswith(".csv"):
+        raise ValueError(f"must be one of {', '.join(DATASETS)}, or a path to a .csv file")
     return value
 
 
@@ -283,26 +258,13 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "data.val_size": _number(0.0, 1.0),
     "data.standardize": _boolean,
     "model.hidden": _hidden,
-    "model.activation": _choice(ACTIVATIONS),
+    "model.activation": _choice(tuple(ACTIVATIONS)),
     "model.dtype": _choice(DTYPES),
     "model.init_from": _optional_text,
     "train.epochs": _integer(1),
     "train.batch_size": _integer(1),
     "train.shuffle": _boolean,
     "train.weight_decay": _number(0.0),
-    "train.optimizer.lr": _number(0.0, open_low=True),
-    "train.optimizer.momentum": _number(0.0, 1.0),
-    "train.optimizer.nesterov": _boolean,
-    "train.optimizer.beta1": _number(0.0, 1.0),
-    "train.optimizer.beta2": _number(0.0, 1.0),
-    "train.optimizer.eps": _number(0.0, open_low=True),
-    "train.lr_schedule.step_size": _integer(1),
-    "train.lr_schedule.gamma": _number(0.0, 1.0, open_low=True, open_high=False),
-    "train.lr_schedule.min_lr": _number(0.0),
-    "train.early_stopping.monitor": _choice(("val_loss", "val_accuracy")),
-    "train.early_stopping.patience": _integer(1),
-    "train.early_stopping.min_delta": _number(0.0),
-    "train.early_stopping.restore_best": _boolean,
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
@@ -341,9 +303,12 @@ def _unknown_keys(where: str, prefix: str, raw: dict, valid: Sequence[str]) -> N
             raise _fail(where, path, f"unknown key (valid: {', '.join(sorted(valid))})")
 
 
-def _checked(where: str, path: str, value: Any) -> Any:
+def _checked(where: str, path: str, value: Any, cls: type | None = None) -> Any:
+    """The value cleaned by its check: the declared one of `cls`'s field, else CHECKS[path]."""
+    declared = getattr(cls, "PARAMS", {})
+    name = path.rpartition(".")[2]
     try:
-        return CHECKS[path](value)
+        return declared[name].check(value) if name in declared else CHECKS[path](value)
     except ValueError as err:
         raise _fail(where, path, f"{err}, got {_shown(value)}") from None
 
@@ -360,7 +325,7 @@ def _build(where: str, prefix: str, cls: type, raw: dict, built: dict | None = N
         if f.name in values:
             continue
         if f.name in raw:
-            values[f.name] = _checked(where, path, raw[f.name])
+            values[f.name] = _checked(where, path, raw[f.name], cls)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise _fail(where, path, "is required")
     return cls(**values)
@@ -404,10 +369,45 @@ def _train(where: str, raw: dict, data: DataConfig) -> TrainConfig:
         "lr_schedule": _named(where, "train.lr_schedule", raw.pop("lr_schedule", {})),
         "early_stopping": _early_stopping(where, raw.pop("early_stopping", None), data),
     }
-    optimizer = built["optimizer"]
-    if isinstance(optimizer, SGDConfig) and optimizer.nesterov and optimizer.momentum == 0:
-        raise _fail(where, "train.optimizer.nesterov", "true needs momentum > 0")
-    return _build(where, "train", TrainConfig, raw, built)
+    train = _build(where, "train", TrainConfig, raw, built)
+    _check_optimizer(where, train)
+    return train
+
+
+def _check_optimizer(where: str, train: TrainConfig) -> None:
+    """The rules an optimizer's declaration sets on its own values and on the rest of train."""
+    optimizer = train.optimizer
+    cls = OPTIMIZER_CLASSES[optimizer.name]
+    try:
+        cls.validate(dataclasses.asdict(optimizer))  # rules tying two hyperparameters together
+    except HyperparameterError as err:
+        raise _fail(where, f"train.optimizer.{err.key}", err.detail) from None
+    if cls.decoupled_weight_decay and train.weight_decay != 0:
+        raise _fail(
+            where,
+            "train.weight_decay",
+            f"must be 0 with {cls.name}, which decays the weights itself "
+            f"(set train.optimizer.weight_decay), got {_shown(train.weight_decay)}",
+        )
+    if cls.full_batch and train.lr_schedule.name != "constant":
+        raise _fail(
+            where,
+            "train.lr_schedule",
+            f"{cls.name} chooses its own step lengths: no learning-rate schedule applies, "
+            f"got {train.lr_schedule.name}",
+        )
+
+
+def _notes(raw_train: dict, train: TrainConfig) -> tuple[str, ...]:
+    """Settings the file sets that the chosen optimizer ignores, in words for the header."""
+    cls = OPTIMIZER_CLASSES[train.optimizer.name]
+    ignored = [f"train.{key}" for key in ("batch_size", "shuffle") if key in raw_train]
+    if not (cls.full_batch and ignored):
+        return ()
+    return (
+        f"{' and '.join(ignored)} do not apply: {cls.name} takes the whole training set at "
+        f"each iteration (train.epochs is its iteration limit)",
+    )
 
 
 def _validate(raw: Any, where: str) -> Config:
@@ -421,7 +421,7 @@ def _validate(raw: Any, where: str) -> Config:
         raise _fail(where, "data.dataset", "is required (e.g. data: {dataset: digits})")
     sections = {name: _mapping(where, name, raw.get(name, {})) for name in SECTIONS}
     data = _build(where, "data", DataConfig, sections["data"])
-    if data.target is not None and data.dataset in KNOWN_DATASETS:
+    if data.target is not None and data.dataset in DATASETS:
         raise _fail(
             where,
             "data.target",
@@ -431,7 +431,8 @@ def _validate(raw: Any, where: str) -> Config:
     model = _build(where, "model", ModelConfig, sections["model"])
     train = _train(where, sections["train"], data)
     seed = _checked(where, "seed", raw["seed"]) if "seed" in raw else 0
-    return Config(seed=seed, data=data, model=model, train=train)
+    notes = _notes(sections["train"], train)
+    return Config(seed=seed, data=data, model=model, train=train, notes=notes)
 
 
 # -- reading YAML --------------------------------------------------------------------------------
@@ -586,7 +587,7 @@ PATH_KEYS = (("data", "dataset"), ("model", "init_from"))
 def absolute_path(value: Any, base: Path) -> Any:
     """`value` as an absolute path against `base` if it is a relative path (not a bundled
     dataset's name, not null)."""
-    if not isinstance(value, str) or not value or value in KNOWN_DATASETS:
+    if not isinstance(value, str) or not value or value in DATASETS:
         return value
     path = Path(value).expanduser()
     return value if path.is_absolute() else os.path.normpath(base / path)
@@ -639,6 +640,7 @@ def loads_config(text: str, overrides: Sequence[str] = (), source: str = "<confi
 def config_to_dict(config: Config) -> dict:
     """The resolved config as plain data: every default filled in, in schema order."""
     raw = dataclasses.asdict(config)
+    del raw["notes"]
     raw["model"]["hidden"] = list(config.model.hidden)
     for key in ("optimizer", "lr_schedule"):
         section = getattr(config.train, key)

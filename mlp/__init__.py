@@ -30,25 +30,32 @@ from mlp.functions import (
     softmax,
 )
 from mlp.gradcheck import ArrayCheck, gradient_check
+from mlp.hyperparams import HyperparameterError, Param
 from mlp.network import DTYPES, MLP
-from mlp.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from mlp.optimizers import LBFGS, OPTIMIZERS, SGD, Adam, AdamW, Optimizer, RMSprop, make_optimizer
 from mlp.schedules import SCHEDULES, make_schedule
 from mlp.training import EpochReport, Trainer, TrainingDiverged, TrainingStopped, fit, train
 
 __all__ = [
     "ACTIVATIONS",
     "DTYPES",
+    "LBFGS",
     "MLP",
     "OPTIMIZERS",
     "SCHEDULES",
     "SGD",
     "Adam",
+    "AdamW",
     "ArrayCheck",
     "Checkpoint",
     "CheckpointError",
     "EarlyStopping",
     "EpochReport",
     "Evaluation",
+    "HyperparameterError",
+    "Optimizer",
+    "Param",
+    "RMSprop",
     "Trainer",
     "TrainingDiverged",
     "TrainingStopped",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlp.hyperparams import Param, checked, non_negative
 from mlp.training import EpochReport
 
-MONITORS = {"val_loss": "min", "val_accuracy": "max"}
+MONITORS = {"val_loss": "min", "val_accuracy": "max"}  # and which way is better
 
 
 class EarlyStopping:
@@ -16,13 +17,24 @@ class EarlyStopping:
     its weights) and returns True when training should stop.
     """
 
+    PARAMS = (
+        Param("monitor", "val_loss", str, choices=tuple(MONITORS), help="the metric watched"),
+        Param("patience", 10, int, low=1, help="epochs without improvement before stopping"),
+        non_negative("min_delta", 0.0, "the least change that counts as an improvement"),
+    )
+
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
         """`monitor` is val_loss (lower is better) or val_accuracy (higher is better)."""
-        if monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
-        if patience < 1 or min_delta < 0:
-            raise ValueError("patience must be >= 1 and min_delta >= 0")
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        values = checked(
+            "early stopping",
+            self.PARAMS,
+            dict(monitor=monitor, patience=patience, min_delta=min_delta),
+        )
+        self.monitor, self.patience, self.min_delta = (
+            values["monitor"],
+            values["patience"],
+            values["min_delta"],
+        )
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.best_params: np.ndarray | None = None

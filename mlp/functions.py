@@ -28,11 +28,9 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
-def sigmoid_derivative(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def sigmoid_derivative(a: np.ndarray) -> np.ndarray:
     """d sigma / dz written in terms of the output a = sigma(z): sigma'(z) = a (1 - a)."""
-    out = np.subtract(1.0, a, out=out)
-    out *= a
-    return out
+    return a * (1.0 - a)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -61,21 +59,14 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y)), y].mean())
 
 
-def softmax_cross_entropy(
-    logits: np.ndarray,
-    y: np.ndarray,
-    out: np.ndarray | None = None,
-    rows: np.ndarray | None = None,
-) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """The mean cross-entropy E and its gradient dE/dz = (p - onehot(y)) / B, in one pass.
 
     The softmax Jacobian and the derivative of -log p_y cancel to p - y, which is why the
-    softmax and the loss are fused here rather than differentiated separately. `out` receives
-    the gradient; `rows` is np.arange(B), passed in by callers that reuse it.
+    softmax and the loss are fused here rather than differentiated separately.
     """
-    B = len(y)
-    rows = np.arange(B) if rows is None else rows
-    shifted = np.subtract(logits, logits.max(axis=1, keepdims=True), out=out)  # z - max z
+    B, rows = len(y), np.arange(len(y))
+    shifted = logits - logits.max(axis=1, keepdims=True)  # z - max z: nothing overflows
     target = shifted[rows, y]  # z_{i, y_i} - max z_i
     probs = np.exp(shifted, out=shifted)
     sums = probs.sum(axis=1, keepdims=True)
@@ -86,11 +77,9 @@ def softmax_cross_entropy(
     return loss, probs
 
 
-def cross_entropy_grad(
-    logits: np.ndarray, y: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+def cross_entropy_grad(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     """dE/dz of the mean cross-entropy with respect to the logits: (p - onehot(y)) / B."""
-    return softmax_cross_entropy(logits, y, out=out)[1]
+    return softmax_cross_entropy(logits, y)[1]
 
 
 def onehot(y: np.ndarray, n_classes: int, dtype: np.dtype | type = np.float64) -> np.ndarray:
@@ -100,47 +89,49 @@ def onehot(y: np.ndarray, n_classes: int, dtype: np.dtype | type = np.float64) -
     return Y
 
 
-def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def tanh(z: np.ndarray) -> np.ndarray:
     """tanh(z), bounded in (-1, 1); NumPy's is exact to rounding and never overflows."""
-    return np.tanh(z, out=out)
+    return np.tanh(z)
 
 
-def tanh_derivative(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def tanh_derivative(a: np.ndarray) -> np.ndarray:
     """d tanh / dz in terms of the output a = tanh(z): 1 - a^2."""
-    out = np.multiply(a, a, out=out)
-    return np.subtract(1.0, out, out=out)
+    return 1.0 - a * a
 
 
-def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def relu(z: np.ndarray) -> np.ndarray:
     """max(z, 0)."""
-    return np.maximum(z, 0.0, out=out)
+    return np.maximum(z, 0.0)
 
 
-def relu_derivative(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def relu_derivative(a: np.ndarray) -> np.ndarray:
     """d relu / dz in terms of the output a = relu(z): 1 where a > 0, else 0 (0 at the kink)."""
-    return np.greater(a, 0.0, out=out) if out is not None else (a > 0).astype(a.dtype)
+    return (a > 0).astype(a.dtype)
 
 
 @dataclass(frozen=True)
 class Activation:
-    """A hidden-layer nonlinearity, its derivative through its own output, and its init gain.
+    """A hidden-layer nonlinearity, its derivative, and the gain of its initial weights.
 
-    `init_gain` scales the Glorot-uniform bound sqrt(6 / (fan_in + fan_out)) of the weights
-    feeding a layer of this activation (see `MLP.__init__`).
+    `derivative(z, a)` is sigma'(z), given both the layer's input z and its output a = fn(z),
+    so that it can be written from whichever is simpler. `init_gain` scales the Glorot-uniform
+    bound sqrt(6 / (fan_in + fan_out)) of the weights feeding a layer of this activation (see
+    `MLP.__init__`).
     """
 
     name: str
-    fn: Callable[..., np.ndarray]  # fn(z, out=None)
-    derivative_from_output: Callable[..., np.ndarray]  # derivative_from_output(a, out=None)
+    fn: Callable[[np.ndarray], np.ndarray]
+    derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
     init_gain: float = 1.0
 
 
+# The activations, declared here once; the config's model.activation choices come from this.
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_derivative),
-    "tanh": Activation("tanh", tanh, tanh_derivative),
+    "sigmoid": Activation("sigmoid", sigmoid, lambda z, a: sigmoid_derivative(a)),
+    "tanh": Activation("tanh", tanh, lambda z, a: tanh_derivative(a)),
     # He et al.: a ReLU zeroes half its inputs, so twice the variance (gain sqrt 2) keeps the
     # signal's size from layer to layer.
-    "relu": Activation("relu", relu, relu_derivative, init_gain=math.sqrt(2.0)),
+    "relu": Activation("relu", relu, lambda z, a: relu_derivative(a), init_gain=math.sqrt(2.0)),
 }
 
 

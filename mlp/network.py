@@ -1,4 +1,4 @@
-"""The multilayer perceptron: sigmoid hidden layers, a softmax + cross-entropy head.
+"""The multilayer perceptron: hidden layers of one activation, a softmax + cross-entropy head.
 
 Conventions (as in scikit-learn): rows of `X` are samples; layer l maps a_{l-1} to
 z_l = a_{l-1} @ W_l + b_l with W_l of shape (fan_in, fan_out) and b_l of shape (fan_out,);
@@ -15,12 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlp.functions import (
-    cross_entropy,
-    cross_entropy_grad,
-    get_activation,
-    softmax_cross_entropy,
-)
+from mlp.functions import cross_entropy, get_activation, softmax_cross_entropy
 
 DTYPES = ("float64", "float32")
 
@@ -67,8 +62,7 @@ class MLP:
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = get_activation(activation)
         self.dtype = _check_dtype(dtype)
-        self.params = np.zeros(self.n_params, dtype=self.dtype)
-        self.weights, self.biases = self.unflatten(self.params)
+        self._allocate()
         for layer, W in enumerate(self.weights, start=1):
             fan_in, fan_out = W.shape
             # the gain of the activation this layer feeds (1 for the softmax at the top)
@@ -94,8 +88,7 @@ class MLP:
         model.layer_sizes = _check_layer_sizes(sizes)
         model.activation = get_activation(activation)
         model.dtype = _check_dtype(weights[0].dtype)
-        model.params = np.zeros(model.n_params, dtype=model.dtype)
-        model.weights, model.biases = model.unflatten(model.params)
+        model._allocate()
         for name, (dst, src) in zip(model.param_names, model._pairs(weights, biases)):
             if src.shape != dst.shape:
                 raise ValueError(
@@ -103,6 +96,19 @@ class MLP:
                 )
             dst[...] = src
         return model
+
+    def _allocate(self) -> None:
+        """The flat parameter vector, zeroed, and the flat gradient, with their views per layer.
+
+        The gradient lives here, as PyTorch keeps `.grad` beside each parameter: `backward`
+        writes it in place, so a training step allocates no gradient-sized array (the
+        benchmark measured that at ~10% of a step on digits).
+        """
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.weights, self.biases = self.unflatten(self.params)
+        self.grad = np.zeros(self.n_params, dtype=self.dtype)
+        self.grad_weights, self.grad_biases = self.unflatten(self.grad)
+        self._ones = np.ones(0, dtype=self.dtype)  # 1^T delta as one BLAS call (grown on use)
 
     def _pairs(self, weights, biases):
         for W_src, b_src, W, b in zip(weights, biases, self.weights, self.biases):
@@ -148,79 +154,62 @@ class MLP:
         biases = [b.astype(dtype or self.dtype) for b in self.biases]
         return type(self).from_arrays(weights, biases, activation=self.activation.name)
 
-    # -- forward and backward -----------------------------------------------------------------
+    @property
+    def weight_mask(self) -> np.ndarray:
+        """A flat boolean vector, True where `params` holds a weight and False at a bias."""
+        mask = np.zeros(self.n_params, dtype=bool)
+        for W in self.unflatten(mask)[0]:
+            W[...] = True
+        return mask
 
-    def forward(self, X: np.ndarray, workspace: Workspace | None = None) -> list[np.ndarray]:
-        """All layer outputs [a_0 = X, a_1, ..., a_{L-1}, logits]; backward needs every one.
+    # -- forward and backward: the derivation in docs/math.md, one line per equation ----------
 
-        With a `workspace` the outputs are written into its arrays (and overwritten by the
-        next pass); without one they are freshly allocated.
-        """
-        ws = workspace or Workspace(self, len(X), backward=False)
-        activations = [X]
-        for layer, (W, b, z) in enumerate(zip(self.weights, self.biases, ws.z), start=1):
-            np.matmul(activations[-1], W, out=z)
-            z += b  # z_l = a_{l-1} W_l + b_l
+    def forward(self, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Every layer's pre-activations [z_1, ..., z_L] (z_L: the logits) and outputs
+        [a_0 = X, a_1, ..., a_{L-1}]: backward needs both."""
+        zs, activations = [], [X]
+        for layer, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
+            z = activations[-1] @ W + b  # z_l = a_{l-1} W_l + b_l
+            zs.append(z)
             if layer < self.n_layers:
-                self.activation.fn(z, out=z)  # a_l = sigma(z_l), in place
-            activations.append(z)
-        return activations
+                activations.append(self.activation.fn(z))  # a_l = sigma(z_l)
+        return zs, activations
 
     def backward(
         self,
+        zs: list[np.ndarray],
         activations: list[np.ndarray],
         y: np.ndarray,
         weight_decay: float = 0.0,
-        workspace: Workspace | None = None,
-    ) -> np.ndarray:
-        """The gradient of the objective E + (weight_decay / 2) sum_l ||W_l||^2, flat.
+    ) -> tuple[float, np.ndarray]:
+        """The mean cross-entropy E of a forward pass, and the flat gradient of the objective
+        E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed).
 
-        Biases are not decayed. `activations` is what `forward` returned for the same batch.
+        The gradient returned is `self.grad`, overwritten by the next call: copy it to keep it.
         """
-        ws = workspace or Workspace(self, len(y))
-        delta = cross_entropy_grad(activations[-1], y, out=ws.probs)  # (p - y) / B
-        return self._backpropagate(activations, delta, weight_decay, ws)
+        loss, delta = softmax_cross_entropy(zs[-1], y)  # (BP1) delta_L = (p - y) / B
+        if len(self._ones) < len(y):
+            self._ones = np.ones(len(y), dtype=self.dtype)
+        ones = self._ones[: len(y)]
+        for l in range(self.n_layers, 0, -1):  # noqa: E741  (l = L, ..., 1, as in the maths)
+            W, a_prev = self.weights[l - 1], activations[l - 1]
+            np.matmul(
+                a_prev.T, delta, out=self.grad_weights[l - 1]
+            )  # (BP4) dE/dW_l = a_{l-1}^T delta_l
+            np.matmul(ones, delta, out=self.grad_biases[l - 1])  # (BP3) dE/db_l = 1^T delta_l
+            if weight_decay:
+                self.grad_weights[l - 1] += weight_decay * W  # + d/dW (lambda/2)||W||^2
+            if l > 1:  # (BP2) delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
+                delta = (delta @ W.T) * self.activation.derivative(zs[l - 2], a_prev)
+        return loss, self.grad
 
     def loss_and_grad(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        weight_decay: float = 0.0,
-        workspace: Workspace | None = None,
+        self, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0
     ) -> tuple[float, np.ndarray]:
-        """The objective E + L2 penalty and its gradient (flat, in the layout of `params`)."""
-        loss, grad = self.cross_entropy_and_grad(X, y, weight_decay, workspace)
-        return loss + self.penalty(weight_decay), grad
-
-    def cross_entropy_and_grad(
-        self,
-        X: np.ndarray,
-        y: np.ndarray,
-        weight_decay: float = 0.0,
-        workspace: Workspace | None = None,
-    ) -> tuple[float, np.ndarray]:
-        """The mean cross-entropy E alone (what training reports) and the objective's gradient."""
-        ws = workspace or Workspace(self, len(X))
-        activations = self.forward(X, ws)
-        loss, delta = softmax_cross_entropy(activations[-1], y, out=ws.probs, rows=ws.rows)
-        return loss, self._backpropagate(activations, delta, weight_decay, ws)
-
-    def _backpropagate(
-        self, activations: list[np.ndarray], delta: np.ndarray, weight_decay: float, ws: Workspace
-    ) -> np.ndarray:
-        """Carry delta_L = dE/dz_L down through the layers, filling in ws.grad."""
-        for layer in range(self.n_layers, 0, -1):  # l = L, ..., 1
-            W, a_prev = self.weights[layer - 1], activations[layer - 1]
-            grad_W, grad_b = ws.grad_weights[layer - 1], ws.grad_biases[layer - 1]
-            np.matmul(a_prev.T, delta, out=grad_W)  # dE/dW_l = a_{l-1}^T delta_l
-            if weight_decay:
-                grad_W += weight_decay * W  # d/dW (lambda/2) ||W||^2 = lambda W
-            np.matmul(ws.ones, delta, out=grad_b)  # dE/db_l = 1^T delta_l, the batch sum
-            if layer > 1:
-                slope = self.activation.derivative_from_output(a_prev, out=ws.slopes[layer - 2])
-                delta = np.matmul(delta, W.T, out=ws.deltas[layer - 2])
-                delta *= slope  # delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
-        return ws.grad
+        """The objective E + L2 penalty and its gradient (flat, in the layout of `params`; a
+        new array, unlike `backward`'s)."""
+        loss, grad = self.backward(*self.forward(X), y, weight_decay)
+        return loss + self.penalty(weight_decay), grad.copy()
 
     def penalty(self, weight_decay: float) -> float:
         """The L2 term (lambda / 2) sum_l ||W_l||^2 (weights only)."""
@@ -230,39 +219,12 @@ class MLP:
 
     def loss(self, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0) -> float:
         """The training objective: mean cross-entropy plus the L2 penalty."""
-        return cross_entropy(self.forward(X)[-1], y) + self.penalty(weight_decay)
+        return cross_entropy(self.logits(X), y) + self.penalty(weight_decay)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """The top layer's pre-activations z_L for each row of X."""
-        return self.forward(X)[-1]
+        return self.forward(X)[0][-1]
 
     def __repr__(self) -> str:
         arch = " -> ".join(map(str, self.layer_sizes))
         return f"MLP({arch}, activation={self.activation.name}, dtype={self.dtype.name})"
-
-
-class Workspace:
-    """The arrays of one forward and backward pass over batches of one size, made once.
-
-    A training step then allocates nothing: each layer's z_l (overwritten in place by a_l),
-    the softmax (overwritten by delta_L), the hidden deltas and slopes sigma'(z_l), and the flat
-    gradient all live here and are overwritten by the next step.
-    """
-
-    def __init__(self, model: MLP, batch_size: int, backward: bool = True) -> None:
-        """Allocate what `model` needs for batches of `batch_size` rows (forward only if not
-        `backward`)."""
-        dtype, sizes, B = model.dtype, model.layer_sizes, batch_size
-        self.batch_size = batch_size
-        self.rows = np.arange(B)  # the row index of every sample, for picking z_{i, y_i}
-        self.ones = np.ones(B, dtype)  # 1^T delta sums a batch in one BLAS call
-        self.z = [np.empty((B, n), dtype) for n in sizes[1:]]
-        if not backward:
-            return
-        self.X_batch = np.empty((B, sizes[0]), dtype)  # a shuffled batch, gathered here
-        self.y_batch = np.empty(B, np.intp)
-        self.probs = np.empty((B, sizes[-1]), dtype)
-        self.deltas = [np.empty((B, n), dtype) for n in sizes[1:-1]]
-        self.slopes = [np.empty((B, n), dtype) for n in sizes[1:-1]]
-        self.grad = np.empty(model.n_params, dtype)
-        self.grad_weights, self.grad_biases = model.unflatten(self.grad)

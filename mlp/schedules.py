@@ -1,13 +1,17 @@
 """Learning-rate schedules: the learning rate of each epoch, from the initial one.
 
-Each is a pure function of the (1-based) epoch, so a resumed run gets the same rates.
+Each is a pure function of the (1-based) epoch, so a resumed run gets the same rates. Each is
+declared once, in `SCHEDULES`, with its hyperparameters; the config derives its schema from it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
+
+from mlp.hyperparams import Param, checked, non_negative
 
 Schedule = Callable[[int], float]
 
@@ -32,19 +36,47 @@ def cosine(epoch: int, *, lr: float, epochs: int, min_lr: float = 0.0) -> float:
     return min_lr + (lr - min_lr) * (1 + math.cos(math.pi * (epoch - 1) / epochs)) / 2
 
 
-SCHEDULES: dict[str, Callable[..., float]] = {
-    "constant": constant,
-    "step": step,
-    "exponential": exponential,
-    "cosine": cosine,
+@dataclass(frozen=True)
+class ScheduleKind:
+    """A schedule's name, its function of the epoch, and its hyperparameters."""
+
+    name: str
+    fn: Callable[..., float]
+    PARAMS: tuple[Param, ...]
+    help: str
+
+
+def _gamma(default: float) -> Param:
+    # gamma = 1 is a constant rate; gamma > 1 would make the rate grow without bound.
+    return Param("gamma", default, float, low=0.0, high=1.0, open_low=True, help="decay factor")
+
+
+SCHEDULES: dict[str, ScheduleKind] = {
+    kind.name: kind
+    for kind in (
+        ScheduleKind("constant", constant, (), "the same learning rate every epoch"),
+        ScheduleKind(
+            "step",
+            step,
+            (Param("step_size", 10, int, low=1, help="epochs between decays"), _gamma(0.5)),
+            "lr times gamma every step_size epochs",
+        ),
+        ScheduleKind("exponential", exponential, (_gamma(0.95),), "lr times gamma every epoch"),
+        ScheduleKind(
+            "cosine",
+            cosine,
+            (non_negative("min_lr", 0.0, "the rate at the end"),),
+            "from lr down to min_lr along half a cosine over the run's epochs",
+        ),
+    )
 }
 
 
 def make_schedule(name: str, *, lr: float, epochs: int, **parameters: float) -> Schedule:
     """The schedule `name` as a function of the epoch; an unknown name lists the known ones."""
     try:
-        fn = SCHEDULES[name]
+        kind = SCHEDULES[name]
     except KeyError:
         known = ", ".join(SCHEDULES)
         raise ValueError(f"unknown lr schedule {name!r}; choose one of: {known}") from None
-    return partial(fn, lr=lr, epochs=epochs, **parameters)
+    return partial(kind.fn, lr=lr, epochs=epochs, **checked(name, kind.PARAMS, parameters))

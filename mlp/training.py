@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlp.evaluation import evaluate
-from mlp.network import MLP, Workspace
+from mlp.network import MLP
 from mlp.optimizers import Optimizer
 
 
@@ -64,12 +64,14 @@ class TrainingStopped(Exception):
 
 
 class Trainer:
-    """Minibatch training of `model` in place, resumable at any batch boundary.
+    """Training of `model` in place, resumable at any batch boundary.
 
     Each epoch visits every sample once, in an order drawn from `rng` when `shuffle` is on and
     in the given order otherwise. Each batch's gradient is the mean over that batch, so the
-    last, smaller batch is averaged over its own size. A loss, gradient or weight that stops
-    being finite raises `TrainingDiverged` naming the epoch and batch.
+    last, smaller batch is averaged over its own size. A full-batch optimizer (L-BFGS) instead
+    takes one iteration per epoch over the whole set, batch size and shuffling aside, and the
+    run ends early once it has converged. A loss, gradient or weight that stops being finite
+    raises `TrainingDiverged` naming the epoch and batch.
     """
 
     def __init__(
@@ -96,6 +98,10 @@ class Trainer:
         self.y = np.asarray(y, dtype=np.intp)
         if self.X.shape[0] != self.y.shape[0]:
             raise ValueError(f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} labels")
+        if optimizer.full_batch:
+            if lr_schedule is not None:
+                raise ValueError(f"{optimizer.name} chooses its own step: no lr schedule")
+            batch_size, shuffle = max(len(self.X), 1), False  # one batch: the whole set
         if shuffle and rng is None:
             raise ValueError("shuffling needs an rng")
         self.rng, self.shuffle, self.weight_decay = rng, shuffle, weight_decay
@@ -103,8 +109,13 @@ class Trainer:
         self.y_val = y_val
         self.lr_schedule = lr_schedule
         self.batches = batch_slices(len(self.X), batch_size)
-        # One workspace per batch size (the full one, and a smaller last one if any), made once.
-        self.workspaces = {n: Workspace(model, n) for n in {b.stop - b.start for b in self.batches}}
+        optimizer.bind(model.weight_mask)
+        # A shuffled batch is gathered into one of these (one per batch size), not copied out
+        # of the whole set each epoch: memory stays at the data's size however large it is.
+        sizes = {b.stop - b.start for b in self.batches} if shuffle else set()
+        self.gathered = {
+            n: (np.empty((n, self.X.shape[1]), model.dtype), np.empty(n, np.intp)) for n in sizes
+        }
         # Where training stands: whole epochs done, and the epoch in progress, if any.
         self.epochs_done = 0
         self.batches_done = 0
@@ -119,9 +130,52 @@ class Trainer:
         self._stop = True
 
     def run(self, epochs: int) -> Iterator[EpochReport]:
-        """Train until `epochs` epochs are done in all, yielding a report after each one."""
-        while self.epochs_done < epochs:
+        """Train until `epochs` epochs are done in all (or a full-batch optimizer has
+        converged), yielding a report after each one."""
+        while self.epochs_done < epochs and not self.optimizer.converged:
             yield self._finish_epoch()
+
+    def _batch(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `number` (1-based) of the epoch in progress: views in file order, or gathered."""
+        batch = self.batches[number - 1]
+        if self.order is None:
+            return self.X[batch], self.y[batch]
+        X_batch, y_batch = self.gathered[batch.stop - batch.start]
+        rows = self.order[batch]
+        return np.take(self.X, rows, axis=0, out=X_batch), np.take(self.y, rows, out=y_batch)
+
+    def _minibatch_step(self, epoch: int, number: int) -> None:
+        """One gradient step on batch `number`; its loss and hits go into the epoch's sums."""
+        model, X_batch, y_batch = self.model, *self._batch(number)
+        zs, activations = model.forward(X_batch)
+        loss, grad = model.backward(zs, activations, y_batch, self.weight_decay)
+        if not math.isfinite(loss):
+            raise TrainingDiverged("the loss", epoch, number)
+        # v.v is finite only if every entry of v is (or if it overflows: |v| > 1e154 is
+        # divergence too): one BLAS call each, before and after the update.
+        if not math.isfinite(grad @ grad):
+            raise TrainingDiverged("the gradient", epoch, number)
+        self.optimizer.step(model.params, grad)
+        self.loss_sum += loss * len(y_batch)
+        self.correct += int(np.count_nonzero(zs[-1].argmax(axis=1) == y_batch))
+
+    def _full_batch_step(self, epoch: int) -> None:
+        """One iteration of a full-batch optimizer; the loss and hits are those at its end."""
+        model, X, y, weight_decay = self.model, self.X, self.y, self.weight_decay
+        last = {}
+
+        def objective() -> tuple[float, np.ndarray]:  # at the point now in model.params
+            zs, activations = model.forward(X)
+            loss, grad = model.backward(zs, activations, y, weight_decay)
+            last["loss"], last["logits"] = loss, zs[-1]
+            return loss + model.penalty(weight_decay), grad
+
+        self.optimizer.iterate(model.params, objective)
+        if last:  # the optimizer evaluates last at the point it leaves (none once converged)
+            if not math.isfinite(last["loss"]):
+                raise TrainingDiverged("the loss", epoch, 1)
+            self.loss_sum = last["loss"] * len(y)
+            self.correct = int(np.count_nonzero(last["logits"].argmax(axis=1) == y))
 
     def _finish_epoch(self) -> EpochReport:
         epoch = self.epochs_done + 1
@@ -130,45 +184,27 @@ class Trainer:
             self.order = self.rng.permutation(len(self.X))
         if self.lr_schedule is not None:
             self.optimizer.lr = self.lr_schedule(epoch)
-        X, y, order = self.X, self.y, self.order
-        model, optimizer, weight_decay = self.model, self.optimizer, self.weight_decay
         try:
-            # Overflow on the way to a non-finite loss is reported by TrainingDiverged below,
-            # so NumPy's warnings about it would only be noise.
+            # Overflow on the way to a non-finite loss is reported by TrainingDiverged, so
+            # NumPy's warnings about it would only be noise.
             with np.errstate(over="ignore", invalid="ignore"):
                 for number in range(self.batches_done + 1, len(self.batches) + 1):
                     if self._stop:
                         self._stop = False
                         raise TrainingStopped(epoch, number - 1)
-                    batch = self.batches[number - 1]
-                    ws = self.workspaces[batch.stop - batch.start]
-                    if order is None:
-                        X_batch, y_batch = X[batch], y[batch]  # views, in file order
+                    if self.optimizer.full_batch:
+                        self._full_batch_step(epoch)
                     else:
-                        # Gathered into the workspace: no copy of the whole set per epoch, so
-                        # memory stays at the data's size however large it is.
-                        rows = order[batch]
-                        X_batch = np.take(X, rows, axis=0, out=ws.X_batch)
-                        y_batch = np.take(y, rows, out=ws.y_batch)
-                    loss, grad = model.cross_entropy_and_grad(X_batch, y_batch, weight_decay, ws)
-                    if not math.isfinite(loss):
-                        raise TrainingDiverged("the loss", epoch, number)
-                    # v.v is finite only if every entry of v is (or if it overflows: |v| > 1e154
-                    # is divergence too): one BLAS call each, before and after the update.
-                    if not math.isfinite(grad @ grad):
-                        raise TrainingDiverged("the gradient", epoch, number)
-                    optimizer.step(model.params, grad)
-                    if not math.isfinite(model.params @ model.params):
+                        self._minibatch_step(epoch, number)
+                    if not math.isfinite(self.model.params @ self.model.params):
                         raise TrainingDiverged("a weight", epoch, number)
-                    self.loss_sum += loss * len(y_batch)
-                    self.correct += int(np.count_nonzero(ws.z[-1].argmax(axis=1) == y_batch))
                     self.batches_done = number
         finally:
             self.seconds += time.perf_counter() - started
         val_started = time.perf_counter()
         val_loss = val_accuracy = None
         if self.X_val is not None and self.y_val is not None:
-            result = evaluate(model, self.X_val, self.y_val)
+            result = evaluate(self.model, self.X_val, self.y_val)
             val_loss, val_accuracy = result.loss, result.accuracy
         self.seconds += time.perf_counter() - val_started
         report = EpochReport(
@@ -177,7 +213,7 @@ class Trainer:
             train_accuracy=self.correct / len(self.X),
             val_loss=val_loss,
             val_accuracy=val_accuracy,
-            lr=optimizer.lr,
+            lr=self.optimizer.lr,
             seconds=self.seconds,
         )
         self.epochs_done, self.batches_done, self.order = epoch, 0, None

@@ -351,7 +351,7 @@ def test_gradcheck_with_weight_decay_and_deeper_network(mlp_cli, iris_config):
         ("data: {dataset: iris\n", "line"),
         ("data: {dataset: iris}\ntrain: {epochz: 3}\n", "train.epochz"),
         ("data: {dataset: mnist}\n", "mnist"),
-        ("data: {dataset: iris}\ntrain: {optimizer: {name: rmsprop}}\n", "rmsprop"),
+        ("data: {dataset: iris}\ntrain: {optimizer: {name: lion}}\n", "lion"),
         ("data: {dataset: iris}\ntrain: {epochs: -1}\n", "train.epochs"),
         ("data: {dataset: missing.csv}\n", "missing.csv"),
     ],

@@ -35,7 +35,7 @@ def test_every_function_the_maths_guide_names_exists():
             assert hasattr(mlp.functions, name)
     for name in ("sigmoid_derivative", "softmax_cross_entropy", "cross_entropy_grad"):
         assert f"`{name}`" in MATH and hasattr(mlp.functions, name)
-    assert hasattr(mlp.network.MLP, "_backpropagate") and hasattr(mlp.gradcheck, "gradient_check")
+    assert hasattr(mlp.network.MLP, "backward") and hasattr(mlp.gradcheck, "gradient_check")
 
 
 def test_the_worked_example_command_prints_1_6094():
@@ -74,6 +74,40 @@ def test_the_readme_config_reference_lists_every_key():
     for key in flat_keys(config_to_dict(config)):
         section = ".".join(key.split(".")[:2])
         assert key in documented or section in documented, key
+
+
+def test_the_readme_config_reference_quotes_every_declaration():
+    # Each optimizer's, schedule's and early stopping's keys, defaults and ranges come from the
+    # declarations in mlp/; the README must say exactly what they say.
+    from cli.config import OPTIMIZERS, SCHEDULES, EarlyStoppingConfig, describe
+    from data import DATASETS
+    from mlp.functions import ACTIVATIONS
+
+    for name, cls in {**OPTIMIZERS, **SCHEDULES}.items():
+        assert f"- `{name}`: {describe(cls) or 'no keys'};" in README, name
+    assert f"Early stopping (`mlp/early_stopping.py`): {describe(EarlyStoppingConfig)}." in README
+    rows = dict(re.findall(r"^\| `([\w.]+)` \| [^|]+ \| ([^|]+) \|$", README, re.MULTILINE))
+    assert re.findall(r"`(\w+)`", rows["model.activation"]) == list(ACTIVATIONS)
+    assert re.findall(r"`(\w+)`", rows["data.dataset"]) == list(DATASETS)
+
+
+def test_the_recipe_for_a_fourth_optimizer_runs_and_resumes_exactly():
+    import numpy as np
+
+    recipe = (ROOT / "docs" / "adding-an-optimizer.md").read_text()
+    [code] = re.findall(r"```python\n(.*?)```", recipe, re.DOTALL)
+    namespace: dict = {}
+    exec(code, namespace)
+    adagrad = namespace["Adagrad"]
+    params, optimizer = np.array([1.0]), adagrad(lr=0.01, eps=1e-300)
+    optimizer.step(params, np.array([2.0]))  # G = 4: the step is 0.01 * 2 / 2
+    assert params[0] == pytest.approx(0.99, rel=1e-15)
+    again = adagrad()
+    again.load_state_dict(optimizer.state_dict())
+    optimizer.step(params, np.array([1.0]))
+    copy = np.array([0.99])
+    again.step(copy, np.array([1.0]))
+    assert copy[0] == params[0] and again.lr == 0.01
 
 
 def test_python_dash_m_cli_help_runs():

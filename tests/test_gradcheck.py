@@ -57,8 +57,8 @@ def test_sampling_checks_at_most_max_entries_per_array_reproducibly():
 class MeanBiasGradient(MLP):
     """A classic bug: the bias gradient averaged over the batch a second time."""
 
-    def loss_and_grad(self, X, y, weight_decay=0.0, workspace=None):
-        loss, grad = super().loss_and_grad(X, y, weight_decay, workspace)
+    def loss_and_grad(self, X, y, weight_decay=0.0):
+        loss, grad = super().loss_and_grad(X, y, weight_decay)
         for b in self.unflatten(grad)[1]:
             b /= len(y)
         return loss, grad
@@ -67,8 +67,8 @@ class MeanBiasGradient(MLP):
 class ForgetsWeightDecay(MLP):
     """Another: the L2 term left out of the gradient (but not the loss)."""
 
-    def loss_and_grad(self, X, y, weight_decay=0.0, workspace=None):
-        _, grad = super().loss_and_grad(X, y, 0.0, workspace)
+    def loss_and_grad(self, X, y, weight_decay=0.0):
+        _, grad = super().loss_and_grad(X, y, 0.0)
         return self.loss(X, y, weight_decay), grad
 
 
@@ -82,7 +82,7 @@ def test_the_check_fails_when_backward_has_a_bug(buggy):
 
 def test_the_check_fails_for_a_wrong_activation_derivative(monkeypatch):
     # sigma' written as sigma(1 + sigma) instead of sigma(1 - sigma): wrong only in hidden layers.
-    wrong = Activation("sigmoid", sigmoid, lambda a, out=None: np.multiply(a, 1.0 + a, out=out))
+    wrong = Activation("sigmoid", sigmoid, lambda z, a: a * (1.0 + a))
     monkeypatch.setitem(ACTIVATIONS, "sigmoid", wrong)
     model, X, y = small_problem([4, 5, 3])
     by_name = {r.name: r.max_rel_error for r in gradient_check(model, X, y)}

@@ -66,7 +66,7 @@ def test_one_sgd_step_on_a_tiny_network_by_hand():
     }
     loss, grad = model.loss_and_grad(np.array([[1.0]]), np.array([0]))
     assert loss == pytest.approx(-math.log(p0), rel=1e-15)
-    SGD(lr=lr).step(model.params, grad)
+    SGD(lr=lr, momentum=0.0).step(model.params, grad)
     for name, array in model.named_arrays().items():
         np.testing.assert_allclose(array, expected[name], rtol=1e-14, err_msg=name)
 
@@ -89,9 +89,10 @@ def test_weight_decay_adds_half_lambda_sum_of_squared_weights_and_spares_biases(
 def test_float32_model_stays_float32_through_forward_and_backward():
     model = MLP([4, 5, 3], np.random.default_rng(0), dtype="float32")
     X = np.random.default_rng(1).normal(size=(6, 4)).astype(np.float32)
-    activations = model.forward(X)
-    assert all(a.dtype == np.float32 for a in activations)
-    grad = model.backward(activations, np.array([0, 1, 2, 0, 1, 2]), weight_decay=0.01)
+    zs, activations = model.forward(X)
+    assert all(a.dtype == np.float32 for a in zs + activations)
+    loss, grad = model.backward(zs, activations, np.array([0, 1, 2, 0, 1, 2]), weight_decay=0.01)
+    assert isinstance(loss, float)
     assert model.params.dtype == np.float32 and grad.dtype == np.float32
 
 
@@ -108,15 +109,23 @@ def test_unknown_activation_and_dtype_list_the_choices():
         MLP([2, 2], np.random.default_rng(0), dtype="float16")
 
 
-def test_a_reused_workspace_gives_exactly_what_fresh_arrays_give():
-    from mlp.network import Workspace
+def test_forward_keeps_each_layers_z_and_a_for_backward():
+    # 2-3-2 with tanh: a_1 = tanh(z_1) by hand from the same arrays, and z_2 = a_1 W_2 + b_2.
+    model = MLP([2, 3, 2], np.random.default_rng(4), activation="tanh")
+    X = np.array([[0.5, -1.0]])
+    zs, activations = model.forward(X)
+    W1, W2, b1, b2 = model.weights[0], model.weights[1], model.biases[0], model.biases[1]
+    z1 = [X[0, 0] * W1[0, j] + X[0, 1] * W1[1, j] + b1[j] for j in range(3)]
+    np.testing.assert_allclose(zs[0][0], z1, rtol=1e-14)
+    np.testing.assert_allclose(activations[1][0], np.tanh(z1), rtol=1e-14)
+    assert activations[0] is X and len(zs) == 2 and len(activations) == 2
+    z2 = [sum(math.tanh(z1[k]) * W2[k, j] for k in range(3)) + b2[j] for j in range(2)]
+    np.testing.assert_allclose(zs[1][0], z2, rtol=1e-13)
 
-    rng = np.random.default_rng(3)
-    model = MLP([5, 6, 4, 3], rng)
-    ws = Workspace(model, 8)
-    for _ in range(3):  # the second and third passes overwrite the first's arrays
-        X, y = rng.normal(size=(8, 5)), rng.integers(0, 3, size=8)
-        loss_ws, grad_ws = model.loss_and_grad(X, y, 0.01, ws)
-        loss, grad = model.loss_and_grad(X, y, 0.01)
-        assert loss_ws == loss and np.array_equal(grad_ws, grad)
-    assert np.array_equal(model.backward(model.forward(X), y, 0.01), grad)
+
+def test_weight_mask_is_true_on_weights_and_false_on_biases():
+    model = MLP([2, 3, 2], np.random.default_rng(0))
+    mask = model.named_arrays(model.weight_mask)
+    assert mask["W1"].all() and mask["W2"].all()
+    assert not mask["b1"].any() and not mask["b2"].any()
+    assert model.weight_mask.sum() == 2 * 3 + 3 * 2

@@ -7,6 +7,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 from mlp import MLP, SGD, Adam, TrainingDiverged, evaluate, fit, train
+from mlp.checkpoint import TrainingState, load_training_state, save_training_state
+from mlp.optimizers import LBFGS, AdamW, RMSprop
 from mlp.training import Trainer, TrainingStopped, batch_slices
 
 
@@ -24,7 +26,7 @@ def test_unshuffled_epoch_equals_manual_steps_in_file_order_with_the_last_batch_
     X, y = toy(n=5)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    fit(model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
     for rows in ([0, 1], [2, 3], [4]):
         _, grad = manual.loss_and_grad(X[rows], y[rows])
         manual.params -= 0.3 * grad
@@ -35,7 +37,9 @@ def test_shuffled_epoch_visits_batches_in_the_order_the_generator_draws():
     X, y = toy(n=7)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=3, rng=np.random.default_rng(9))
+    fit(
+        model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=3, rng=np.random.default_rng(9)
+    )
     order = np.random.default_rng(9).permutation(7)
     for start in range(0, 7, 3):
         rows = order[start : start + 3]
@@ -85,7 +89,9 @@ def test_training_loss_is_the_batch_size_weighted_mean_of_batch_losses():
     X, y = toy(n=5)
     model = MLP([3, 4, 3], np.random.default_rng(0))
     manual = model.copy()
-    [report] = fit(model, SGD(lr=0.3), X, y, epochs=1, batch_size=2, shuffle=False, rng=None)
+    [report] = fit(
+        model, SGD(lr=0.3, momentum=0.0), X, y, epochs=1, batch_size=2, shuffle=False, rng=None
+    )
     total = 0.0
     for rows in ([0, 1], [2, 3], [4]):
         loss, grad = manual.loss_and_grad(X[rows], y[rows])
@@ -138,7 +144,15 @@ def test_learns_digits_to_at_least_97_percent(dtype):
     assert evaluate(model, X_test, y_test).accuracy >= 0.97
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(0.1, 0.9, nesterov=True), lambda: Adam(0.01)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SGD(0.1, 0.9, nesterov=True),
+        lambda: Adam(0.01),
+        lambda: AdamW(0.01, weight_decay=0.1),
+        lambda: RMSprop(0.01, momentum=0.5),
+    ],
+)
 @pytest.mark.parametrize("stop_after", [1, 4, 7])  # mid-epoch, and on an epoch boundary (7)
 def test_a_stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one(make, stop_after):
     X, y = toy(n=50, d=4)  # 7 batches of 8 (the last one 2)
@@ -186,3 +200,86 @@ def test_a_stopped_and_resumed_run_ends_bit_identical_to_an_uninterrupted_one(ma
     assert strip == [
         (r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy) for r in straight
     ]
+
+
+def test_lbfgs_reaches_scikit_learns_lbfgs_objective_from_the_same_weights():
+    # Both start from our initial weights and get 100 iterations; both converge before that.
+    # scikit-learn's objective is mean log-loss + (alpha / 2n) sum ||W||^2: weight_decay alpha/n.
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    model = MLP([4, 8, 3], np.random.default_rng(0))
+    theirs = MLPClassifier(
+        (8,), activation="logistic", solver="lbfgs", alpha=1.0, max_iter=1, warm_start=True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)  # sets up its arrays; then it continues from ours
+    theirs.coefs_ = [W.copy() for W in model.weights]
+    theirs.intercepts_ = [b.copy() for b in model.biases]
+    theirs.max_iter = 100
+    theirs.fit(X, y)
+    weight_decay = 1.0 / len(X)
+    reports = fit(
+        model, LBFGS(), X, y, epochs=100, batch_size=8, rng=None, weight_decay=weight_decay
+    )
+    assert len(reports) < 100 and theirs.n_iter_ < 100  # both stopped on their own tests
+    assert model.loss(X, y, weight_decay) == pytest.approx(theirs.loss_, rel=0.05)
+    assert reports[-1].train_loss == pytest.approx(model.loss(X, y), rel=1e-12)
+
+
+def test_lbfgs_stopped_and_resumed_through_a_state_file_ends_bit_identical(tmp_path):
+    X, y = toy(n=40, d=4)
+
+    def setup():
+        model = MLP([4, 6, 3], np.random.default_rng(5))
+        return model, LBFGS(memory=3)
+
+    model, optimizer = setup()
+    straight = fit(model, optimizer, X, y, epochs=12, batch_size=8, rng=None, weight_decay=0.01)
+    assert len(straight) == 12  # the budget, not convergence, ends this run
+
+    model2, optimizer2 = setup()
+    trainer = Trainer(model2, optimizer2, X, y, batch_size=8, rng=None, weight_decay=0.01)
+    original = optimizer2.iterate
+
+    def iterate_and_stop_after_the_fifth(params, objective):
+        original(params, objective)
+        if trainer.batches_done == 0 and trainer.epochs_done == 4:  # in the fifth iteration
+            trainer.request_stop()
+
+    optimizer2.iterate = iterate_and_stop_after_the_fifth
+    reports = []
+    with pytest.raises(TrainingStopped):
+        reports.extend(trainer.run(12))
+    state = TrainingState(model2.params, optimizer2.state_dict(), trainer.state_dict(), {})
+    save_training_state(tmp_path / "resume.npz", state)
+
+    loaded = load_training_state(tmp_path / "resume.npz")
+    model3, optimizer3 = setup()
+    model3.params[:] = loaded.params
+    optimizer3.load_state_dict(loaded.optimizer)
+    trainer3 = Trainer(model3, optimizer3, X, y, batch_size=8, rng=None, weight_decay=0.01)
+    trainer3.load_state_dict(loaded.trainer)
+    reports.extend(trainer3.run(12))
+    assert len(reports) == 12 and np.array_equal(model3.params, model.params)
+    assert [r.train_loss for r in reports] == [r.train_loss for r in straight]
+    assert [r.lr for r in reports] == [r.lr for r in straight]
+
+
+def test_lbfgs_refuses_a_learning_rate_schedule():
+    X, y = toy()
+    with pytest.raises(ValueError, match="no lr schedule"):
+        Trainer(
+            MLP([3, 3], np.random.default_rng(0)),
+            LBFGS(),
+            X,
+            y,
+            batch_size=4,
+            rng=None,
+            lr_schedule=lambda epoch: 0.1,
+        )
