@@ -397,8 +397,10 @@ def _check_state_members(path: Path, members: dict[str, Member]) -> None:
         elif name == "best_params":
             fits = member.shape == params.shape and member.dtype.kind == "f"
         elif name.startswith("optimizer."):
-            # Optimizer state is a scalar hyperparameter or one number per parameter.
-            fits = member.shape in ((), params.shape) and member.dtype.kind in "biuf"
+            # Optimizer state is a scalar, one number per parameter, or a stack of such
+            # vectors (L-BFGS's last pairs); the file's size bounds how many.
+            per_parameter = member.shape[-1:] == params.shape and member.ndim <= 2
+            fits = (member.ndim == 0 or per_parameter) and member.dtype.kind in "biuf"
         else:
             raise CheckpointError(f"{path}: member {name}: not part of a training state")
         if not fits:
