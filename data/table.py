@@ -138,7 +138,7 @@ def read_table(
         raise DataError(f"{source}: the file is empty")
     head = body[:_SNIFF_BYTES].decode("utf-8", errors="replace")  # checked in full below
     delimiter = _delimiter(source, head, len(body) > _SNIFF_BYTES, delimiter)
-    starts, stops, lines, fields = _records(body, delimiter)
+    starts, stops, lines, fields = _records(source, body, delimiter)
     if len(lines) == 0:
         raise DataError(f"{source}: the file is empty")
     first = _first_record(source, _decode(source, body[starts[0] : stops[0]]), delimiter)
@@ -161,13 +161,14 @@ def read_table(
     data = body[int(starts[1]) if header else int(starts[0]) :]
     if _engine(engine) == "pandas":
         try:
-            columns = _columns_pandas(data, delimiter, names)
+            columns = _columns_pandas(source, data, delimiter, names)
         except UnicodeDecodeError:
             _decode(source, body)  # raises, naming the line
             raise
     else:
         _decode(source, body)  # a DataError naming the line of a byte that is not UTF-8
-        columns = _columns_csv(source, data.decode("utf-8"), delimiter, names)
+        first_line = int(lines[0])
+        columns = _columns_csv(source, data.decode("utf-8"), delimiter, names, first_line)
     if any(len(cells[0]) != len(lines) for cells in columns):  # the two scans disagree
         raise DataError(f"{source}: malformed CSV (a quote is never closed or misplaced)")
     return Table(
@@ -250,7 +251,7 @@ def _delimiter(source: str, head: str, cut: bool, delimiter: str) -> str:
     return best
 
 
-def _records(body: bytes, delimiter: str) -> tuple[np.ndarray, ...]:
+def _records(source: str, body: bytes, delimiter: str) -> tuple[np.ndarray, ...]:
     """(start, stop, line, field count) of each non-blank record, found with NumPy.
 
     A newline or delimiter inside quotes is one with an odd number of quote characters
@@ -261,6 +262,9 @@ def _records(body: bytes, delimiter: str) -> tuple[np.ndarray, ...]:
     newlines = np.flatnonzero(b == ord("\n"))
     delims = np.flatnonzero(b == ord(delimiter))
     quotes = np.flatnonzero(b == ord('"'))
+    if len(quotes) % 2:
+        line = int(np.count_nonzero(newlines < quotes[-1])) + 1
+        raise DataError(f"{source}: line {line}: malformed CSV (a quote is never closed)")
     ends = newlines
     if len(quotes):
         ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]
@@ -271,8 +275,16 @@ def _records(body: bytes, delimiter: str) -> tuple[np.ndarray, ...]:
     fields = np.diff(np.searchsorted(delims, stops), prepend=0) + 1
     lines = np.searchsorted(newlines, starts) + 1  # newlines before the start, plus one
     keep = fields > 1
-    for i in np.flatnonzero(~keep):  # rare: one-field records (blank lines, or no delimiter)
-        keep[i] = bool(body[starts[i] : stops[i]].strip())
+    one = np.flatnonzero(~keep)  # blank lines, or a file without the delimiter
+    if len(one):
+        # a record is blank when no byte in it is other than a space: whole arrays, so a
+        # file of a million blank lines costs no Python loop
+        solid = np.append(~np.isin(b, np.frombuffer(b" \t\r\v\f", dtype=np.uint8)), False)
+        # reduced over [start, stop), [stop, next start), ...: every other one is a record;
+        # reduceat gives an empty range its first element, hence the length check
+        bounds = np.stack([starts[one], stops[one]], axis=1).ravel()
+        some = np.logical_or.reduceat(solid, bounds)[::2]
+        keep[one] = some & (starts[one] < stops[one])
     return starts[keep], stops[keep], lines[keep].astype(np.int64), fields[keep]
 
 
@@ -367,7 +379,7 @@ def _as_numbers(text: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def _columns_pandas(data: bytes, delimiter: str, names: list[str]) -> list[Cells]:
+def _columns_pandas(source: str, data: bytes, delimiter: str, names: list[str]) -> list[Cells]:
     import pandas as pd  # slow import: only when a file is read
 
     def read(**kwargs):
@@ -388,7 +400,11 @@ def _columns_pandas(data: bytes, delimiter: str, names: list[str]) -> list[Cells
                 **kwargs,
             )
 
-    frame = read()
+    try:
+        frame = read()
+    except pd.errors.ParserError as err:  # the record scan found no fault, pandas did
+        why = str(err).strip().splitlines()[-1]
+        raise DataError(f"{source}: malformed CSV ({why})") from None
     columns: list[Cells] = []
     for name in names:
         series = frame[name]
@@ -405,7 +421,9 @@ def _columns_pandas(data: bytes, delimiter: str, names: list[str]) -> list[Cells
     return columns
 
 
-def _columns_csv(source: str, text: str, delimiter: str, names: list[str]) -> list[Cells]:
+def _columns_csv(
+    source: str, text: str, delimiter: str, names: list[str], first_line: int
+) -> list[Cells]:
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, strict=True, skipinitialspace=True
     )
@@ -413,7 +431,8 @@ def _columns_csv(source: str, text: str, delimiter: str, names: list[str]) -> li
         # blank lines are skipped, as the record scan and pandas skip them; `,,` is a row
         rows = [row for row in reader if len(row) > 1 or (row and row[0].strip())]
     except csv.Error as err:
-        raise DataError(f"{source}: line {reader.line_num}: malformed CSV ({err})") from None
+        line = first_line + reader.line_num - 1
+        raise DataError(f"{source}: line {line}: malformed CSV ({err})") from None
     columns: list[Cells] = []
     for cells in zip(*rows):
         text = np.strings.strip(np.array(cells, dtype=str))

@@ -190,3 +190,14 @@ def test_files_without_a_table_are_refused(tmp_path, engine, text, expected):
 def test_a_missing_file_and_a_bad_delimiter_are_refused(tmp_path):
     assert "no such file" in read_error(tmp_path / "none.csv")
     assert "delimiter 'ab'" in read_error(write(tmp_path, "a,b\n1,2\n"), delimiter="ab")
+
+
+def test_an_unclosed_quote_is_refused_naming_its_line(tmp_path, engine):
+    message = read_error(write(tmp_path, 'a,b\n1,x\n2,"y\n3,z\n'), engine=engine)
+    assert "line 3: malformed CSV (a quote is never closed)" in message
+
+
+def test_many_blank_lines_are_skipped_and_counted_in_line_numbers(tmp_path, engine):
+    path = write(tmp_path, "a,b\n" + " \n" * 100_000 + "1,x\n\r\n\t\n2,y")
+    table = read_table(path, engine=engine)
+    assert table.n_rows == 2 and table.lines.tolist() == [100_002, 100_005]
