@@ -101,6 +101,7 @@ def _check_default_label(table: Table, last: Column, others: list[str]) -> None:
         if _label_like(column := table.column(name), table.n_rows) is None
         and len(np.unique(column.values[~column.missing])) >= 2
     ]
+    likely.sort(key=lambda name: table.column(name).is_numeric)  # text first: `species`
     fix = f"data.target: {likely[0]}" if likely else "data.target: <the label column>"
     raise DataError(
         f"{table.source}: the last column {last.name!r} looks like a feature, not a label "
@@ -121,11 +122,14 @@ class Labels:
     n_dropped: int  # rows left out because their label was missing (missing: impute)
 
 
-def encode_labels(table: Table, target: str, *, missing: str = "error") -> Labels:
+def encode_labels(
+    table: Table, target: str, *, missing: str = "error", classes: np.ndarray | None = None
+) -> Labels:
     """The label column as class indices in sorted order (numbers numerically).
 
     A missing label is refused naming its line with `missing="error"`; with "impute" its row
-    is left out (and counted), since a label cannot be guessed.
+    is left out (and counted), since a label cannot be guessed. With `classes` (a model's,
+    for eval) the labels are matched to those, and one the model does not know is refused.
     """
     _check_policy(missing)
     column = table.column(target)
@@ -136,19 +140,49 @@ def encode_labels(table: Table, target: str, *, missing: str = "error") -> Label
             "set data.missing: impute to leave such rows out"
         )
     kept = ~column.missing
-    labels = column.values[kept]
-    if column.is_numeric and _is_integral(labels):
-        labels = labels.astype(np.int64)
-    classes, y = np.unique(labels, return_inverse=True)
-    if not column.is_numeric:  # codes into the sorted levels: the same order as the texts
-        classes = column.levels[classes]
-    if len(classes) < 2:
-        shown = f" {classes.tolist()[0]!r}" if len(classes) else ""
+    n_dropped = int((~kept).sum())
+    if classes is not None:
+        return Labels(_known(table, column, kept, classes), classes, kept, n_dropped)
+    if column.is_numeric:
+        labels = column.values[kept]
+        if _is_integral(labels):
+            labels = labels.astype(np.int64)
+    else:
+        labels = column.levels[column.values[kept]]
+    found, y = np.unique(labels, return_inverse=True)
+    if len(found) < 2:
+        shown = f" {found.tolist()[0]!r}" if len(found) else ""
         raise DataError(
-            f"{table.source}: only {len(classes)} class{shown} in column {target!r}; "
+            f"{table.source}: only {len(found)} class{shown} in column {target!r}; "
             "a classifier needs at least 2"
         )
-    return Labels(y=y.astype(np.int64), classes=classes, kept=kept, n_dropped=int((~kept).sum()))
+    return Labels(y=y.astype(np.int64), classes=found, kept=kept, n_dropped=n_dropped)
+
+
+def _known(table: Table, column: Column, kept: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Indices of the kept labels in a model's sorted `classes`; a DataError if one is new."""
+    if classes.dtype.kind == "U":
+        levels, codes = as_categories(column)  # numbers as text: 3.0 as "3"
+        labels, sorted_classes = levels[codes[kept]], classes
+    elif column.is_numeric:
+        labels, sorted_classes = column.values[kept], classes.astype(np.float64)
+    else:  # words where the model has numbers: the first is unknown
+        labels, sorted_classes = column.levels[column.values[kept]], None
+    if sorted_classes is None or len(labels) == 0:
+        index, known = np.zeros(len(labels), dtype=np.int64), np.full(len(labels), False)
+        known[:] = sorted_classes is not None
+    else:
+        index = np.minimum(np.searchsorted(sorted_classes, labels), len(classes) - 1)
+        known = sorted_classes[index] == labels
+    if not known.all():
+        first = int(np.argmin(known))
+        at = int(np.flatnonzero(kept)[first])
+        shown = ", ".join(map(str, classes.tolist()[:10]))
+        raise DataError(
+            f"{table.source}: line {table.lines[at]}, column {column.name!r}: label "
+            f"{str(labels[first])!r} is not one of the model's classes ({shown})"
+        )
+    return index.astype(np.int64)
 
 
 def _check_policy(missing: str) -> None:

@@ -134,7 +134,7 @@ def read_table(
     raw = _read_bytes(source)
     size, sha256 = len(raw), hashlib.sha256(raw).hexdigest()
     body = raw.removeprefix(codecs.BOM_UTF8)  # spreadsheet programs often write one
-    if not body.strip():
+    if not body or body.isspace():
         raise DataError(f"{source}: the file is empty")
     head = body[:_SNIFF_BYTES].decode("utf-8", errors="replace")  # checked in full below
     delimiter = _delimiter(source, head, len(body) > _SNIFF_BYTES, delimiter)
@@ -274,17 +274,17 @@ def _records(source: str, body: bytes, delimiter: str) -> tuple[np.ndarray, ...]
     # delimiters before each record's stop, less those before the previous record's stop
     fields = np.diff(np.searchsorted(delims, stops), prepend=0) + 1
     lines = np.searchsorted(newlines, starts) + 1  # newlines before the start, plus one
-    keep = fields > 1
-    one = np.flatnonzero(~keep)  # blank lines, or a file without the delimiter
+    keep = np.ones(len(starts), dtype=bool)
+    keep[(fields == 1) & (starts == stops)] = False  # empty lines, and the end after the last
+    one = np.flatnonzero((fields == 1) & (starts < stops))  # blank, or no delimiter
     if len(one):
         # a record is blank when no byte in it is other than a space: whole arrays, so a
         # file of a million blank lines costs no Python loop
         solid = np.append(~np.isin(b, np.frombuffer(b" \t\r\v\f", dtype=np.uint8)), False)
-        # reduced over [start, stop), [stop, next start), ...: every other one is a record;
-        # reduceat gives an empty range its first element, hence the length check
+        # reduced over [start, stop), [stop, next start), ...: every other one is a record
         bounds = np.stack([starts[one], stops[one]], axis=1).ravel()
         some = np.logical_or.reduceat(solid, bounds)[::2]
-        keep[one] = some & (starts[one] < stops[one])
+        keep[one] = some
     return starts[keep], stops[keep], lines[keep].astype(np.int64), fields[keep]
 
 

@@ -190,3 +190,17 @@ def test_labels_sort_numerically_or_as_text_and_missing_ones_are_handled(tmp_pat
     words = read_table(write(tmp_path, "x,label\n1,dog\n2,cat\n3,dog\n", "w.csv"))
     labels = encode_labels(words, "label")
     assert labels.classes.tolist() == ["cat", "dog"] and labels.y.tolist() == [1, 0, 1]
+
+
+def test_labels_of_a_later_file_map_to_the_models_classes(tmp_path):
+    words = read_table(write(tmp_path, "x,label\n1,dog\n2,cat\n", "words.csv"))
+    labels = encode_labels(words, "label", classes=np.array(["ant", "cat", "dog"]))
+    assert labels.y.tolist() == [2, 1]
+    numbers = read_table(write(tmp_path, "x,label\n1,10\n2,9.0\n3,NA\n", "numbers.csv"))
+    labels = encode_labels(numbers, "label", missing="impute", classes=np.array([9, 10]))
+    assert labels.y.tolist() == [1, 0] and labels.n_dropped == 1
+    codes = read_table(write(tmp_path, "x,label\n1,3\n2,3.0\n", "codes.csv"))  # numbers
+    assert encode_labels(codes, "label", classes=np.array(["3", "x"])).y.tolist() == [0, 0]
+    message = error(encode_labels, numbers, "label", missing="impute", classes=np.array([10, 11]))
+    assert "line 3, column 'label': label '9.0' is not one of the model's classes" in message
+    assert "line 2" in error(encode_labels, words, "label", classes=np.array([1, 2]))
