@@ -8,6 +8,8 @@ import hashlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data.errors import DataError
 from data.table import MISSING_MARKERS, read_table
@@ -57,6 +59,13 @@ def test_each_delimiter_is_detected(tmp_path, engine, delimiter):
     assert cells(table.column("colour")) == ["red", "blue", "red"]
     assert table.column("colour").levels.tolist() == ["blue", "red"]
     assert table.lines.tolist() == [2, 3, 4]
+
+
+def test_semicolons_win_over_decimal_commas_because_the_header_splits_alike(tmp_path, engine):
+    path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
+    table = read_table(path, engine=engine)
+    assert table.delimiter == ";" and cells(table.column("b")) == [2.0, 3.0]
+    assert cells(table.column("a")) == ["1,5", "2,25"]  # decimal commas stay text
 
 
 def test_a_given_delimiter_is_used_even_where_another_would_split(tmp_path, engine):
@@ -201,3 +210,49 @@ def test_many_blank_lines_are_skipped_and_counted_in_line_numbers(tmp_path, engi
     path = write(tmp_path, "a,b\n" + " \n" * 100_000 + "1,x\n\r\n\t\n2,y")
     table = read_table(path, engine=engine)
     assert table.n_rows == 2 and table.lines.tolist() == [100_002, 100_005]
+
+
+# -- any file csv.writer writes -----------------------------------------------------------------
+
+_CELL = st.one_of(
+    st.sampled_from((*MISSING_MARKERS, " NA ", "  ")),
+    st.floats(-1e6, 1e6, allow_nan=False).map(repr),
+    st.integers(-50, 50).map(str),
+    st.text(alphabet='ab ,;"\n-.7', min_size=1, max_size=6),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 4).flatmap(
+        lambda k: st.lists(st.lists(_CELL, min_size=k, max_size=k), min_size=1, max_size=6)
+    )
+)
+def test_any_file_csv_writer_writes_reads_back_by_both_readers(tmp_path_factory, rows):
+    import csv
+    import io
+
+    k = len(rows[0])
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([[f"h{j}" for j in range(k)], *rows])
+    path = tmp_path_factory.mktemp("any") / "data.csv"
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    blank = [all(not cell.strip() for cell in row) and k == 1 for row in rows]
+    assert not any(blank)  # k >= 2: a row of empty cells is a row (`,,`), never a blank line
+    for engine in ENGINES:
+        table = read_table(path, delimiter=",", engine=engine)
+        assert table.n_rows == len(rows)
+        for j, column in enumerate(table):
+            texts = [row[j].strip() for row in rows]
+            missing = [text in MISSING_MARKERS for text in texts]
+            assert column.missing.tolist() == missing
+            present = [text for text, gone in zip(texts, missing) if not gone]
+            try:
+                numbers = [float(text) for text in present]
+            except ValueError:
+                numbers = None
+            assert column.is_numeric == (numbers is not None)
+            if numbers is not None:
+                assert column.values[~column.missing].tolist() == numbers
+            else:
+                assert column.text()[~column.missing].tolist() == present
