@@ -4,9 +4,9 @@ The file's bytes are read once: they are hashed (so a run can record exactly wha
 scanned with NumPy for the record structure (which line each row starts on, and how many
 fields it has), then parsed into columns by pandas' C reader when pandas is installed (the
 `tabular` extra), else by the `csv` module's C reader with NumPy converting whole columns.
-Both give the same table; pandas is about 8x faster on a 100,000 x 30 file
-(benchmarks/tabular.py), because converting text to floats column by column in NumPy costs
-more than pandas' whole parse.
+Both give the same table for any file the `csv` module writes (tests/test_table.py checks
+it); pandas is about 10x faster on a 100,000 x 30 file (benchmarks/tabular.py), because
+NumPy's text-to-float conversion calls Python's float() per cell.
 
 Every problem is a one-line `DataError` naming the file as given and, where there is one, the
 line (as an editor numbers it: the header, if any, is line 1), the column and the value.
@@ -21,6 +21,7 @@ import io
 import os
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -107,7 +108,8 @@ class Table:
         """What a run records about the file it read."""
         return {"kind": "csv", "path": self.path, "size": self.size, "sha256": self.sha256}
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Column]:
+        """The columns, in file order."""
         return iter(self.columns)
 
 
@@ -128,7 +130,7 @@ def read_table(
     number of fields than the first is refused naming its line. A cell is missing when,
     stripped, it is one of MISSING_MARKERS; a column is numeric when every other cell is a
     number. `engine` picks the parser ("pandas", "csv", or "auto": pandas when installed);
-    the result is the same.
+    the table is the same (the csv module refuses a few malformed files pandas reads).
     """
     source = str(path)
     raw = _read_bytes(source)
