@@ -1,0 +1,460 @@
+"""What a model learns about a table's columns from its training rows, and applies later.
+
+`choose_columns` says which column is the label, which is an id and which are features;
+`encode_labels` turns the label column into class indices; `Preprocessor.fit` learns, from
+the training rows only, each categorical column's categories and the numeric columns' means
+and scales (and what fills a missing cell), and `Preprocessor.transform` applies them to any
+rows (training, validation, test, or a file given to eval or predict) as scikit-learn's
+ColumnTransformer of SimpleImputer, StandardScaler and OneHotEncoder(handle_unknown="ignore")
+would. Everything learned exports to plain NumPy arrays, no pickle, for model.npz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.errors import DataError
+from data.table import Column, Table
+
+MISSING_POLICIES = ("error", "impute")
+
+# A categorical column is refused as an id or free text when it has more categories than
+# this AND most of its values are unique; the floor keeps small files' columns legal.
+CATEGORY_FLOOR = 20
+# A default (last) label column looks like a feature when it has more classes than a tenth of
+# the rows; below this many classes it never does, so small files are not refused.
+LABEL_CLASS_FLOOR = 10
+
+_FIX_MISSING = "set data.missing: impute to fill missing cells"
+
+
+# -- which column is what -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Roles:
+    """The label column, the id column (or None) and the feature columns, in file order."""
+
+    target: str
+    id: str | None
+    features: tuple[str, ...]
+
+
+def choose_columns(
+    table: Table,
+    *,
+    target: str | None = None,
+    drop: tuple[str, ...] | list[str] = (),
+    id: str | None = None,  # the config key's name, though it hides the builtin
+) -> Roles:
+    """Split `table`'s columns into label, id and features; `drop`ped columns are none of them.
+
+    With `target` None the label is the last column left, unless it looks like a feature
+    (fractional numbers, or more classes than a tenth of the rows): then a DataError
+    suggests `data.target: <a likely column>`.
+    """
+    for key, names in (("data.drop", list(drop)), ("data.id", [id] if id else [])):
+        for name in names:
+            table.column(name)  # a DataError listing the columns if there is none
+            if name == target:
+                raise DataError(f"{table.source}: column {name!r} is both data.target and {key}")
+    if id is not None and id in drop:
+        raise DataError(f"{table.source}: column {id!r} is both data.id and data.drop")
+    left = [name for name in table.names if name not in drop and name != id]
+    if target is None:
+        if not left:
+            raise DataError(f"{table.source}: no column is left for the label")
+        target = left[-1]
+        _check_default_label(table, table.column(target), left[:-1])
+    else:
+        table.column(target)  # a DataError listing the columns if there is none
+    features = tuple(name for name in left if name != target)
+    if not features:
+        raise DataError(f"{table.source}: no feature columns are left besides {target!r}")
+    return Roles(target=target, id=id, features=features)
+
+
+def _is_integral(values: np.ndarray) -> bool:
+    return bool(np.all(values == np.round(values)) and np.all(np.abs(values) < 2.0**53))
+
+
+def _label_like(column: Column, n_rows: int) -> str | None:
+    """Why `column` looks like a feature rather than a label, or None if it does not."""
+    present = column.values[~column.missing]
+    if column.is_numeric and not _is_integral(present):
+        return "it holds fractional numbers"
+    k = len(np.unique(present))
+    if k > max(n_rows / 10, LABEL_CLASS_FLOOR):
+        return f"it has {k} different values in {n_rows} rows"
+    return None
+
+
+def _check_default_label(table: Table, last: Column, others: list[str]) -> None:
+    why = _label_like(last, table.n_rows)
+    if why is None:
+        return
+    likely = [
+        name
+        for name in others
+        if _label_like(column := table.column(name), table.n_rows) is None
+        and len(np.unique(column.values[~column.missing])) >= 2
+    ]
+    likely.sort(key=lambda name: table.column(name).is_numeric)  # text first: `species`
+    fix = f"data.target: {likely[0]}" if likely else "data.target: <the label column>"
+    raise DataError(
+        f"{table.source}: the last column {last.name!r} looks like a feature, not a label "
+        f"({why}); set {fix}"
+    )
+
+
+# -- the labels ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Class indices of the rows kept, the original label of each index, and what was left."""
+
+    y: np.ndarray  # (n_kept,) int64 class indices into `classes`
+    classes: np.ndarray  # (K,) sorted: int64 if every label is an integer, else float64 or str
+    kept: np.ndarray  # (n_rows,) bool: rows whose label is present
+    n_dropped: int  # rows left out because their label was missing (missing: impute)
+
+
+def encode_labels(
+    table: Table, target: str, *, missing: str = "error", classes: np.ndarray | None = None
+) -> Labels:
+    """The label column as class indices in sorted order (numbers numerically).
+
+    A missing label is refused naming its line with `missing="error"`; with "impute" its row
+    is left out (and counted), since a label cannot be guessed. With `classes` (a model's,
+    for eval) the labels are matched to those, and one the model does not know is refused.
+    """
+    _check_policy(missing)
+    column = table.column(target)
+    if column.missing.any() and missing == "error":
+        at = int(np.argmax(column.missing))
+        raise DataError(
+            f"{table.source}: line {table.lines[at]}, column {target!r}: the label is missing; "
+            "set data.missing: impute to leave such rows out"
+        )
+    kept = ~column.missing
+    n_dropped = int((~kept).sum())
+    if classes is not None:
+        return Labels(_known(table, column, kept, classes), classes, kept, n_dropped)
+    if column.is_numeric:
+        labels = column.values[kept]
+        if _is_integral(labels):
+            labels = labels.astype(np.int64)
+    else:
+        labels = column.levels[column.values[kept]]
+    found, y = np.unique(labels, return_inverse=True)
+    if len(found) < 2:
+        shown = f" {found.tolist()[0]!r}" if len(found) else ""
+        raise DataError(
+            f"{table.source}: only {len(found)} class{shown} in column {target!r}; "
+            "a classifier needs at least 2"
+        )
+    return Labels(y=y.astype(np.int64), classes=found, kept=kept, n_dropped=n_dropped)
+
+
+def _known(table: Table, column: Column, kept: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Indices of the kept labels in a model's sorted `classes`; a DataError if one is new."""
+    if classes.dtype.kind == "U":
+        levels, codes = as_categories(column)  # numbers as text: 3.0 as "3"
+        labels, sorted_classes = levels[codes[kept]], classes
+    elif column.is_numeric:
+        labels, sorted_classes = column.values[kept], classes.astype(np.float64)
+    else:  # words where the model has numbers: the first is unknown
+        labels, sorted_classes = column.levels[column.values[kept]], None
+    if sorted_classes is None or len(labels) == 0:
+        index, known = np.zeros(len(labels), dtype=np.int64), np.full(len(labels), False)
+        known[:] = sorted_classes is not None
+    else:
+        index = np.minimum(np.searchsorted(sorted_classes, labels), len(classes) - 1)
+        known = sorted_classes[index] == labels
+    if not known.all():
+        first = int(np.argmin(known))
+        at = int(np.flatnonzero(kept)[first])
+        shown = ", ".join(map(str, classes.tolist()[:10]))
+        raise DataError(
+            f"{table.source}: line {table.lines[at]}, column {column.name!r}: label "
+            f"{str(labels[first])!r} is not one of the model's classes ({shown})"
+        )
+    return index.astype(np.int64)
+
+
+def _check_policy(missing: str) -> None:
+    if missing not in MISSING_POLICIES:
+        raise DataError(f"data.missing: {missing!r}; expected one of {', '.join(MISSING_POLICIES)}")
+
+
+# -- the features ---------------------------------------------------------------------------
+
+
+def as_categories(column: Column) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct texts, code per row; -1 where missing) of a text or numeric column.
+
+    Numbers become text as written shortest: 3.0 as "3", 0.1 as "0.1".
+    """
+    if not column.is_numeric:
+        return column.levels, column.values
+    unique, codes = np.unique(column.values[~column.missing], return_inverse=True)
+    shown = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in unique]
+    levels = np.array(shown, dtype=str).reshape(-1)
+    order = np.argsort(levels, kind="stable")  # as text, "10" sorts before "9"
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    every = np.full(len(column.values), -1, dtype=np.int64)
+    every[~column.missing] = rank[codes]
+    return levels[order], every
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A transformed table: the feature matrix and, per categorical column, unseen cells."""
+
+    X: np.ndarray  # (n_rows, n_features) float64
+    unseen: dict[str, int]  # column -> cells whose category the training rows did not have
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Per feature column, what was learned from the training rows.
+
+    Numeric columns: the mean that fills a missing cell, then z = (x - mean) / scale, scale
+    being the population std of the filled column (1 for a constant one). Categorical ones:
+    the sorted categories (one 0/1 column each; an unseen category is all zeros) and the most
+    frequent one, which fills a missing cell. Columns keep their file order.
+    """
+
+    columns: tuple[str, ...]
+    categorical: tuple[bool, ...]
+    missing: str  # "error" or "impute"
+    mean: np.ndarray  # (n_numeric,) float64
+    scale: np.ndarray  # (n_numeric,) float64
+    categories: tuple[np.ndarray, ...]  # one sorted 'U' array per categorical column
+    fill: np.ndarray  # (n_categorical,) 'U': the most frequent training category
+
+    @classmethod
+    def fit(
+        cls,
+        table: Table,
+        features: tuple[str, ...] | list[str],
+        *,
+        categorical: str | tuple[str, ...] | list[str] = "auto",
+        missing: str = "error",
+    ) -> Preprocessor:
+        """Learn from `table`, which must hold the training rows only.
+
+        `categorical` is "auto" (every text column) or a list of names, which may include
+        numeric columns whose numbers are codes. A column that is not numeric is categorical
+        either way. `missing` is "error" (refuse a missing cell) or "impute".
+        """
+        _check_policy(missing)
+        if categorical != "auto":
+            for name in categorical:
+                if name not in features:
+                    raise DataError(
+                        f"{table.source}: data.categorical names {name!r}, "
+                        "which is not a feature column"
+                    )
+        flags, means, scales, categories, fills = [], [], [], [], []
+        for name in features:
+            column = table.column(name)
+            if missing == "error":
+                _refuse_missing(table, column)
+            is_categorical = not column.is_numeric or (
+                categorical != "auto" and name in categorical
+            )
+            flags.append(is_categorical)
+            if is_categorical:
+                found, fill = _fit_categories(table, column)
+                categories.append(found)
+                fills.append(fill)
+            else:
+                mean, scale = _fit_numeric(table, column)
+                means.append(mean)
+                scales.append(scale)
+        return cls(
+            columns=tuple(features),
+            categorical=tuple(flags),
+            missing=missing,
+            mean=np.array(means, dtype=np.float64),
+            scale=np.array(scales, dtype=np.float64),
+            categories=tuple(categories),
+            fill=np.array(fills, dtype=str),
+        )
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The encoded columns' names: a numeric column's own, `name=category` for one-hot."""
+        names: list[str] = []
+        found = iter(self.categories)
+        for name, is_categorical in zip(self.columns, self.categorical):
+            if is_categorical:
+                names.extend(f"{name}={category}" for category in next(found))
+            else:
+                names.append(name)
+        return tuple(names)
+
+    @property
+    def n_features(self) -> int:
+        """Columns of the encoded matrix."""
+        return len(self.mean) + sum(len(c) for c in self.categories)
+
+    def describe(self) -> str:
+        """One line for the train header, e.g. `4 numeric, island -> 3 one-hot columns`."""
+        n_numeric = len(self.mean)
+        parts = [f"{n_numeric} numeric"] if n_numeric else []
+        found = iter(self.categories)
+        for name, is_categorical in zip(self.columns, self.categorical):
+            if is_categorical:
+                parts.append(f"{name} -> {len(next(found))} one-hot columns")
+        return ", ".join(parts) + f" ({self.n_features} features)"
+
+    def transform(self, table: Table) -> np.ndarray:
+        """The float64 feature matrix of `table`'s rows."""
+        return self.encode(table).X
+
+    def encode(self, table: Table) -> Encoded:
+        """The feature matrix of `table`'s rows, and how many cells had unseen categories.
+
+        The table needs every feature column (others, such as an id or the label, are left
+        alone); a missing cell is refused or filled as at fit time.
+        """
+        absent = [name for name in self.columns if name not in table.names]
+        if absent:
+            shown = ", ".join(repr(name) for name in absent[:5])
+            more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+            raise DataError(f"{table.source}: missing the model's feature column(s) {shown}{more}")
+        # built transposed, so that each column is written contiguously, then copied to rows
+        XT = np.zeros((self.n_features, table.n_rows))
+        unseen: dict[str, int] = {}
+        at, i_num, i_cat = 0, 0, 0
+        for name, is_categorical in zip(self.columns, self.categorical):
+            column = table.column(name)
+            if self.missing == "error":
+                _refuse_missing(table, column)
+            if is_categorical:
+                categories = self.categories[i_cat]
+                index = _category_index(column, categories, self.fill[i_cat])
+                hit = index >= 0
+                XT[at + index[hit], np.flatnonzero(hit)] = 1.0
+                if not hit.all():
+                    unseen[name] = int((~hit).sum())
+                at, i_cat = at + len(categories), i_cat + 1
+            else:
+                values = _numbers(table, column)
+                mean, scale = self.mean[i_num], self.scale[i_num]
+                XT[at] = (np.where(column.missing, mean, values) - mean) / scale
+                at, i_num = at + 1, i_num + 1
+        return Encoded(X=np.ascontiguousarray(XT.T), unseen=unseen)
+
+    def to_arrays(self, prefix: str = "prep.") -> dict[str, np.ndarray]:
+        """Everything learned as plain arrays (no object dtype), keys starting with `prefix`."""
+        counts = np.array([len(c) for c in self.categories], dtype=np.int64)
+        every = np.concatenate(self.categories) if self.categories else np.array([], dtype=str)
+        arrays = {
+            "columns": np.array(self.columns, dtype=str),
+            "categorical": np.array(self.categorical, dtype=bool),
+            "missing": np.array(self.missing, dtype=str),
+            "mean": self.mean,
+            "scale": self.scale,
+            "categories": every.astype(str),
+            "category_counts": counts,
+            "fill": self.fill.astype(str),
+        }
+        return {prefix + key: value for key, value in arrays.items()}
+
+    @classmethod
+    def from_arrays(cls, arrays, prefix: str = "prep.") -> Preprocessor:
+        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile)."""
+        every = arrays[prefix + "categories"]
+        bounds = np.cumsum(arrays[prefix + "category_counts"])[:-1]
+        counts = arrays[prefix + "category_counts"]
+        return cls(
+            columns=tuple(str(name) for name in arrays[prefix + "columns"]),
+            categorical=tuple(bool(flag) for flag in arrays[prefix + "categorical"]),
+            missing=str(arrays[prefix + "missing"]),
+            mean=np.asarray(arrays[prefix + "mean"], dtype=np.float64),
+            scale=np.asarray(arrays[prefix + "scale"], dtype=np.float64),
+            categories=tuple(np.split(every, bounds)) if len(counts) else (),
+            fill=np.asarray(arrays[prefix + "fill"]).astype(str),
+        )
+
+
+def _category_index(column: Column, categories: np.ndarray, fill: str) -> np.ndarray:
+    """Per row, the index of its category in `categories`; -1 if unseen. Missing: `fill`'s."""
+    levels, codes = as_categories(column)
+    # matched once per distinct text, then looked up per row
+    index = np.searchsorted(categories, levels)
+    found = index < len(categories)
+    found[found] = categories[index[found]] == levels[found]
+    per_level = np.where(found, index, -1)
+    fill_index = int(np.searchsorted(categories, fill))
+    if len(levels) == 0:
+        return np.full(len(codes), fill_index)
+    return np.where(codes < 0, fill_index, per_level[np.maximum(codes, 0)])
+
+
+def _refuse_missing(table: Table, column: Column) -> None:
+    if column.missing.any():
+        at = int(np.argmax(column.missing))
+        raise DataError(
+            f"{table.source}: line {table.lines[at]}, column {column.name!r}: the cell is "
+            f"missing; {_FIX_MISSING}"
+        )
+
+
+def _present(table: Table, column: Column) -> np.ndarray:
+    present = column.values[~column.missing]
+    if len(present) == 0:
+        raise DataError(
+            f"{table.source}: column {column.name!r} has no values in the training rows; "
+            f"leave it out with data.drop: [{column.name}]"
+        )
+    return present
+
+
+def _fit_numeric(table: Table, column: Column) -> tuple[float, float]:
+    present = _present(table, column)
+    mean = float(present.mean())
+    filled = np.where(column.missing, mean, column.values)
+    # population std of the filled column, as SimpleImputer then StandardScaler compute it
+    std = float(np.sqrt(np.mean((filled - filled.mean()) ** 2)))
+    return float(filled.mean()), std if np.ptp(filled) > 0 else 1.0
+
+
+def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str]:
+    levels, codes = as_categories(column)
+    counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+    if counts.sum() == 0:
+        _present(table, column)  # raises: no values
+    categories = levels[counts > 0]
+    n_present = int(counts.sum())
+    if len(categories) > CATEGORY_FLOOR and len(categories) > n_present / 2:
+        raise DataError(
+            f"{table.source}: column {column.name!r} has {len(categories)} different values "
+            f"in {n_present} rows, too many to be categories (an id or free text?); "
+            f"leave it out with data.drop: [{column.name}] or make it data.id: {column.name}"
+        )
+    # the most frequent category; levels are sorted, so argmax takes the first of a tie
+    return categories, str(levels[np.argmax(counts)])
+
+
+def _numbers(table: Table, column: Column) -> np.ndarray:
+    """A numeric feature's values; a DataError naming the first cell that is not a number."""
+    if column.is_numeric:
+        return column.values
+    text = column.text()
+    for at in np.flatnonzero(~column.missing):  # only to name the culprit: the table said text
+        try:
+            float(text[at])
+        except ValueError:
+            break
+    raise DataError(
+        f"{table.source}: line {table.lines[at]}, column {column.name!r}: "
+        f"{str(text[at])!r} is not a number, as the column was when fitted"
+    )
