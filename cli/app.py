@@ -27,7 +27,7 @@ from cli.experiment import architecture, build_model, prepare_data
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from data import DATASETS, load_features, standardize
+from data import DATASETS
 from mlp import (
     evaluate,
     gradient_check,
@@ -90,6 +90,14 @@ def header(session: Session) -> list[tuple]:
     if stopping is not None:
         details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(stopping).items())
         extras.append(("early stop", details))
+    extras += [("note", note) for note in config.notes]
+    columns = []
+    if data.preprocessor is not None and ds.roles is not None:
+        roles = ds.roles
+        label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
+        if ds.n_dropped:
+            label += f", {ds.n_dropped} rows without a label left out"
+        columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
     return [
         ("config", str(session.config_path)),
         (
@@ -97,6 +105,7 @@ def header(session: Session) -> list[tuple]:
             f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
             f"{ds.n_classes} classes ({sizes}; standardised: {config.data.standardize})",
         ),
+        *columns,
         (
             "model",
             f"{architecture(model.layer_sizes)}, {model.n_params:,} parameters "
@@ -270,18 +279,17 @@ def eval_command(
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
         checkpoint = load_checkpoint(completed.model_path)
         if data is None or scoring.same_data(completed, data):
-            rows = scoring.recorded_rows(completed, config, split or "test", data)
+            rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
             raise RunError(
                 f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
                 "so every row of it is scored; leave out --split"
             )
         else:
-            rows = scoring.file_rows(checkpoint, config, data)
-        X = rows.X
-        if checkpoint.mean is not None and checkpoint.scale is not None:
-            X = standardize(X, checkpoint.mean, checkpoint.scale)  # the training run's statistics
-    report = scores_report(checkpoint, evaluate(checkpoint.model, X, rows.y), rows.y)
+            rows = scoring.file_rows(checkpoint, config, completed.data, data)
+    for line in scoring.unseen_lines(rows.unseen):
+        error_console().print(line, markup=False)
+    report = scores_report(checkpoint, evaluate(checkpoint.model, rows.X, rows.y), rows.y)
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     if as_json:
         output.print_line(json.dumps(report))
@@ -361,7 +369,7 @@ def gradcheck_command(
         config = load_config(config_path, overrides or ())
         rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
         data = prepare_data(config, rng)
-        model = build_model(config, data.dataset, rng)
+        model = build_model(config, data, rng)
     X, y = data.parts["train"]
     X, y = X[:samples], y[:samples]
     results = gradient_check(
@@ -514,8 +522,10 @@ def predict_command(
     input_csv: Annotated[
         Path,
         typer.Argument(
-            help="CSV with a header row; the model's feature columns are matched by name "
-            "(other columns, such as an id or the label, are left out)."
+            metavar="INPUT",
+            help="A CSV (or TSV) file, read with the run's delimiter and header settings; "
+            "the model's feature columns are matched by name (others are left out, and the "
+            "run's id column is copied to the output).",
         ),
     ],
     out: Annotated[
@@ -525,24 +535,35 @@ def predict_command(
         bool, typer.Option("--proba", help="Add each class's probability as a column.")
     ] = False,
 ) -> None:
-    """Predict a label for every row of a CSV file, with the run's own preprocessing."""
+    """Predict a label for every row of a file, with the run's own preprocessing."""
+    from cli import scoring
+
     with user_errors():
-        # a run directory (checked complete), or any model file in the checkpoint format
-        checkpoint = load_checkpoint(run if run.is_file() else rundir.model_file(run))
-        model = checkpoint.model
-        X = load_features(input_csv, checkpoint.feature_names, model.layer_sizes[0])
-        if checkpoint.mean is not None and checkpoint.scale is not None:
-            X = standardize(X, checkpoint.mean, checkpoint.scale)  # the training statistics
-    probabilities = predict_proba(model, X)
+        config = None
+        if run.is_file():  # any model file in the checkpoint format, read with the defaults
+            checkpoint = load_checkpoint(run)
+        else:  # a run directory, checked complete; its config says how to read the file
+            completed = rundir.open_completed(run)
+            config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
+            checkpoint = load_checkpoint(completed.model_path)
+        inputs = scoring.predict_inputs(checkpoint, config, input_csv)
+    for line in scoring.unseen_lines(inputs.unseen):
+        error_console().print(line, markup=False)
+    probabilities = predict_proba(checkpoint.model, inputs.X)
     labels = checkpoint.classes[probabilities.argmax(axis=1)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["prediction"]
+    header = [inputs.id_column] if inputs.ids is not None else []
+    header += ["prediction"]
     if proba:
         header += [f"p_{label}" for label in checkpoint.classes.tolist()]
     writer.writerow(header)
-    for label, row in zip(labels.tolist(), probabilities):
-        writer.writerow([label, *(repr(float(p)) for p in row)] if proba else [label])
+    ids = inputs.ids.tolist() if inputs.ids is not None else None
+    for i, (label, row) in enumerate(zip(labels.tolist(), probabilities)):
+        first = [ids[i]] if ids is not None else []
+        writer.writerow(
+            [*first, label, *(repr(float(p)) for p in row)] if proba else [*first, label]
+        )
     if out is None:
         output.stdout().write(buffer.getvalue())
         return

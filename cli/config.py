@@ -33,7 +33,9 @@ from typing import Any
 import yaml
 
 from cli.yamlsafe import safe_load
-from data import DATASETS
+from data import DATASETS, TableSettings, is_table_path
+from data.encoding import MISSING_POLICIES
+from data.table import DELIMITERS
 from mlp.early_stopping import EarlyStopping
 from mlp.functions import ACTIVATIONS
 from mlp.hyperparams import HyperparameterError, Param
@@ -66,6 +68,13 @@ class DataConfig:
     test_size: float = 0.2
     val_size: float = 0.1
     standardize: bool = True
+    # CSV files only: which columns are what, and how the file is read (data/tabular.py)
+    drop: tuple[str, ...] = ()
+    id: str | None = None
+    categorical: str | tuple[str, ...] = "auto"
+    missing: str = "error"
+    delimiter: str = "auto"
+    header: bool = True
 
 
 @dataclass(frozen=True)
@@ -235,8 +244,32 @@ def _choice(choices: Sequence[str]) -> Callable[[Any], str]:
 
 def _dataset(value: Any) -> str:
     value = _text(value)
-    if value not in DATASETS and not value.lower().endswith(".csv"):
-        raise ValueError(f"must be one of {', '.join(DATASETS)}, or a path to a .csv file")
+    if value not in DATASETS and not is_table_path(value):
+        raise ValueError(
+            f"must be one of {', '.join(DATASETS)}, or a path to a .csv, .tsv or .txt file"
+        )
+    return value
+
+
+def _column_names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a list of column names, e.g. [id, notes] ([] for none)")
+    return tuple(value)
+
+
+def _categorical(value: Any) -> str | tuple[str, ...]:
+    if value == "auto":
+        return value
+    try:
+        return _column_names(value)
+    except ValueError:
+        raise ValueError("must be auto, or a list of column names") from None
+
+
+def _delimiter(value: Any) -> str:
+    if value not in ("auto", *DELIMITERS):
+        shown = ", ".join(repr(d) for d in DELIMITERS)
+        raise ValueError(f"must be auto or one of {shown} (decimal commas are not supported)")
     return value
 
 
@@ -257,6 +290,12 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "data.test_size": _number(0.0, 1.0),
     "data.val_size": _number(0.0, 1.0),
     "data.standardize": _boolean,
+    "data.drop": _column_names,
+    "data.id": _optional_text,
+    "data.categorical": _categorical,
+    "data.missing": _choice(MISSING_POLICIES),
+    "data.delimiter": _delimiter,
+    "data.header": _boolean,
     "model.hidden": _hidden,
     "model.activation": _choice(tuple(ACTIVATIONS)),
     "model.dtype": _choice(DTYPES),
@@ -594,11 +633,11 @@ def absolute_path(value: Any, base: Path) -> Any:
 
 
 def is_path(section: str, key: str, value: Any) -> bool:
-    """Whether a config value is a path: a .csv dataset, or any `model.init_from`. Anything
+    """Whether a config value is a path: a table dataset, or any `model.init_from`. Anything
     else is left as written, so that its error message shows it as the user wrote it."""
     if not isinstance(value, str):
         return False
-    return key != "dataset" or value.lower().endswith(".csv")
+    return key != "dataset" or is_table_path(value)
 
 
 def _file_paths_resolved(raw: object, base: Path) -> object:
@@ -622,6 +661,20 @@ def _with_absolute_paths(config: Config, base: Path) -> Config:
     return dataclasses.replace(config, data=data, model=model)
 
 
+def table_settings(config: Config) -> TableSettings:
+    """The `data` keys that say how a table is read and what its columns are."""
+    data = config.data
+    return TableSettings(
+        target=data.target,
+        drop=data.drop,
+        id=data.id,
+        categorical=data.categorical,
+        missing=data.missing,
+        delimiter=data.delimiter,
+        header=data.header,
+    )
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read, override and validate a config file; every path in it made absolute (relative
     to the file's folder when written in the file, to the working directory when --set)."""
@@ -642,6 +695,9 @@ def config_to_dict(config: Config) -> dict:
     raw = dataclasses.asdict(config)
     del raw["notes"]
     raw["model"]["hidden"] = list(config.model.hidden)
+    raw["data"]["drop"] = list(config.data.drop)
+    if not isinstance(config.data.categorical, str):
+        raw["data"]["categorical"] = list(config.data.categorical)
     for key in ("optimizer", "lr_schedule"):
         section = getattr(config.train, key)
         raw["train"][key] = {"name": section.name, **dataclasses.asdict(section)}

@@ -11,9 +11,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from cli.config import Config, ConfigError
+from cli.config import Config, ConfigError, table_settings
 from cli.resources import check_fits_in_memory
-from data import DataError, Dataset, fit_standardizer, load_dataset, split_indices, standardize
+from data import (
+    DataError,
+    Dataset,
+    Preprocessor,
+    fit_standardizer,
+    load_dataset,
+    split_indices,
+    standardize,
+)
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
 
@@ -26,18 +34,31 @@ class PreparedData:
 
     dataset: Dataset
     split: dict[str, np.ndarray]  # the row indices of each part: "train", "val"/"test" if any
-    parts: dict[str, Part]  # (X, y) of each part, standardised when the config asks
-    mean: np.ndarray | None
+    parts: dict[str, Part]  # (X, y) of each part, encoded and standardised as the config asks
+    mean: np.ndarray | None  # a bundled set's standardisation (None for a table)
     scale: np.ndarray | None
+    preprocessor: Preprocessor | None = None  # a table's encoding, fitted on its training rows
 
     def part(self, name: str) -> Part | None:
         """(X, y) of one split, or None when the config leaves it out."""
         return self.parts.get(name)
 
+    @property
+    def n_inputs(self) -> int:
+        """Columns of the model's input: the features after encoding."""
+        return self.parts["train"][0].shape[1]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The name of each input column (`island=Biscoe` for a one-hot column)."""
+        if self.preprocessor is not None:
+            return self.preprocessor.feature_names
+        return self.dataset.feature_names
+
 
 def load_data(config: Config) -> Dataset:
     """The config's dataset, loaded (a CSV file is read once and its bytes digested)."""
-    return load_dataset(config.data.dataset, target=config.data.target)
+    return load_dataset(config.data.dataset, table_settings(config))
 
 
 def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -52,8 +73,12 @@ def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> di
     return {name: r for name, r in split.items() if name == "train" or len(r)}
 
 
-def prepare(dataset: Dataset, split: dict[str, np.ndarray], standardized: bool) -> PreparedData:
-    """The parts that `split` names, standardised with the training part's statistics."""
+def prepare(dataset: Dataset, split: dict[str, np.ndarray], config: Config) -> PreparedData:
+    """The parts that `split` names, encoded and standardised with what the training part
+    alone teaches (a table's categories, fill values and scales; a bundled set's scales)."""
+    if dataset.table is not None:
+        return _prepare_table(dataset, split, config)
+    standardized = config.data.standardize
     parts = {name: (dataset.X[rows], dataset.y[rows]) for name, rows in split.items()}
     mean = scale = None
     if standardized:
@@ -62,25 +87,42 @@ def prepare(dataset: Dataset, split: dict[str, np.ndarray], standardized: bool) 
     return PreparedData(dataset=dataset, split=split, parts=parts, mean=mean, scale=scale)
 
 
+def _prepare_table(dataset: Dataset, split: dict[str, np.ndarray], config: Config) -> PreparedData:
+    table, roles = dataset.table, dataset.roles
+    assert table is not None and roles is not None
+    preprocessor = Preprocessor.fit(
+        table.take(split["train"]),
+        roles.features,
+        categorical=config.data.categorical,
+        missing=config.data.missing,
+        standardize=config.data.standardize,
+    )
+    parts = {
+        name: (preprocessor.transform(table.take(rows)), dataset.y[rows])
+        for name, rows in split.items()
+    }
+    return PreparedData(dataset, split, parts, None, None, preprocessor)
+
+
 def prepare_data(config: Config, rng: np.random.Generator) -> PreparedData:
     """Load the config's dataset and cut it into parts with `rng` (its first draws)."""
     dataset = load_data(config)
-    return prepare(dataset, draw_split(config, dataset, rng), config.data.standardize)
+    return prepare(dataset, draw_split(config, dataset, rng), config)
 
 
-def layer_sizes(config: Config, dataset: Dataset) -> list[int]:
+def layer_sizes(config: Config, data: PreparedData) -> list[int]:
     """[d, h1, ..., hk, K]: the config's hidden sizes between the data's input and output sizes."""
-    return [dataset.n_features, *config.model.hidden, dataset.n_classes]
+    return [data.n_inputs, *config.model.hidden, data.dataset.n_classes]
 
 
-def build_model(config: Config, dataset: Dataset, rng: np.random.Generator) -> MLP:
+def build_model(config: Config, data: PreparedData, rng: np.random.Generator) -> MLP:
     """A freshly initialised network, or the one in `model.init_from` if the config names one.
 
     The fresh network is drawn from `rng` either way, so the shuffling that follows sees the
     same random stream whether or not the run starts from saved weights.
     """
-    sizes = layer_sizes(config, dataset)
-    check_fits_in_memory(config, sizes, dataset.n_samples)  # before allocating anything
+    sizes = layer_sizes(config, data)
+    check_fits_in_memory(config, sizes, data.dataset.n_samples)  # before allocating anything
     model = MLP(sizes, rng, activation=config.model.activation, dtype=config.model.dtype)
     if config.model.init_from is None:
         return model

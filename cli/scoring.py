@@ -1,31 +1,44 @@
-"""Which rows `mlp eval` scores: exactly the recorded rows of a run's own data, checked against
-its digest, or every row of another labelled file (`--data`).
+"""Which rows `mlp eval` scores and what `mlp predict` reads, turned into the model's inputs
+with the run's own stored preprocessing.
 
 Nothing here rebuilds a split: the rows come from the run's split.npz, and the data must be
-byte for byte (or, for a bundled set, array for array) the data the run recorded.
+byte for byte (or, for a bundled set, array for array) the data the run recorded. Another file
+(`eval --data`, `predict`) is read with the run's delimiter and header settings, its columns
+matched by name, and encoded with what the run learned from its training rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from cli.config import Config
+from cli.config import Config, table_settings
 from cli.rundir import CompletedRun, RunError, describe_data_change
-from data import file_record, load_dataset, load_features, load_labels
+from data import (
+    Dataset,
+    Preprocessor,
+    encode_labels,
+    file_record,
+    load_dataset,
+    numeric_columns,
+    read_rows,
+    standardize,
+)
+from data.table import Table
 from mlp import Checkpoint
 
 
 @dataclass(frozen=True)
 class Rows:
-    """Raw features and class indices to score, and what they are, for the report."""
+    """Model inputs and class indices to score, and what they are, for the report."""
 
     X: np.ndarray
     y: np.ndarray
     split: str  # "test", "val", "train", or "all rows" of another file
     data: str  # the file or bundled set they come from
+    unseen: dict[str, int] = field(default_factory=dict)  # column -> cells of new categories
 
 
 def _recorded_source_check(run: CompletedRun, path: Path | None) -> None:
@@ -52,34 +65,88 @@ def same_data(run: CompletedRun, path: Path) -> bool:
     return file_record(path)["sha256"] == source["sha256"]
 
 
-def recorded_rows(run: CompletedRun, config: Config, split: str, path: Path | None) -> Rows:
+def recorded_rows(
+    run: CompletedRun, config: Config, checkpoint: Checkpoint, split: str, path: Path | None
+) -> Rows:
     """The rows of one recorded part, from the run's data (or the same data moved to `path`)."""
     if split not in run.split:
         raise RunError(f"{run.path}: this run has no {split} split (see its config.yaml)")
     _recorded_source_check(run, path)
     source = str(path) if path is not None else config.data.dataset
-    dataset = load_dataset(source, target=config.data.target)
+    dataset = load_dataset(source, table_settings(config))
     if dataset.record.get("sha256") != run.data["source"].get("sha256"):
         raise RunError(describe_data_change(run.data["source"], dataset.record))
     rows = run.split[split]
     if len(rows) and (rows.min() < 0 or rows.max() >= dataset.n_samples):
         raise RunError(f"{run.path}: split.npz names rows the data does not have")
-    return Rows(dataset.X[rows], dataset.y[rows], split, dataset.name)
+    X, unseen = _dataset_inputs(checkpoint, dataset, rows)
+    return Rows(X, dataset.y[rows], split, dataset.name, unseen)
 
 
-def file_rows(checkpoint: Checkpoint, config: Config, path: Path) -> Rows:
-    """Every row of a labelled CSV file, its columns matched by name to the model's features,
-    its labels (the run's target column, else the file's last) matched to the model's classes."""
-    model_inputs = checkpoint.model.layer_sizes[0]
-    X = load_features(path, checkpoint.feature_names, model_inputs)
-    column, labels = load_labels(path, config.data.target)
-    known = {str(label): k for k, label in enumerate(checkpoint.classes.tolist())}
-    unknown = sorted({label for label in labels if label not in known})
-    if unknown:
-        shown = ", ".join(repr(label) for label in unknown[:5])
-        raise RunError(
-            f"{path}: label(s) {shown} in column {column!r} are not among the run's classes "
-            f"{list(known)}"
-        )
-    y = np.array([known[label] for label in labels], dtype=np.int64)
-    return Rows(X, y, "all rows", str(path))
+def _dataset_inputs(
+    checkpoint: Checkpoint, dataset: Dataset, rows: np.ndarray
+) -> tuple[np.ndarray, dict[str, int]]:
+    if dataset.table is not None:
+        return _table_inputs(checkpoint, dataset.table.take(rows))
+    assert dataset.X is not None
+    return _scaled(checkpoint, dataset.X[rows]), {}
+
+
+def _scaled(checkpoint: Checkpoint, X: np.ndarray) -> np.ndarray:
+    if checkpoint.mean is not None and checkpoint.scale is not None:
+        return standardize(X, checkpoint.mean, checkpoint.scale)  # the training statistics
+    return X
+
+
+def _table_inputs(checkpoint: Checkpoint, table: Table) -> tuple[np.ndarray, dict[str, int]]:
+    """A table's rows as the model's inputs: encoded as the run learned, or (a model of a
+    bundled set) its numeric feature columns by name, scaled with the stored statistics."""
+    if checkpoint.preprocessing:
+        encoded = Preprocessor.from_arrays(checkpoint.preprocessing).encode(table)
+        return encoded.X, encoded.unseen
+    names = checkpoint.feature_names
+    if names is None:  # a bare model without names: the file's columns, in order
+        names = table.names[: checkpoint.model.layer_sizes[0]]
+    return _scaled(checkpoint, numeric_columns(table, tuple(names))), {}
+
+
+def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) -> Rows:
+    """Every labelled row of another file: its label column is the run's (by default the
+    file's last column), and every label must be one of the model's classes."""
+    table = read_rows(path, config.data.delimiter, config.data.header)
+    target = data.get("target") or config.data.target or table.names[-1]
+    labels = encode_labels(
+        table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
+    )
+    X, unseen = _table_inputs(checkpoint, table.take(np.flatnonzero(labels.kept)))
+    return Rows(X, labels.y, "all rows", str(path), unseen)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A file to predict on, as the model's inputs, with its ids when the run has an id column."""
+
+    X: np.ndarray
+    ids: np.ndarray | None
+    id_column: str | None
+    unseen: dict[str, int]
+
+
+def predict_inputs(checkpoint: Checkpoint, config: Config | None, path: Path) -> Inputs:
+    """Read `path` with the run's settings (the defaults for a bare model file)."""
+    delimiter = config.data.delimiter if config else "auto"
+    header = config.data.header if config else True
+    table = read_rows(path, delimiter, header)
+    X, unseen = _table_inputs(checkpoint, table)
+    id_column = config.data.id if config else None
+    ids = table.column(id_column).text() if id_column in table.names else None
+    return Inputs(X, ids, id_column if ids is not None else None, unseen)
+
+
+def unseen_lines(unseen: dict[str, int]) -> list[str]:
+    """What to say on stderr about categories the training rows did not have."""
+    return [
+        f"note: {count} cell(s) of column {name!r} hold a category the training rows did not "
+        "have; they were encoded as all zeros"
+        for name, count in unseen.items()
+    ]

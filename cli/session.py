@@ -183,14 +183,15 @@ class Session:
             }
             if stopping and stopping.restore_best and self.stopper.best_params is not None:
                 self.model.params[:] = self.stopper.best_params
-        dataset = self.data.dataset
+        data = self.data
+        prep = None if data.preprocessor is None else data.preprocessor.to_arrays()
         checkpoint = Checkpoint(
-            self.model, dataset.classes, self.data.mean, self.data.scale, dataset.feature_names
+            self.model, data.dataset.classes, data.mean, data.scale, data.input_names, prep
         )
         summary = {
             "status": "completed",
             "config": str(self.config_path),
-            "dataset": dataset.name,
+            "dataset": data.dataset.name,
             "architecture": architecture(self.model.layer_sizes),
             "n_params": self.model.n_params,
             "epochs": len(self.history),
@@ -246,13 +247,21 @@ def _stopper(config: Config) -> EarlyStopping | None:
 def data_facts(config: Config, data: PreparedData) -> dict:
     """What data.json says about the data besides its digest."""
     dataset = data.dataset
-    return {
+    facts = {
         "dataset": dataset.name,
-        "target": config.data.target,
         "rows": dataset.n_samples,
         "feature_names": list(dataset.feature_names),
         "classes": dataset.classes.tolist(),
     }
+    if dataset.table is not None and dataset.roles is not None:
+        facts |= {
+            "target": dataset.roles.target,
+            "id": dataset.roles.id,
+            "delimiter": dataset.table.delimiter,
+            "header": dataset.table.header,
+            "rows_without_label": dataset.n_dropped,
+        }
+    return facts
 
 
 def start_session(config: Config, config_path: Path, out: Path | None, overwrite: bool) -> Session:
@@ -261,8 +270,8 @@ def start_session(config: Config, config_path: Path, out: Path | None, overwrite
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
     dataset = load_data(config)
-    data = prepare(dataset, draw_split(config, dataset, rng), config.data.standardize)
-    model = build_model(config, dataset, rng)
+    data = prepare(dataset, draw_split(config, dataset, rng), config)
+    model = build_model(config, data, rng)
     optimizer = build_optimizer(config)
     trainer = _trainer(config, data, model, optimizer, rng)
     writer = RunWriter.create(out, config_path.stem, overwrite)
@@ -347,8 +356,8 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
     split = draw_split(config, dataset, rng)
     if writer.has_data():
         _check_same_data(where, writer, dataset.record, split)
-    data = prepare(dataset, split, config.data.standardize)
-    model = build_model(config, dataset, rng)
+    data = prepare(dataset, split, config)
+    model = build_model(config, data, rng)
     optimizer = build_optimizer(config)
     trainer = _trainer(config, data, model, optimizer, rng)
     if state is not None:

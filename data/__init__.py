@@ -4,25 +4,36 @@ scikit-learn is imported only to load a bundled set the cache does not hold, so 
 do not touch data (`mlp --help`, `mlp datasets`), and every split, never import it.
 """
 
-from data.csvfile import load_csv, load_features, load_labels
 from data.dataset import Dataset
 from data.digest import file_record
+from data.encoding import Preprocessor, encode_labels
 from data.errors import DataError
 from data.prepare import SplitIndices, fit_standardizer, split_indices, standardize
 from data.registry import DATASETS, DatasetInfo, load_dataset
+from data.tabular import (
+    TableSettings,
+    is_table_path,
+    load_table_dataset,
+    numeric_columns,
+    read_rows,
+)
 
 __all__ = [
     "DATASETS",
     "DataError",
     "Dataset",
     "DatasetInfo",
+    "Preprocessor",
     "SplitIndices",
+    "TableSettings",
+    "encode_labels",
     "file_record",
     "fit_standardizer",
-    "load_csv",
+    "is_table_path",
     "load_dataset",
-    "load_features",
-    "load_labels",
+    "load_table_dataset",
+    "numeric_columns",
+    "read_rows",
     "split_indices",
     "standardize",
 ]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from data.encoding import Roles
+    from data.table import Table
 
 
 @dataclass(frozen=True)
@@ -16,7 +21,9 @@ class Dataset:
     """
 
     name: str  # "digits", or the CSV path as given
-    X: np.ndarray  # (n_samples, n_features) float64, C-contiguous, all finite
+    # (n_samples, n_features) float64, C-contiguous, all finite; None for a table, whose
+    # features are encoded only once the training rows are known (`table`)
+    X: np.ndarray | None
     y: np.ndarray  # (n_samples,) int64 class indices 0..K-1
     classes: np.ndarray  # (K,) original labels, sorted: int64, float64 or str ('U'), never object
     feature_names: tuple[str, ...]
@@ -24,16 +31,19 @@ class Dataset:
     # path, size and the SHA-256 of the bytes parsed; for a bundled set its name and the
     # SHA-256 of X, y, classes and feature_names.
     record: dict
+    table: Table | None = None  # a CSV file's rows that have a label, as read
+    roles: Roles | None = None  # which of its columns is the label, the id, a feature
+    n_dropped: int = 0  # rows left out because their label was missing
 
     @property
     def n_samples(self) -> int:
-        """Rows of X."""
-        return self.X.shape[0]
+        """Rows (with a label)."""
+        return len(self.y)
 
     @property
     def n_features(self) -> int:
-        """Columns of X."""
-        return self.X.shape[1]
+        """Feature columns, as read (a table's categories become more inputs once encoded)."""
+        return len(self.feature_names)
 
     @property
     def n_classes(self) -> int:

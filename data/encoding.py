@@ -236,6 +236,7 @@ class Preprocessor:
     scale: np.ndarray  # (n_numeric,) float64
     categories: tuple[np.ndarray, ...]  # one sorted 'U' array per categorical column
     fill: np.ndarray  # (n_categorical,) 'U': the most frequent training category
+    standardize: bool = True  # False: numeric columns are only filled, not centred and scaled
 
     @classmethod
     def fit(
@@ -245,6 +246,7 @@ class Preprocessor:
         *,
         categorical: str | tuple[str, ...] | list[str] = "auto",
         missing: str = "error",
+        standardize: bool = True,
     ) -> Preprocessor:
         """Learn from `table`, which must hold the training rows only.
 
@@ -264,7 +266,7 @@ class Preprocessor:
         for name in features:
             column = table.column(name)
             if missing == "error":
-                _refuse_missing(table, column)
+                refuse_missing(table, column)
             is_categorical = not column.is_numeric or (
                 categorical != "auto" and name in categorical
             )
@@ -285,6 +287,7 @@ class Preprocessor:
             scale=np.array(scales, dtype=np.float64),
             categories=tuple(categories),
             fill=np.array(fills, dtype=str),
+            standardize=standardize,
         )
 
     @property
@@ -336,7 +339,7 @@ class Preprocessor:
         for name, is_categorical in zip(self.columns, self.categorical):
             column = table.column(name)
             if self.missing == "error":
-                _refuse_missing(table, column)
+                refuse_missing(table, column)
             if is_categorical:
                 categories = self.categories[i_cat]
                 index = _category_index(column, categories, self.fill[i_cat])
@@ -348,7 +351,8 @@ class Preprocessor:
             else:
                 values = _numbers(table, column)
                 mean, scale = self.mean[i_num], self.scale[i_num]
-                XT[at] = (np.where(column.missing, mean, values) - mean) / scale
+                filled = np.where(column.missing, mean, values)
+                XT[at] = (filled - mean) / scale if self.standardize else filled
                 at, i_num = at + 1, i_num + 1
         return Encoded(X=np.ascontiguousarray(XT.T), unseen=unseen)
 
@@ -365,6 +369,7 @@ class Preprocessor:
             "categories": every.astype(str),
             "category_counts": counts,
             "fill": self.fill.astype(str),
+            "standardize": np.array([self.standardize]),
         }
         return {prefix + key: value for key, value in arrays.items()}
 
@@ -382,6 +387,7 @@ class Preprocessor:
             scale=np.asarray(arrays[prefix + "scale"], dtype=np.float64),
             categories=tuple(np.split(every, bounds)) if len(counts) else (),
             fill=np.asarray(arrays[prefix + "fill"]).astype(str),
+            standardize=bool(np.asarray(arrays.get(prefix + "standardize", [True]))[0]),
         )
 
 
@@ -399,7 +405,7 @@ def _category_index(column: Column, categories: np.ndarray, fill: str) -> np.nda
     return np.where(codes < 0, fill_index, per_level[np.maximum(codes, 0)])
 
 
-def _refuse_missing(table: Table, column: Column) -> None:
+def refuse_missing(table: Table, column: Column) -> None:
     if column.missing.any():
         at = int(np.argmax(column.missing))
         raise DataError(

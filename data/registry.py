@@ -9,10 +9,10 @@ from functools import partial
 import numpy as np
 
 from data.cache import Arrays, cached, fingerprint
-from data.csvfile import load_csv
 from data.dataset import Dataset
 from data.digest import arrays_sha256
 from data.errors import DataError
+from data.tabular import TableSettings, is_table_path, load_table_dataset
 
 DATASET_ARRAYS = ("X", "y", "classes", "feature_names")
 
@@ -127,20 +127,26 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
-def load_dataset(source: str, target: str | None = None) -> Dataset:
-    """A bundled dataset by name, or a CSV file by path (`target` names its label column).
-
-    A CSV's labels come from column `target`, by default the last; the other columns are
-    the features.
+def load_dataset(source: str, settings: TableSettings | None = None) -> Dataset:
+    """A bundled dataset by name, or a CSV, TSV or text file by path, read as `settings` say
+    (its label column, columns left out, the id, categories, missing cells, delimiter, header).
     """
+    settings = settings or TableSettings()
     if source in DATASETS:
-        if target is not None:
+        changed = [
+            f"data.{key}"
+            for key, value in vars(settings).items()
+            if value != getattr(TableSettings(), key)
+        ]
+        if changed:
             raise DataError(
-                f"target {target!r}: only a CSV dataset takes a label column name; "
-                f"{source} has its own labels"
+                f"{changed[0]}: only a CSV dataset takes this key; {source} is bundled, with "
+                "its own labels and numeric features"
             )
         return DATASETS[source].load()
-    if source.lower().endswith(".csv"):
-        return load_csv(source, target)
+    if is_table_path(source):
+        return load_table_dataset(source, settings)
     known = ", ".join(DATASETS)
-    raise DataError(f"unknown dataset {source!r}; choose one of {known}, or a path to a .csv file")
+    raise DataError(
+        f"unknown dataset {source!r}; choose one of {known}, or a path to a .csv, .tsv or .txt file"
+    )

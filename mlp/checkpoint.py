@@ -10,6 +10,9 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     classes         (K,)      the original class labels, index k <-> output unit k
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
+    prep.*          1-D arrays   optional: how raw table columns become the d inputs (one-hot
+                              categories, imputation, scaling), stored by the caller as plain
+                              arrays and handed back as they were (`Checkpoint.preprocessing`)
 
 Loading never unpickles: no code inside a file is ever run. Files are read by `mlp.npz`, which
 checks every member's header against the zip directory and the file's size before reading any
@@ -39,6 +42,7 @@ from mlp.npz import Archive, Member, NpzError
 
 FORMAT_VERSION = 1
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
+PREP_PREFIX = "prep."
 _METADATA = (
     "format_version",
     "layer_sizes",
@@ -64,6 +68,9 @@ class Checkpoint:
     mean: np.ndarray | None = None
     scale: np.ndarray | None = None
     feature_names: tuple[str, ...] | None = None
+    # Plain 1-D arrays named "prep.<key>" that map raw columns to the inputs; the core only
+    # stores and returns them (their meaning belongs to the data layer).
+    preprocessing: dict[str, np.ndarray] | None = None
 
 
 class _CheckedFile(io.RawIOBase):
@@ -173,6 +180,10 @@ def checkpoint_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
         arrays["scale"] = np.asarray(checkpoint.scale, dtype=np.float64)
     if checkpoint.feature_names is not None:
         arrays["feature_names"] = np.asarray(checkpoint.feature_names, dtype=str)
+    for name, value in (checkpoint.preprocessing or {}).items():
+        if not name.startswith(PREP_PREFIX):
+            raise CheckpointError(f"preprocessing array {name!r} must be named {PREP_PREFIX}*")
+        arrays[name] = np.asarray(value)
     return arrays
 
 
@@ -301,7 +312,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                 f"{path}: format version {number} is newer than "
                 f"this mlp reads ({FORMAT_VERSION}); upgrade mlp-trainer"
             )
-        extra = sorted(set(members) - set(_METADATA) - {n for n in members if _PARAM_NAME.match(n)})
+        prep = {name: m for name, m in members.items() if name.startswith(PREP_PREFIX)}
+        params = {n for n in members if _PARAM_NAME.match(n)}
+        extra = sorted(set(members) - set(_METADATA) - params - set(prep))
         if extra:
             raise CheckpointError(f"{path}: unexpected array(s) {', '.join(extra)}")
         n_layers = _parameter_members(path, members)
@@ -334,6 +347,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         classes = archive.read("classes")
         stats = {name: archive.read(name) for name in ("mean", "scale") if name in members}
         names = archive.read("feature_names") if "feature_names" in members else None
+        for name, member in prep.items():  # plain numbers, strings or flags, one row each
+            if member.ndim > 1 or member.dtype.kind not in "biufU":
+                raise CheckpointError(f"{path}: {name} must be a plain 1-D array")
+        preprocessing = {name: archive.read(name) for name in prep} or None
     mean, scale = stats.get("mean"), stats.get("scale")
     for name, stat in stats.items():
         if not np.isfinite(stat).all():
@@ -342,7 +359,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: scale must be positive")
     model = MLP.from_arrays(weights, biases, activation=activation)
     feature_names = None if names is None else tuple(names.tolist())
-    return Checkpoint(model, classes, mean, scale, feature_names)
+    return Checkpoint(model, classes, mean, scale, feature_names, preprocessing)
 
 
 # -- training state: everything needed to continue a run exactly where it stopped -----------------

@@ -83,7 +83,8 @@ BAD_CONFIGS = {
     ),
     "unknown data key": (
         "data: {dataset: iris, colour: red}\n",
-        "data.colour: unknown key (valid: dataset, standardize, target, test_size, val_size)",
+        "data.colour: unknown key (valid: categorical, dataset, delimiter, drop, header, id, "
+        "missing, standardize, target, test_size, val_size)",
     ),
     "unknown model key": (
         IRIS + "model: {layers: [3]}\n",
@@ -121,7 +122,7 @@ BAD_CONFIGS = {
         "data.dataset: must be one of digits, iris, wine, breast_cancer, or a path to a .csv",
         "got 'mnist'",
     ),
-    "dataset not csv": ("data: {dataset: data.txt}\n", "data.dataset", "got 'data.txt'"),
+    "dataset not csv": ("data: {dataset: data.xlsx}\n", "data.dataset", "got 'data.xlsx'"),
     "dataset a number": ("data: {dataset: 7}\n", "data.dataset", "got 7"),
     "dataset empty": ("data: {dataset: ''}\n", "data.dataset", "got ''"),
     "dataset null": ("data: {dataset: null}\n", "data.dataset", "got None"),
@@ -310,11 +311,17 @@ CSVS = {
     "empty": ("", "empty"),
     "header only": ("a,b,label\n", "no data rows"),
     "ragged row": ("a,b,label\n1,2,x\n3,4,y\n5,y\n", "line 4 has 2 fields"),
-    "text in a number column": ("a,b,label\n1,2,x\n3,four,y\n", "'four' is not a number"),
-    "nan": ("a,b,label\n1,2,x\n3,nan,y\n", "nan is not finite"),
-    "infinity": ("a,b,label\n1,-inf,x\n3,4,y\n", "-inf is not finite"),
-    "single class": ("a,b,label\n1,2,x\n3,4,x\n5,6,x\n", "only one class"),
-    "one sample": ("a,b,label\n1,2,x\n", "at least 2 samples"),
+    "missing cell": ("a,b,label\n1,2,x\n3,,y\n", "line 3, column 'b'"),
+    "nan is missing": ("a,b,label\n1,2,x\n3,nan,y\n", "data.missing: impute"),
+    "missing label": ("a,b,label\n1,2,x\n3,4,NA\n", "the label is missing"),
+    "infinity": ("a,b,label\n1,-inf,x\n3,4,y\n", "-inf"),
+    "single class": ("a,b,label\n1,2,x\n3,4,x\n5,6,x\n", "only 1 class 'x'"),
+    "one sample": ("a,b,label\n1,2,x\n", "a classifier needs at least 2"),
+    "numbers for a header": ("1,2,3\n4,5,6\n", "data.header: false"),
+    "an id used as label": (
+        "a,label,id\n" + "".join(f"{i},{'xy'[i % 2]},{1000 + i}\n" for i in range(30)),
+        "data.target: label",
+    ),
     "too small to split": ("a,b,label\n1,2,x\n3,4,y\n", "stratified split"),
 }
 
@@ -410,7 +417,7 @@ def test_eval_on_data_that_no_longer_fits_the_model(mlp_cli, tmp_path):
     other.write_text("a,label\n" + "\n".join(f"{r.split(',')[0]},{r[-1]}" for r in rows))
     check(mlp_cli("eval", run, "--data", other), "missing the model's feature column(s) 'b'")
     other.write_text("a,b,label\n" + "\n".join(r.replace(",c", ",d") for r in rows) + "\n")
-    check(mlp_cli("eval", run, "--data", other), "'d' in column 'label' are not among")
+    check(mlp_cli("eval", run, "--data", other), "label 'd' is not one of the model's classes")
 
 
 def test_a_training_failure_is_exit_1_and_leaves_the_earlier_run(mlp_cli, earlier_run, tmp_path):

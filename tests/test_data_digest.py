@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data import DataError, file_record, load_csv, load_dataset
+from data import DataError, file_record, load_dataset
 from data.digest import arrays_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ CSV = b"\xef\xbb\xbfa,b,label\r\n1,2,x\r\n3,4,y\r\n5,6,x\r\n"  # a BOM and CRLF:
 def test_a_csv_record_is_the_absolute_path_size_and_sha256_of_its_bytes(tmp_path, monkeypatch):
     (tmp_path / "d.csv").write_bytes(CSV)
     monkeypatch.chdir(tmp_path)
-    record = load_csv("d.csv").record
+    record = load_dataset("d.csv").record
     assert record == {
         "kind": "csv",
         "path": str(tmp_path / "d.csv"),
@@ -33,7 +33,7 @@ def test_a_csv_record_is_the_absolute_path_size_and_sha256_of_its_bytes(tmp_path
 def test_file_record_matches_the_loaded_record_until_the_file_changes(tmp_path):
     path = tmp_path / "d.csv"
     path.write_bytes(CSV)
-    loaded = load_csv(path).record
+    loaded = load_dataset(str(path)).record
     assert file_record(path) == loaded
     path.write_bytes(CSV.replace(b"5,6", b"5,7"))  # same size, one byte different
     changed = file_record(path)
@@ -55,26 +55,27 @@ def test_file_record_of_a_missing_file_or_a_directory_is_one_line(tmp_path):
         file_record(tmp_path)
 
 
-def test_load_csv_reads_the_file_once_and_hashes_what_it_parsed(tmp_path):
+def test_a_csv_is_read_once_and_its_record_hashes_what_was_parsed(tmp_path):
     # A named pipe gives its content to one reader only: a second read would wait forever.
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)
     script = (
-        "import hashlib, sys, threading\nfrom data import load_csv\n"
+        "import hashlib, sys, threading\nfrom data import load_dataset\n"
         f"content = {CSV!r}\n"
         "def write():\n"
         f"    with open({str(fifo)!r}, 'wb') as pipe:\n"
         "        pipe.write(content)\n"
         "threading.Thread(target=write, daemon=True).start()\n"
-        f"d = load_csv({str(fifo)!r})\n"
-        "print(d.record['sha256'] == hashlib.sha256(content).hexdigest(), d.X.tolist())\n"
+        f"d = load_dataset({str(fifo)!r})\n"
+        "print(d.record['sha256'] == hashlib.sha256(content).hexdigest(), "
+        "d.table.column('a').values.tolist())\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=30
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "True [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]"
+    assert out.stdout.strip() == "True [1.0, 3.0, 5.0]"
 
 
 def digest_by_hand(*arrays):

@@ -66,7 +66,7 @@ def test_breast_cancer_indices_follow_the_sorted_labels():
 
 
 def test_an_unknown_name_lists_the_known_ones_and_mentions_csv_paths():
-    for source in ("mnist", "iris.txt", "Iris", ""):
+    for source in ("mnist", "iris.xlsx", "Iris", ""):
         with pytest.raises(DataError) as info:
             load_dataset(source)
         message = str(info.value)
@@ -74,9 +74,12 @@ def test_an_unknown_name_lists_the_known_ones_and_mentions_csv_paths():
         assert ".csv" in message and "\n" not in message
 
 
-def test_a_target_column_is_refused_for_a_bundled_set():
-    with pytest.raises(DataError, match=r"'species'.*only a CSV.*iris"):
-        load_dataset("iris", target="species")
+def test_table_keys_are_refused_for_a_bundled_set():
+    from data import TableSettings
+
+    for key, value in (("target", "species"), ("drop", ("x",)), ("header", False)):
+        with pytest.raises(DataError, match=rf"data.{key}: only a CSV dataset.*iris is bundled"):
+            load_dataset("iris", TableSettings(**{key: value}))
 
 
 def test_listing_the_registry_does_not_import_scikit_learn():

@@ -136,8 +136,8 @@ def test_splitting_a_csv_never_imports_scikit_learn(tmp_path):
     csv = tmp_path / "small.csv"
     csv.write_text("a,b,label\n" + "".join(f"{i},{i % 3},c{i % 2}\n" for i in range(20)))
     script = (
-        "import sys\nimport numpy as np\nfrom data import load_csv, split_indices\n"
-        f"d = load_csv({str(csv)!r})\n"
+        "import sys\nimport numpy as np\nfrom data import load_dataset, split_indices\n"
+        f"d = load_dataset({str(csv)!r})\n"
         "s = split_indices(d.y, test_size=0.2, val_size=0.1, rng=np.random.default_rng(0))\n"
         "print(len(s.train), len(s.val), len(s.test), 'sklearn' in sys.modules)\n"
     )

@@ -41,10 +41,11 @@ def config_for(csv, folder, extra=""):
 
 def predictions_by_hand(model_npz, X):
     """The model's predicted class indices, from its arrays with a forward pass written here
-    (sigmoid hidden layers, softmax output: argmax of the logits)."""
+    (numeric columns scaled by the stored prep.mean and prep.scale, sigmoid hidden layers,
+    softmax output: argmax of the logits)."""
     with np.load(model_npz) as npz:
         layers = len(npz["layer_sizes"]) - 1
-        a = (X - npz["mean"]) / npz["scale"]
+        a = (X - npz["prep.mean"]) / npz["prep.scale"]
         for layer in range(1, layers):
             a = 1 / (1 + np.exp(-(a @ npz[f"W{layer}"] + npz[f"b{layer}"])))
         return (a @ npz[f"W{layers}"] + npz[f"b{layers}"]).argmax(axis=1)

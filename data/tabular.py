@@ -1,0 +1,87 @@
+"""A CSV, TSV or text file as a dataset: its columns read (data/table.py), their roles chosen,
+its labels encoded (data/encoding.py). The features are encoded later, by a Preprocessor fitted
+on the training rows only, once the split is known."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.dataset import Dataset
+from data.encoding import choose_columns, encode_labels, refuse_missing
+from data.errors import DataError
+from data.table import Table, read_table
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """How to read a table and what its columns are: the config's `data` keys."""
+
+    target: str | None = None
+    drop: tuple[str, ...] = ()
+    id: str | None = None
+    categorical: str | tuple[str, ...] = "auto"
+    missing: str = "error"
+    delimiter: str = "auto"
+    header: bool = True
+
+
+def is_table_path(source: str) -> bool:
+    """Whether `source` names a file of rows: .csv, .tsv or .txt."""
+    return source.lower().endswith(TABLE_SUFFIXES)
+
+
+def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) -> Dataset:
+    """The file as a dataset of labelled rows (a row whose label is missing is refused, or
+    left out with `missing: impute`); its features stay raw columns until encoded."""
+    table = read_table(path, delimiter=settings.delimiter, header=settings.header)
+    roles = choose_columns(table, target=settings.target, drop=settings.drop, id=settings.id)
+    labels = encode_labels(table, roles.target, missing=settings.missing)
+    kept = table.take(np.flatnonzero(labels.kept))
+    if settings.missing == "error":  # the whole file, before anything is split
+        for name in roles.features:
+            refuse_missing(kept, kept.column(name))
+    if kept.n_rows < 2:
+        raise DataError(f"{table.source}: needs at least 2 labelled rows, found {kept.n_rows}")
+    return Dataset(
+        name=str(path),
+        X=None,
+        y=labels.y,
+        classes=labels.classes,
+        feature_names=roles.features,
+        record=table.record(),
+        table=kept,
+        roles=roles,
+        n_dropped=labels.n_dropped,
+    )
+
+
+def read_rows(path: str | os.PathLike[str], delimiter: str, header: bool) -> Table:
+    """A file to score or predict on, read with the run's own delimiter and header settings."""
+    return read_table(path, delimiter=delimiter, header=header)
+
+
+def numeric_columns(table: Table, names: tuple[str, ...]) -> np.ndarray:
+    """The float64 matrix of the named columns, each of which must hold only numbers (a model
+    trained on a bundled set takes its raw numeric features this way)."""
+    absent = [name for name in names if name not in table.names]
+    if absent:
+        shown = ", ".join(repr(name) for name in absent[:5])
+        more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise DataError(f"{table.source}: missing the model's feature column(s) {shown}{more}")
+    X = np.empty((table.n_rows, len(names)))
+    for j, name in enumerate(names):
+        column = table.column(name)
+        if not column.is_numeric or column.missing.any():
+            bad = np.flatnonzero(column.missing)[:1] if column.is_numeric else [0]
+            line = table.lines[bad[0]] if len(bad) else "?"
+            raise DataError(
+                f"{table.source}: line {line}, column {name!r}: not a number; the model takes "
+                "numbers in this column"
+            )
+        X[:, j] = column.values
+    return X
