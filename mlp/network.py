@@ -5,8 +5,9 @@ z_l = a_{l-1} @ W_l + b_l with W_l of shape (fan_in, fan_out) and b_l of shape (
 a_l = activation(z_l) on hidden layers, and the top z_L are the logits.
 
 All parameters live in one flat vector, `params`; `weights[l - 1]` and `biases[l - 1]`
-(W_l and b_l) are views into it. Gradients come back in the same layout, so an optimizer updates
-the whole network with a handful of vector operations and the gradient check walks one array.
+(W_l and b_l) are views into it. The gradient, `grad`, has the same layout, so an optimizer
+updates the whole network with a handful of vector operations and the gradient check walks one
+array.
 """
 
 from __future__ import annotations
@@ -193,12 +194,11 @@ class MLP:
         ones = self._ones[: len(y)]
         for l in range(self.n_layers, 0, -1):  # noqa: E741  (l = L, ..., 1, as in the maths)
             W, a_prev = self.weights[l - 1], activations[l - 1]
-            np.matmul(
-                a_prev.T, delta, out=self.grad_weights[l - 1]
-            )  # (BP4) dE/dW_l = a_{l-1}^T delta_l
-            np.matmul(ones, delta, out=self.grad_biases[l - 1])  # (BP3) dE/db_l = 1^T delta_l
+            grad_W, grad_b = self.grad_weights[l - 1], self.grad_biases[l - 1]
+            np.matmul(a_prev.T, delta, out=grad_W)  # (BP4) dE/dW_l = a_{l-1}^T delta_l
+            np.matmul(ones, delta, out=grad_b)  # (BP3) dE/db_l = 1^T delta_l
             if weight_decay:
-                self.grad_weights[l - 1] += weight_decay * W  # + d/dW (lambda/2)||W||^2
+                grad_W += weight_decay * W  # + d/dW (lambda/2)||W||^2 = lambda W
             if l > 1:  # (BP2) delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
                 delta = (delta @ W.T) * self.activation.derivative(zs[l - 2], a_prev)
         return loss, self.grad
