@@ -35,6 +35,12 @@ data:
   test_size: 0.2
   val_size: 0.1
   standardize: true
+  drop: []
+  id: null
+  categorical: auto
+  missing: error
+  delimiter: auto
+  header: true
 model:
   hidden: [128]
   activation: sigmoid
@@ -56,6 +62,12 @@ DEFAULTS = {
         "test_size": 0.2,
         "val_size": 0.1,
         "standardize": True,
+        "drop": [],
+        "id": None,
+        "categorical": "auto",
+        "missing": "error",
+        "delimiter": "auto",
+        "header": True,
     },
     "model": {"hidden": [128], "activation": "sigmoid", "dtype": "float64", "init_from": None},
     "train": {
@@ -363,7 +375,7 @@ def test_overrides_apply_to_a_config_file(tmp_path):
         ("train.optimizer={name: lion}", "train.optimizer.name: must be one of sgd, adam, adamw"),
         ("train.lr=0.1", "--set train.lr=0.1: train.lr: unknown key (valid: batch_size,"),
         ("colour=red", "--set colour=red: colour: unknown key (valid: data, model, seed, train)"),
-        ("data.colour=red", "data.colour: unknown key (valid: dataset, standardize, target"),
+        ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, delimiter"),
         ("train.optimizer.beta1=0.5", "train.optimizer.beta1: unknown key (valid: lr, momentum"),
         ("seed.x=1", "--set seed.x=1: seed.x: unknown key (it has no sub-keys)"),
         ("train.epochs.x=1", "train.epochs.x: unknown key (it has no sub-keys)"),
