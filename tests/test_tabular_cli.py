@@ -179,3 +179,20 @@ def test_the_shipped_mixed_config_trains_and_predicts(mlp_cli, tmp_path):
     predicted = mlp_cli("predict", run, tmp_path / "wine-mixed.csv")
     assert predicted.exit_code == 0
     assert predicted.stdout.splitlines()[1].startswith("W001,")
+
+
+def test_pandas_is_imported_only_when_a_file_is_read(tmp_path):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom cli.app import app\n"
+        f"args = ['train', '--config', {str(CONFIGS / 'iris.yaml')!r}, '--out', "
+        f"{str(tmp_path / 'run')!r}, '-q', '--set', 'train.epochs=1']\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        "assert CliRunner().invoke(app, args).exit_code == 0\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
