@@ -188,7 +188,7 @@ def test_pandas_is_imported_only_when_a_file_is_read(tmp_path):
     script = (
         "import sys\nfrom typer.testing import CliRunner\nfrom cli.app import app\n"
         f"args = ['train', '--config', {str(CONFIGS / 'iris.yaml')!r}, '--out', "
-        f"{str(tmp_path / 'run')!r}, '-q', '--set', 'train.epochs=1']\n"
+        f"{str(tmp_path / 'run')!r}, '-q', '--overwrite', '--set', 'train.epochs=1']\n"
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
         "assert CliRunner().invoke(app, args).exit_code == 0\n"
         "print('pandas' in sys.modules)\n"
