@@ -217,7 +217,7 @@ def train_and_save(console: Console, session: Session) -> dict:
             soft_wrap=True,
         )
     epochs = session.config.train.epochs
-    with render.epoch_progress(console, epochs) as progress:
+    with render.epoch_progress(console) as progress:
         task = progress.add_task("train", total=epochs, completed=len(session.history), latest="")
         try:
             session.run(
@@ -235,10 +235,11 @@ def train_and_save(console: Console, session: Session) -> dict:
             ) from None
         except FloatingPointError as err:  # TrainingDiverged, LossDiverged
             progress.stop()
+            lr = getattr(session.config.train.optimizer, "lr", None)
+            hint = "Try a smaller train.optimizer.lr" + (f" (now {lr})" if lr else "")
             raise fail(
                 f"training diverged: {err}; the last good state is saved in {session.run_dir} "
-                f"(marked failed). Try a smaller train.optimizer.lr "
-                f"(now {session.config.train.optimizer.lr})",
+                f"(marked failed). {hint}",
                 FAILED,
             ) from None
         except OSError as err:
@@ -381,56 +382,49 @@ def gradcheck_command(
         max_entries=GRADCHECK_MAX_ENTRIES,
         rng=rng,
     )
-    passed = all(r.max_rel_error <= tol for r in results)
+    report = gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
+    worst = max(r.max_rel_error for r in results)
+    verdict = f"{'PASS' if report['passed'] else 'FAIL'}: max relative error {worst:.2e} "
+    verdict += f"(tolerance {tol:g})"
     if as_json:
-        output.print_line(
-            json.dumps(
-                {
-                    "arrays": [
-                        {
-                            "name": r.name,
-                            "shape": list(r.shape),
-                            "checked": r.n_checked,
-                            "max_rel_error": r.max_rel_error,
-                            "where": list(r.worst_index),
-                            "analytic": r.analytic,
-                            "numerical": r.numerical,
-                            "passed": r.max_rel_error <= tol,
-                        }
-                        for r in results
-                    ],
-                    "architecture": architecture(model.layer_sizes),
-                    "samples": len(y),
-                    "eps": eps,
-                    "tolerance": tol,
-                    "passed": passed,
-                }
-            )
-        )
+        output.print_line(json.dumps(report))
+    elif quiet:
+        output.print_line(verdict)
     else:
-        console.print(
-            render.key_value_grid(
-                [
-                    ("config", str(config_path)),
-                    ("model", f"{architecture(model.layer_sizes)} ({config.model.activation})"),
-                    (
-                        "batch",
-                        f"{len(y)} training samples, weight decay "
-                        f"{config.train.weight_decay}, h = {eps:g}",
-                    ),
-                ]
-            )
-        )
+        batch = f"{len(y)} training samples, weight decay {config.train.weight_decay}, h = {eps:g}"
+        model_line = f"{architecture(model.layer_sizes)} ({config.model.activation})"
+        rows = [("config", str(config_path)), ("model", model_line), ("batch", batch)]
+        console.print(render.key_value_grid(rows))
         console.print(render.gradcheck_table(results, tol))
-        worst = max(r.max_rel_error for r in results)
-        verdict = "[green]PASS[/]" if passed else "[red]FAIL[/]"
-        line = f"{verdict}: max relative error {worst:.2e} (tolerance {tol:g})"
-        if quiet:
-            output.print_line(line.replace("[green]", "").replace("[red]", "").replace("[/]", ""))
-        else:
-            console.print(line)
-    if not passed:
+        console.print(verdict, style="green" if report["passed"] else "red")
+    if not report["passed"]:
         raise typer.Exit(FAILED)
+
+
+def gradcheck_report(results, architecture_text: str, samples: int, eps: float, tol: float):
+    """`mlp gradcheck --json`: every array's worst entry, and the verdict."""
+    arrays = [
+        {
+            "name": r.name,
+            "shape": list(r.shape),
+            "checked": r.n_checked,
+            "max_rel_error": r.max_rel_error,
+            "where": list(r.worst_index),
+            "analytic": r.analytic,
+            "numerical": r.numerical,
+            "passed": r.max_rel_error <= tol,
+        }
+        for r in results
+    ]
+    passed = all(a["passed"] for a in arrays)
+    return {
+        "arrays": arrays,
+        "architecture": architecture_text,
+        "samples": samples,
+        "eps": eps,
+        "tolerance": tol,
+        "passed": passed,
+    }
 
 
 RUN_COLUMNS = (
@@ -620,7 +614,7 @@ def sweep_command(
     console.print(f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}")
     rows: list[dict] = []
     try:
-        with parallel_backend, render.count_progress(console, len(points)) as progress:
+        with parallel_backend, render.count_progress(console) as progress:
             task = progress.add_task("points", total=len(points))
             for row in sweep.run_points(config_path, points, out, n_jobs, local=not scheduler):
                 rows.append(row)

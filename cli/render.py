@@ -30,7 +30,7 @@ def key_value_grid(rows: Sequence[tuple[str, str]]) -> Table:
     return grid
 
 
-def epoch_progress(console: Console, total: int) -> Progress:
+def epoch_progress(console: Console) -> Progress:
     """A progress bar over epochs with the latest loss and accuracy; off when not a terminal."""
     return Progress(
         TextColumn("epoch {task.completed}/{task.total}"),
@@ -43,7 +43,7 @@ def epoch_progress(console: Console, total: int) -> Progress:
     )
 
 
-def count_progress(console: Console, total: int) -> Progress:
+def count_progress(console: Console) -> Progress:
     """A progress bar counting finished items; off when not a terminal."""
     return Progress(
         TextColumn("{task.completed}/{task.total} points"),

@@ -345,25 +345,6 @@ def test_gradcheck_with_weight_decay_and_deeper_network(mlp_cli, iris_config):
 # -- bad input -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "culprit"),
-    [
-        ("data: {dataset: iris\n", "line"),
-        ("data: {dataset: iris}\ntrain: {epochz: 3}\n", "train.epochz"),
-        ("data: {dataset: mnist}\n", "mnist"),
-        ("data: {dataset: iris}\ntrain: {optimizer: {name: lion}}\n", "lion"),
-        ("data: {dataset: iris}\ntrain: {epochs: -1}\n", "train.epochs"),
-        ("data: {dataset: missing.csv}\n", "missing.csv"),
-    ],
-)
-def test_bad_configs_give_one_line_naming_the_culprit(mlp_cli, tmp_path, text, culprit):
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    for command in ("train", "gradcheck"):
-        line = single_error_line(mlp_cli(command, "--config", path))
-        assert culprit in line
-
-
 def test_a_missing_config_file_is_named(mlp_cli, tmp_path):
     assert "absent.yaml" in single_error_line(
         mlp_cli("train", "--config", tmp_path / "absent.yaml")
