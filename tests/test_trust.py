@@ -104,8 +104,14 @@ def test_a_run_that_recorded_no_data_is_refused_naming_its_format(mlp_cli, iris_
     run = tmp_path / "old"
     assert mlp_cli("train", "--config", iris_config, "--out", run, "-q").exit_code == 0
     (run / "data.json").unlink()  # as runs saved before runs recorded their data
+    summary = json.loads((run / "summary.json").read_text())
+    for key in ("format", "model_sha256"):
+        del summary[key]
+    (run / "summary.json").write_text(json.dumps(summary))
     result = mlp_cli("eval", run)
     assert result.exit_code == 2 and "format version 1" in result.stderr
+    listed = json.loads(mlp_cli("runs", tmp_path, "--json").stdout)["runs"]
+    assert [r["status"] for r in listed] == ["completed"]  # listed as it was, not as damaged
 
 
 def test_paths_are_relative_to_the_config_and_stored_absolute(mlp_cli, tmp_path, monkeypatch):
