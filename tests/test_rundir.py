@@ -128,13 +128,29 @@ def test_a_kill_at_any_step_of_a_new_run_leaves_it_complete_or_resumable(
     assert len(killed_at) >= 24
 
 
-def test_a_kill_at_any_step_of_an_extension_leaves_the_earlier_run_as_it_was(
-    config, tmp_path, reference
+CHANGES = {  # two ways to replace a complete 3-epoch run with the 5-epoch one
+    "extension": ["train", "--resume", "RUN", "--set", "train.epochs=5"],
+    "overwrite": [
+        "train",
+        "--config",
+        "CONFIG",
+        "--out",
+        "RUN",
+        "--overwrite",
+        "--set",
+        "train.epochs=5",
+    ],
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_kill_at_any_step_of_a_change_leaves_the_earlier_run_as_it_was(
+    config, tmp_path, reference, change
 ):
     base = tmp_path / "base"
     assert forked_mlp(["train", "--config", config, "--out", base]) == (0, None)
     before = files(base)
-    extend = ["train", "--resume", "RUN", "--set", "train.epochs=5"]
+    extend = [config if a == "CONFIG" else a for a in CHANGES[change]]
     for step in range(1, 200):
         run = tmp_path / f"extended-{step}"
         os.system(f"cp -r {base} {run}")
