@@ -15,3 +15,21 @@ def test_the_core_imports_numpy_only():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_every_package_is_listed_for_installation():
+    # `pip install .` (not editable) installs only the packages pyproject.toml lists; a new
+    # subpackage left out of the list works in a clone and breaks every real install.
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(root).parts)
+        for top in ("mlp", "cli", "data")
+        for init in (root / top).rglob("__init__.py")
+    }
+    assert found == listed
