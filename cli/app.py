@@ -568,6 +568,46 @@ def predict_command(
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
 
 
+@command("export")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    out: Annotated[Path, typer.Argument(metavar="OUT.onnx", help="Where to write the graph.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write the model as an ONNX graph: raw feature rows in, class probabilities and the
+    predicted class index out (needs mlp-trainer[onnx])."""
+    from cli import export
+
+    with user_errors():
+        path = run if run.is_file() else rundir.open_completed(run).model_path
+        checkpoint = load_checkpoint(path)
+        if importlib.util.find_spec("onnx") is None:
+            raise fail(export.INSTALL_HINT, BAD_INPUT)
+        graph = export.build_graph(checkpoint)
+    data = graph.SerializeToString()
+    try:
+        atomic_write(out, lambda file: file.write(data))
+    except OSError as err:
+        raise fail(f"{out}: {describe_os_error(err)}", FAILED) from None
+    report = {
+        "onnx": str(out),
+        "bytes": len(data),
+        "opset": export.OPSET,
+        "inputs": export.feature_names(checkpoint),
+        "classes": checkpoint.classes.tolist(),
+    }
+    if as_json:
+        output.print_line(json.dumps(report))
+        return
+    output.console().print(
+        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): input 'input' float32 "
+        f"N x {len(report['inputs'])}, outputs 'probabilities' N x {len(report['classes'])} "
+        "and 'label'",
+        soft_wrap=True,
+        markup=False,
+    )
+
+
 @command("sweep")
 def sweep_command(
     config_path: ConfigOption,

@@ -1,0 +1,118 @@
+"""`mlp export`: the ONNX graph, run by onnxruntime, gives `mlp predict --proba`'s numbers."""
+
+import csv
+import io
+import json
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from sklearn.datasets import load_iris
+
+
+def write_rows(path, rows):
+    with open(path, "w", newline="") as file:
+        csv.writer(file, lineterminator="\n").writerows(rows)
+    return path
+
+
+def iris_csv(path):
+    """Every iris row, its features named as `mlp datasets iris` lists them."""
+    iris = load_iris()
+    rows = [list(iris.feature_names)] + [[repr(float(v)) for v in row] for row in iris.data]
+    return write_rows(path, rows), iris.data.astype(np.float32)
+
+
+def predicted(mlp_cli, run, csv_path):
+    """`mlp predict --proba` as (labels, probabilities)."""
+    result = mlp_cli("predict", run, csv_path, "--proba")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    labels = [row[0] for row in rows[1:]]
+    return labels, np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+
+
+def run_graph(path, X):
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(["probabilities", "label"], {"input": X})
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_the_graph_gives_predicts_probabilities_for_depths_one_to_three(
+    mlp_cli, tmp_path, activation
+):
+    csv_path, X = iris_csv(tmp_path / "iris.csv")
+    for depth in (1, 2, 3):
+        config = tmp_path / f"{activation}-{depth}.yaml"
+        config.write_text(
+            f"seed: {depth}\ndata: {{dataset: iris, test_size: 0.2}}\n"
+            f"model: {{hidden: {[6, 5, 4][:depth]}, activation: {activation}}}\n"
+            "train: {epochs: 4, batch_size: 16, optimizer: {name: adam, lr: 0.05}}\n"
+        )
+        run, graph = tmp_path / f"run-{depth}", tmp_path / f"{activation}-{depth}.onnx"
+        assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+        result = mlp_cli("export", run, graph, "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["opset"] >= 17
+        labels, expected = predicted(mlp_cli, run, csv_path)
+        probabilities, label = run_graph(graph, X)
+        assert probabilities.dtype == np.float32 and label.dtype == np.int64
+        np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+        # the label is an index into the class names the graph carries
+        meta = {p.key: p.value for p in onnx.load(graph).metadata_props}
+        classes = json.loads(meta["classes"])
+        assert classes == ["setosa", "versicolor", "virginica"]
+        assert [classes[i] for i in label] == labels
+        assert json.loads(meta["feature_names"]) == list(load_iris().feature_names)
+
+
+def test_a_numeric_csv_run_exports_its_scaling_and_fills_missing_cells(mlp_cli, tmp_path):
+    rng = np.random.default_rng(0)
+    size, weight = rng.normal(3, 1, 80), rng.normal(50, 10, 80)
+    rows = [["size", "weight", "kind"]]
+    rows += [[f"{s:.3f}", f"{w:.2f}", "a" if s > 3 else "b"] for s, w in zip(size, weight)]
+    rows[5][1] = ""  # a missing cell, filled with the training mean (missing: impute)
+    data = write_rows(tmp_path / "t.csv", rows)
+    config = tmp_path / "t.yaml"
+    config.write_text(
+        "seed: 1\ndata: {dataset: t.csv, test_size: 0.25, missing: impute}\n"
+        "model: {hidden: [4], dtype: float32}\n"
+        "train: {epochs: 4, batch_size: 8, optimizer: {name: adam, lr: 0.05}}\n"
+    )
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    assert mlp_cli("export", run, tmp_path / "t.onnx").exit_code == 0
+    X = np.array([[float(c) if c else np.nan for c in row[:2]] for row in rows[1:]], np.float32)
+    labels, expected = predicted(mlp_cli, run, data)
+    probabilities, label = run_graph(tmp_path / "t.onnx", X)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+    assert np.isfinite(probabilities[4]).all()
+
+
+def test_categorical_columns_are_refused_by_name(mlp_cli, tmp_path):
+    rows = [["colour", "size", "kind"]]
+    rows += [[["red", "blue"][i % 2], str(i % 7), "ab"[i % 2]] for i in range(40)]
+    write_rows(tmp_path / "c.csv", rows)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "seed: 1\ndata: {dataset: c.csv, test_size: 0.25}\nmodel: {hidden: [3]}\n"
+        "train: {epochs: 2, batch_size: 8}\n"
+    )
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    result = mlp_cli("export", run, tmp_path / "c.onnx", "--json")
+    assert result.exit_code == 2
+    assert "categorical column(s) 'colour'" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "c.onnx").exists()
+
+
+def test_without_onnx_the_command_says_how_to_install_it(mlp_cli, iris_config, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", iris_config, "--out", run, "-q").exit_code == 0
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as if it were not installed
+    result = mlp_cli("export", run, tmp_path / "m.onnx")
+    assert result.exit_code == 2
+    assert "pip install 'mlp-trainer[onnx]'" in result.stderr
+    assert not (tmp_path / "m.onnx").exists()
