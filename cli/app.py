@@ -629,9 +629,19 @@ def sweep_command(
         typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
     ] = None,
     overrides: SetOption = None,
+    cv: Annotated[
+        int | None,
+        typer.Option(
+            "--cv",
+            min=2,
+            help="Cross-validate each point with this many stratified folds (as mlp cv) "
+            "and rank by mean accuracy over the folds.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train one run per point of a grid, in parallel; rank them by validation accuracy.
+    """Train one run per point of a grid, in parallel; rank them by validation accuracy
+    (or, with --cv K, by mean cross-validated accuracy).
 
     Re-running the same command skips finished points, resumes interrupted ones and redoes
     failed ones; a point whose config or data changed is trained afresh.
@@ -640,11 +650,12 @@ def sweep_command(
 
     console = output.console(quiet=as_json)
     with user_errors():
-        if backend not in ("local", "dask"):
-            raise RunError(f"--backend {backend}: choose local or dask")
-        if (backend == "dask") != (scheduler is not None):
-            raise RunError("--backend dask and --scheduler ADDRESS go together")
+        check_backend(backend, scheduler)
         base = load_config(config_path, overrides or ())
+        if cv is not None:
+            from cli.cv import fold_splits
+
+            fold_splits(base, cv)  # folds that cannot be drawn are refused before any point
         points = sweep.load_grid(grid, base.seed)
         points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
@@ -656,7 +667,9 @@ def sweep_command(
     try:
         with parallel_backend, render.count_progress(console) as progress:
             task = progress.add_task("points", total=len(points))
-            for row in sweep.run_points(config_path, points, out, n_jobs, local=not scheduler):
+            for row in sweep.run_points(
+                config_path, points, out, n_jobs, local=not scheduler, cv=cv
+            ):
                 rows.append(row)
                 progress.update(task, advance=1)
                 if row["status"] == "interrupted":
@@ -681,6 +694,86 @@ def sweep_command(
             "error: every point failed; see results.jsonl for each message", markup=False
         )
         raise typer.Exit(FAILED)
+
+
+@command("cv")
+def cv_command(
+    config_path: ConfigOption,
+    folds: Annotated[
+        int, typer.Option("--folds", "-k", min=2, help="Number of stratified folds.")
+    ] = 5,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder of the fold runs (default: runs/<config>-cv-<time>)."),
+    ] = None,
+    overrides: SetOption = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", min=1, help="Folds run at once (default: cores).")
+    ] = None,
+    backend: Annotated[
+        str, typer.Option("--backend", help="local (joblib processes) or dask.")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stratified K-fold cross-validation: one run per fold (OUT/fold-1 .. OUT/fold-K), each
+    tested on the rows its fold holds out; the folds' accuracy and loss with mean +- std.
+
+    data.test_size does not apply; data.val_size is carved out of each fold's training rows.
+    """
+    from cli import cv, sweep
+
+    console = output.console(quiet=as_json)
+    with user_errors():
+        check_backend(backend, scheduler)
+        config = load_config(config_path, overrides or ())
+        splits = cv.fold_splits(config, folds)
+        if out is None:
+            out = rundir.new_default_dir(f"{config_path.stem}-cv")
+        elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
+        out.mkdir(parents=True, exist_ok=True)
+        parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
+    n_jobs = min(jobs or os.cpu_count() or 1, folds)
+    console.print(
+        f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}",
+        soft_wrap=True,
+    )
+    rows: list[dict] = []
+    try:
+        with parallel_backend, render.count_progress(console) as progress:
+            task = progress.add_task("folds", total=folds)
+            for row in cv.run_folds(config_path, config, splits, out, n_jobs, not scheduler):
+                rows.append(row)
+                progress.update(task, advance=1)
+                if row["status"] == "interrupted":
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise fail(f"interrupted after {len(rows)} of {folds} folds", 130, prefix="") from None
+    result = cv.summarize(rows)
+    if as_json:
+        output.print_line(json.dumps(result))
+    else:
+        console.print(render.cv_table(result))
+    failed = [row for row in result["folds"] if row["status"] != "completed"]
+    if failed:
+        error_console().print(
+            f"error: {len(failed)} of {folds} folds failed; fold {failed[0]['fold']}: "
+            f"{failed[0]['error']}",
+            markup=False,
+        )
+        raise typer.Exit(FAILED)
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """Refuse a --backend/--scheduler pair that does not go together."""
+    if backend not in ("local", "dask"):
+        raise RunError(f"--backend {backend}: choose local or dask")
+    if (backend == "dask") != (scheduler is not None):
+        raise RunError("--backend dask and --scheduler ADDRESS go together")
 
 
 @command("datasets")

@@ -55,12 +55,32 @@ def count_progress(console: Console) -> Progress:
     )
 
 
+def cv_table(result: dict) -> Table:
+    """Each fold's held-out rows, test accuracy and loss, then their mean +- std."""
+    table = Table(title="Cross-validation (each fold's held-out rows)", title_justify="left")
+    for name in ("fold", "n", "accuracy", "loss", "epochs"):
+        table.add_column(name, justify="right")
+    table.add_column("status")
+    for r in result["folds"]:
+        status = r["status"] + (f": {r['error']}" if r.get("error") else "")
+        figures = (fmt(r["accuracy"]), fmt(r["loss"]), str(r["epochs"]))
+        table.add_row(str(r["fold"]), str(r["n"]), *figures, status)
+    if result["mean"] is not None:
+        table.add_section()
+        mean = f"{result['mean']:.4f} ± {result['std']:.4f}"
+        table.add_row("mean", "", mean, fmt(result["loss_mean"]), "", "")
+    return table
+
+
 def sweep_table(rows: Sequence[dict]) -> Table:
-    """Every point of a sweep, best validation accuracy first."""
-    table = Table(title="Sweep (best validation accuracy first)", title_justify="left")
+    """Every point of a sweep, best first (by mean cross-validated accuracy with --cv)."""
+    cv = any("cv_mean" in r for r in rows)
+    title = "mean cross-validated accuracy" if cv else "best validation accuracy"
+    table = Table(title=f"Sweep ({title} first)", title_justify="left")
     table.add_column("point", no_wrap=True)
     table.add_column("overrides")
-    for name in ("best val acc", "best val loss", "test acc", "epochs", "seconds"):
+    scores = ("cv mean", "cv std") if cv else ("best val acc", "best val loss", "test acc")
+    for name in (*scores, "epochs", "seconds"):
         table.add_column(name, justify="right")
     table.add_column("status")
     keys = {key for r in rows for key in r["overrides"]}
@@ -69,12 +89,15 @@ def sweep_table(rows: Sequence[dict]) -> Table:
         short = {key: key for key in keys}
     for r in rows:
         overrides = ", ".join(f"{short[k]}={v}" for k, v in r["overrides"].items())
+        figures = (
+            (r.get("cv_mean"), r.get("cv_std"))
+            if cv
+            else (r["best_val_accuracy"], r["best_val_loss"], r["test_accuracy"])
+        )
         table.add_row(
             r["id"],
             overrides,
-            fmt(r["best_val_accuracy"]),
-            fmt(r["best_val_loss"]),
-            fmt(r["test_accuracy"]),
+            *(fmt(v) for v in figures),
             str(r["epochs"]),
             f"{r['seconds']:.1f}",
             r["status"] + (f": {r['error']}" if r.get("error") else ""),

@@ -701,6 +701,11 @@ def _new_default_run(name: str, root: Path = DEFAULT_ROOT) -> Path:
     raise RunError(f"{root}: could not create a new run directory for {stem}")
 
 
+def new_default_dir(name: str) -> Path:
+    """A new, empty `runs/<name>-<timestamp>/`, for a folder of runs (`mlp cv`'s folds)."""
+    return _new_default_run(name)
+
+
 # -- small shared readers ------------------------------------------------------------------------
 
 

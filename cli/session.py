@@ -61,6 +61,9 @@ RESUMABLE_CHANGES = {"train.epochs"}
 # Schedules computed from the total number of epochs: a new total would change every epoch's
 # rate, including those already trained, so their runs cannot be extended.
 SCHEDULES_OF_TOTAL_EPOCHS = {"cosine"}
+# data.json's "split" for a run whose split was handed to it (a cross-validation fold)
+# rather than drawn from the config's sizes: resuming it reads the split back.
+GIVEN_SPLIT = "given"
 # The signals that stop training after the current batch, with the state saved: Ctrl-C,
 # `kill`, and a closed terminal.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -264,20 +267,36 @@ def data_facts(config: Config, data: PreparedData) -> dict:
     return facts
 
 
-def start_session(config: Config, config_path: Path, out: Path | None, overwrite: bool) -> Session:
-    """A new run: everything is checked and loaded before the run directory is touched."""
+def start_session(
+    config: Config,
+    config_path: Path,
+    out: Path | None,
+    overwrite: bool,
+    split: dict[str, np.ndarray] | None = None,
+) -> Session:
+    """A new run: everything is checked and loaded before the run directory is touched.
+
+    `split`: the row indices of each part ("train", and "val"/"test" if any) to train on
+    instead of drawing them from the config's sizes (a cross-validation fold). The run records
+    that its split was given, and the generator then draws the weights first.
+    """
     if out is not None:
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
     dataset = load_data(config)
-    data = prepare(dataset, draw_split(config, dataset, rng), config)
+    facts = {}
+    if split is None:
+        split = draw_split(config, dataset, rng)
+    else:
+        facts = {"split": GIVEN_SPLIT}
+    data = prepare(dataset, split, config)
     model = build_model(config, data, rng)
     optimizer = build_optimizer(config)
     trainer = _trainer(config, data, model, optimizer, rng)
     writer = RunWriter.create(out, config_path.stem, overwrite)
     try:
         writer.write_config(dump_config(config))
-        writer.write_data(dataset.record, data.split, data_facts(config, data))
+        writer.write_data(dataset.record, data.split, data_facts(config, data) | facts)
     except BaseException:
         writer.close()
         raise
@@ -353,7 +372,8 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
 
     rng = np.random.default_rng(config.seed)
     dataset = load_data(config)
-    split = draw_split(config, dataset, rng)
+    given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
+    split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():
         _check_same_data(where, writer, dataset.record, split)
     data = prepare(dataset, split, config)

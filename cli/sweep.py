@@ -208,18 +208,62 @@ def result_row(point: ResolvedPoint, run_dir: Path, status: str, error: str | No
     }
 
 
-def run_point(base: str, point: ResolvedPoint, out: str, parent: int | None) -> dict:
+def cv_row(point: ResolvedPoint, point_dir: Path, folds: list[dict]) -> dict:
+    """One line of results.jsonl for a point cross-validated as `mlp cv` does."""
+    from cli.cv import summarize
+
+    result = summarize(folds)
+    failed = [row for row in folds if row["status"] != "completed"]
+    status = failed[0]["status"] if failed else "completed"
+    error = f"fold {failed[0]['fold']}: {failed[0]['error']}" if failed else None
+    return {
+        "id": point.id,
+        "overrides": point.point.values,
+        "status": status,
+        "cv_mean": result["mean"] if not failed else None,
+        "cv_std": result["std"] if not failed else None,
+        "cv_loss_mean": result["loss_mean"] if not failed else None,
+        "best_val_accuracy": None,
+        "best_val_loss": None,
+        "test_accuracy": None,
+        "epochs": sum(row["epochs"] or 0 for row in folds),
+        "seconds": sum(inspect_seconds(Path(row["run"])) for row in folds),
+        "run": str(point_dir),
+        "error": error,
+    }
+
+
+def inspect_seconds(run_dir: Path) -> float:
+    """A run's training time, from its summary (0 for a run that did not complete)."""
+    state = inspect_run(run_dir) if is_run(run_dir) else None
+    return float(((state.summary if state else None) or {}).get("wall_seconds", 0.0))
+
+
+def run_point(
+    base: str, point: ResolvedPoint, out: str, parent: int | None, cv: int | None = None
+) -> dict:
     """Run (or skip, resume, redo) one point; never raises for a training failure.
 
     Runs in a joblib worker: one BLAS thread, so that parallel points do not compete for cores
     and a point's numbers do not depend on how many run beside it. `parent`: the sweep's
-    process id, watched so that the point stops if the sweep dies.
+    process id, watched so that the point stops if the sweep dies. `cv`: cross-validate the
+    point with this many folds, DIR/<point-id>-cvK/fold-1 .. fold-K (finished folds are kept).
     """
     from threadpoolctl import threadpool_limits
 
     if parent is not None:
         watch_parent(parent)
     run_dir = Path(out) / point.id
+    if cv is not None:
+        from cli.cv import run_all_folds
+
+        run_dir = Path(out) / f"{point.id}-cv{cv}"  # never inside the same point's plain run
+        with threadpool_limits(limits=1):
+            try:
+                folds = run_all_folds(Path(base), point.config, cv, run_dir)
+            except Exception as err:  # the folds could not even be drawn
+                return {**cv_row(point, run_dir, []), "status": "failed", "error": str(err)}
+        return {**cv_row(point, run_dir, folds), "skipped": False}
     status = inspect_run(run_dir).status if is_run(run_dir) else None
     if status == "completed":
         return {**result_row(point, run_dir, "completed"), "skipped": True}
@@ -282,15 +326,21 @@ def _alive(pid: int) -> bool:
 
 
 def run_points(
-    base: Path, points: list[ResolvedPoint], out: Path, n_jobs: int, local: bool
+    base: Path,
+    points: list[ResolvedPoint],
+    out: Path,
+    n_jobs: int,
+    local: bool,
+    cv: int | None = None,
 ) -> Iterator[dict]:
     """Each point's result row, in the order they finish, `n_jobs` points at a time (with
-    whatever joblib backend is active: processes on this machine, or a Dask cluster)."""
+    whatever joblib backend is active: processes on this machine, or a Dask cluster);
+    `cv`: cross-validate each point with that many folds."""
     import joblib
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
     parent = os.getpid() if local and n_jobs > 1 else None
-    tasks = (joblib.delayed(run_point)(base_path, point, out_path, parent) for point in points)
+    tasks = (joblib.delayed(run_point)(base_path, point, out_path, parent, cv) for point in points)
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
@@ -323,14 +373,18 @@ def save_results(out: Path, rows: list[dict]):
     atomic_write(out / SWEEP_RESULTS, lambda file: file.write(text.encode("utf-8")))
     best = next((row for row in ranked if row["status"] == "completed"), None)
     if best is not None:
-        config_text = read_config_text(Path(best["run"]))
+        run = Path(best["run"])
+        config_text = read_config_text(run / "fold-1" if "cv_mean" in best else run)
         atomic_write(out / BEST_CONFIG, lambda file: file.write(config_text.encode("utf-8")))
     return ranked, best
 
 
 def rank(rows: list[dict]) -> list[dict]:
-    """Best validation accuracy first; points without one (failed, no val split) last."""
-    scored = [r for r in rows if r["best_val_accuracy"] is not None]
-    others = [r for r in rows if r["best_val_accuracy"] is None]
-    scored.sort(key=lambda r: (-r["best_val_accuracy"], r["best_val_loss"] or 0.0, r["id"]))
+    """Best validation accuracy first (mean cross-validated accuracy, then mean loss, for a
+    sweep with --cv); points without one (failed, no val split) last."""
+    cv = any("cv_mean" in r for r in rows)
+    accuracy, loss = ("cv_mean", "cv_loss_mean") if cv else ("best_val_accuracy", "best_val_loss")
+    scored = [r for r in rows if r.get(accuracy) is not None]
+    others = [r for r in rows if r.get(accuracy) is None]
+    scored.sort(key=lambda r: (-r[accuracy], r[loss] or 0.0, r["id"]))
     return scored + sorted(others, key=lambda r: r["id"])

@@ -8,7 +8,13 @@ from data.dataset import Dataset
 from data.digest import file_record
 from data.encoding import Preprocessor, encode_labels
 from data.errors import DataError
-from data.prepare import SplitIndices, fit_standardizer, split_indices, standardize
+from data.prepare import (
+    SplitIndices,
+    fit_standardizer,
+    split_indices,
+    standardize,
+    stratified_folds,
+)
 from data.registry import DATASETS, DatasetInfo, load_dataset
 from data.tabular import (
     TableSettings,
@@ -36,4 +42,5 @@ __all__ = [
     "read_rows",
     "split_indices",
     "standardize",
+    "stratified_folds",
 ]

@@ -144,6 +144,33 @@ def split_indices(
     return SplitIndices(train=rows, val=val, test=test)
 
 
+def stratified_folds(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`k` disjoint folds of row numbers (each sorted) that together hold every row once.
+
+    The rows are ordered by class, in a random order within each class (drawn with `rng`),
+    and dealt to the folds in turn, as cards: every fold gets within one of n / k rows, and
+    of each class within one of its count / k. A class with fewer than `k` rows would leave
+    some fold without it, so that is refused, as are k < 2 and non-integer k.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise DataError(f"folds={k!r}: must be an integer of at least 2")
+    y = np.asarray(y)
+    labels, y_index, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if len(y) == 0:
+        raise DataError(f"folds={k}: there is nothing to split")
+    if counts.min() < k:
+        i = int(counts.argmin())
+        raise DataError(
+            f"folds={k}: class index {labels[i]} has only {counts[i]} samples, fewer than the "
+            f"folds, so some fold would hold none of it (lower the number of folds)"
+        )
+    keys = rng.random(len(y))  # only rng.random draws, as in `_hold_out`
+    order = np.lexsort((keys, y_index))  # by class, then by key
+    fold_of = np.empty(len(y), dtype=np.int64)
+    fold_of[order] = np.arange(len(y)) % k
+    return [np.flatnonzero(fold_of == fold) for fold in range(k)]
+
+
 def fit_standardizer(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and scale (population std) of the training part only, as float64.
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from data import DataError, load_dataset, split_indices
+from data import DataError, load_dataset, split_indices, stratified_folds
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,3 +221,50 @@ def test_prepared_data_records_the_rows_of_each_part(iris):
     for name, (X, y) in data.parts.items():
         assert np.array_equal(y, iris.y[data.split[name]])
         np.testing.assert_allclose(X * data.scale + data.mean, iris.X[data.split[name]])
+
+
+# -- stratified K-fold --------------------------------------------------------------------
+
+
+@given(
+    counts=st.lists(st.integers(5, 40), min_size=1, max_size=5),
+    k=st.integers(2, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=60, deadline=None)
+def test_folds_hold_every_row_once_with_each_class_within_one_of_its_share(counts, k, seed):
+    y = np.random.default_rng(seed).permutation(labels(counts))
+    folds = stratified_folds(y, k, np.random.default_rng(seed))
+    assert len(folds) == k
+    every = np.concatenate(folds)
+    assert np.array_equal(np.sort(every), np.arange(len(y)))  # each row in exactly one fold
+    for fold in folds:
+        assert np.all(np.diff(fold) > 0)  # sorted, no repeats
+        assert abs(len(fold) - len(y) / k) < 1
+        for c, count in enumerate(counts):
+            assert abs(np.sum(y[fold] == c) - count / k) < 1
+
+
+def test_folds_of_seven_and_five_in_three(iris):
+    # 12 rows in 3 folds: 4 each; class 0's 7 rows as 3 + 2 + 2, class 1's 5 as 1 + 2 + 2
+    y = labels([7, 5])
+    folds = stratified_folds(y, 3, np.random.default_rng(0))
+    assert [len(f) for f in folds] == [4, 4, 4]
+    assert sorted(per_class(y, f)[0] for f in folds) == [2, 2, 3]
+    assert sorted(per_class(y, f)[1] for f in folds) == [1, 2, 2]
+    # iris: 150 rows, 50 of each class, in 5 folds of 30 with 10 of each class
+    folds = stratified_folds(iris.y, 5, np.random.default_rng(1))
+    assert all(per_class(iris.y, f) == [10, 10, 10] for f in folds)
+
+
+def test_folds_are_the_generators_and_refuse_what_cannot_be_stratified():
+    y = labels([6, 6])
+    one = stratified_folds(y, 3, np.random.default_rng(4))
+    two = stratified_folds(y, 3, np.random.default_rng(4))
+    other = stratified_folds(y, 3, np.random.default_rng(5))
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    assert any(not np.array_equal(a, b) for a, b in zip(one, other))
+    with pytest.raises(DataError, match="class index 1 has only 2 samples, fewer than the folds"):
+        stratified_folds(labels([6, 2]), 3, np.random.default_rng(0))
+    with pytest.raises(DataError, match="folds=1: must be an integer of at least 2"):
+        stratified_folds(y, 1, np.random.default_rng(0))

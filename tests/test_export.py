@@ -85,8 +85,8 @@ def test_a_numeric_csv_run_exports_its_scaling_and_fills_missing_cells(mlp_cli, 
     assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
     assert mlp_cli("export", run, tmp_path / "t.onnx").exit_code == 0
     X = np.array([[float(c) if c else np.nan for c in row[:2]] for row in rows[1:]], np.float32)
-    labels, expected = predicted(mlp_cli, run, data)
-    probabilities, label = run_graph(tmp_path / "t.onnx", X)
+    _, expected = predicted(mlp_cli, run, data)
+    probabilities, _ = run_graph(tmp_path / "t.onnx", X)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
     assert np.isfinite(probabilities[4]).all()
 
@@ -108,7 +108,9 @@ def test_categorical_columns_are_refused_by_name(mlp_cli, tmp_path):
     assert not (tmp_path / "c.onnx").exists()
 
 
-def test_without_onnx_the_command_says_how_to_install_it(mlp_cli, iris_config, tmp_path, monkeypatch):
+def test_without_onnx_the_command_says_how_to_install_it(
+    mlp_cli, iris_config, tmp_path, monkeypatch
+):
     run = tmp_path / "run"
     assert mlp_cli("train", "--config", iris_config, "--out", run, "-q").exit_code == 0
     monkeypatch.setitem(sys.modules, "onnx", None)  # as if it were not installed
