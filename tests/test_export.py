@@ -118,3 +118,20 @@ def test_without_onnx_the_command_says_how_to_install_it(
     assert result.exit_code == 2
     assert "pip install 'mlp-trainer[onnx]'" in result.stderr
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_readmes_onnxruntime_example_runs_as_written(mlp_cli, tmp_path, monkeypatch):
+    import contextlib
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    [code] = re.findall(r"### `mlp export`.*?```python\n(.*?)```", readme, re.DOTALL)
+    config = Path(__file__).resolve().parent.parent / "configs" / "iris.yaml"
+    monkeypatch.chdir(tmp_path)
+    assert mlp_cli("train", "--config", config, "--out", "run", "-q").exit_code == 0
+    assert mlp_cli("export", "run", "iris.onnx").exit_code == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    assert printed.getvalue().startswith("['setosa', 'virginica'] [[0.99")
