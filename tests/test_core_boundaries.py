@@ -20,8 +20,9 @@ def test_the_core_imports_numpy_only():
 def test_every_package_is_listed_for_installation():
     # `pip install .` (not editable) installs only the packages pyproject.toml lists; a new
     # subpackage left out of the list works in a clone and breaks every real install.
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     root = Path(__file__).resolve().parent.parent
     listed = set(
