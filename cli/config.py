@@ -59,6 +59,9 @@ class ConfigError(ValueError):
 # -- the schema --------------------------------------------------------------------------------
 
 
+_TABLE = TableSettings()  # the defaults of the CSV keys
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Where the data comes from and how it is split and scaled."""
@@ -68,13 +71,14 @@ class DataConfig:
     test_size: float = 0.2
     val_size: float = 0.1
     standardize: bool = True
-    # CSV files only: which columns are what, and how the file is read (data/tabular.py)
-    drop: tuple[str, ...] = ()
-    id: str | None = None
-    categorical: str | tuple[str, ...] = "auto"
-    missing: str = "error"
-    delimiter: str = "auto"
-    header: bool = True
+    # CSV files only: which columns are what, and how the file is read; declared, with their
+    # defaults, by data/tabular.py's TableSettings
+    drop: tuple[str, ...] = _TABLE.drop
+    id: str | None = _TABLE.id
+    categorical: str | tuple[str, ...] = _TABLE.categorical
+    missing: str = _TABLE.missing
+    delimiter: str = _TABLE.delimiter
+    header: bool = _TABLE.header
 
 
 @dataclass(frozen=True)

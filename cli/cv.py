@@ -22,8 +22,8 @@ import numpy as np
 from cli.config import Config
 from cli.experiment import load_data
 from cli.rundir import inspect_run, is_run, read_split
-from cli.session import Interrupted, start_session
-from cli.sweep import ORPHANED, watch_parent
+from cli.session import start_session
+from cli.sweep import train_in_worker, watch_parent
 from data import DataError, split_indices, stratified_folds
 
 DEFAULT_FOLDS = 5
@@ -82,31 +82,16 @@ def run_fold(
 ) -> dict:
     """Train fold `number` as a run under `out` (kept if it is already done); never raises
     for a training failure. Runs in a joblib worker, as `cli.sweep.run_point` does."""
-    from threadpoolctl import threadpool_limits
 
     if parent is not None:
         watch_parent(parent)
     run_dir = fold_dir(Path(out), number)
     if _same_completed_run(run_dir, split):
         return fold_row(number, run_dir, "completed")
-    with threadpool_limits(limits=1):
-        session = None
-        try:
-            session = start_session(config, Path(base), run_dir, overwrite=True, split=split)
-            session.run(lambda report: None)
-            session.finish()
-        except FloatingPointError as err:  # TrainingDiverged, LossDiverged
-            return fold_row(number, run_dir, "failed", f"training diverged: {err}")
-        except Interrupted:
-            return fold_row(number, run_dir, "interrupted")
-        except Exception as err:  # any other failure is this fold's, not the command's
-            return fold_row(number, run_dir, "failed", f"{type(err).__name__}: {err}")
-        finally:
-            if session is not None:
-                session.close()
-            if ORPHANED.is_set():  # the command is gone: nobody is waiting for this result
-                os._exit(1)
-    return fold_row(number, run_dir, "completed")
+    status, error = train_in_worker(
+        lambda: start_session(config, Path(base), run_dir, overwrite=True, split=split)
+    )
+    return fold_row(number, run_dir, status, error)
 
 
 def run_folds(

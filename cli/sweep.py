@@ -39,7 +39,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ from cli.rundir import (
     is_run,
     read_config_text,
 )
-from cli.session import Interrupted, resume_session, start_session
+from cli.session import Interrupted, Session, resume_session, start_session
 from data import file_record
 from mlp.checkpoint import CheckpointError, atomic_write
 
@@ -267,28 +267,45 @@ def run_point(
     status = inspect_run(run_dir).status if is_run(run_dir) else None
     if status == "completed":
         return {**result_row(point, run_dir, "completed"), "skipped": True}
+
+    def open_session() -> Session:
+        if status == "interrupted":
+            with contextlib.suppress(RunError, ConfigError, CheckpointError):
+                return resume_session(run_dir, None, ())
+        # new, failed, damaged, or not resumable: train it afresh
+        return start_session(point.config, Path(base), run_dir, overwrite=True)
+
+    status_now, error = train_in_worker(open_session)
+    return {**result_row(point, run_dir, status_now, error), "skipped": False}
+
+
+def train_in_worker(open_session: Callable[[], Session]) -> tuple[str, str | None]:
+    """Open a session, train it to the end and save it, in a worker held to one BLAS thread.
+
+    Never raises for a training failure: returns ("completed", None), ("interrupted", None) or
+    ("failed", why), a failure being this run's, not the sweep's. A worker whose sweep has died
+    exits once its state is saved.
+    """
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(limits=1):
         session = None
         try:
-            if status == "interrupted":
-                with contextlib.suppress(RunError, ConfigError, CheckpointError):
-                    session = resume_session(run_dir, None, ())
-            if session is None:  # new, failed, damaged, or not resumable: train it afresh
-                session = start_session(point.config, Path(base), run_dir, overwrite=True)
+            session = open_session()
             session.run(lambda report: None)
             session.finish()
         except FloatingPointError as err:  # TrainingDiverged, LossDiverged
-            return result_row(point, run_dir, "failed", f"training diverged: {err}")
+            return "failed", f"training diverged: {err}"
         except Interrupted:
-            return result_row(point, run_dir, "interrupted")
-        except Exception as err:  # any other failure is this point's, not the sweep's
-            return result_row(point, run_dir, "failed", f"{type(err).__name__}: {err}")
+            return "interrupted", None
+        except Exception as err:  # any other failure is this run's, not the sweep's
+            return "failed", f"{type(err).__name__}: {err}"
         finally:
             if session is not None:
                 session.close()
             if ORPHANED.is_set():  # the sweep is gone: nobody is waiting for this result
                 os._exit(1)
-    return {**result_row(point, run_dir, "completed"), "skipped": False}
+    return "completed", None
 
 
 def watch_parent(parent: int) -> None:
