@@ -57,7 +57,10 @@ SetOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print exactly one JSON object on stdout and nothing else.")
+    bool,
+    typer.Option(
+        "--json", help="Print exactly one JSON object on stdout and nothing else.", metavar=""
+    ),
 ]
 
 
@@ -142,7 +145,7 @@ def train_command(
     ] = None,
     overrides: SetOption = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing run at --out.")
+        bool, typer.Option("--overwrite", help="Replace an existing run at --out.", metavar="")
     ] = False,
     resume: Annotated[
         Path | None,
@@ -152,9 +155,7 @@ def train_command(
             "--set train.epochs=N) exactly where it stopped.",
         ),
     ] = None,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="Print only the final line.")
-    ] = False,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train the network a config describes and save it as a run directory.
@@ -249,7 +250,7 @@ def train_and_save(console: Console, session: Session) -> dict:
 
 @command("eval")
 def eval_command(
-    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
     split: Annotated[
         str | None,
         typer.Option("--split", help="Which recorded part of the run's data: test, val or train."),
@@ -442,7 +443,9 @@ RUN_COLUMNS = (
 
 @command("runs")
 def runs_command(
-    folder: Annotated[Path, typer.Argument(help="Where the runs are.")] = DEFAULT_ROOT,
+    folder: Annotated[
+        Path, typer.Argument(metavar="FOLDER", help="Where the runs are.")
+    ] = DEFAULT_ROOT,
     sort: Annotated[
         str, typer.Option("--sort", help=f"Column to sort by: {', '.join(RUN_COLUMNS)}.")
     ] = "date",
@@ -474,7 +477,7 @@ def runs_command(
             *(render.fmt(row[c]) if c.endswith("accuracy") else str(row[c]) for c in RUN_COLUMNS)
         )
     console = output.console()
-    console.print(table)
+    console.print(render.fitted(table))
     for row in rows:
         if row["problem"]:
             console.print(f"{row['name']}: {row['problem']}", soft_wrap=True, markup=False)
@@ -482,7 +485,7 @@ def runs_command(
 
 @command("curves")
 def curves_command(
-    run: Annotated[Path, typer.Argument(help="A run directory.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     png: Annotated[
         Path | None,
         typer.Option("--png", help="Also write the chart as a PNG (needs mlp-trainer[plot])."),
@@ -507,12 +510,12 @@ def curves_command(
             render.save_curves_png(records, png)
         except OSError as err:
             raise fail(f"--png: {describe_os_error(err)}", FAILED) from None
-        console.print(f"wrote {png}")
+        console.print(f"wrote {png}", soft_wrap=True)
 
 
 @command("predict")
 def predict_command(
-    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
     input_csv: Annotated[
         Path,
         typer.Argument(
@@ -526,7 +529,7 @@ def predict_command(
         Path | None, typer.Option("--out", help="Write the predictions here (default: stdout).")
     ] = None,
     proba: Annotated[
-        bool, typer.Option("--proba", help="Add each class's probability as a column.")
+        bool, typer.Option("--proba", help="Add each class's probability as a column.", metavar="")
     ] = False,
 ) -> None:
     """Predict a label for every row of a file, with the run's own preprocessing."""
@@ -662,7 +665,10 @@ def sweep_command(
         out.mkdir(parents=True, exist_ok=True)
         parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
     n_jobs = jobs or os.cpu_count() or 1
-    console.print(f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}")
+    console.print(
+        f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}",
+        soft_wrap=True,
+    )
     rows: list[dict] = []
     try:
         with parallel_backend, render.count_progress(console) as progress:
@@ -688,7 +694,10 @@ def sweep_command(
     else:
         console.print(render.sweep_table(ranked))
         if best is not None:
-            console.print(f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}")
+            console.print(
+                f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}",
+                soft_wrap=True,
+            )
     if best is None:  # the result is printed; it is a failure all the same
         error_console().print(
             "error: every point failed; see results.jsonl for each message", markup=False
@@ -803,8 +812,9 @@ def datasets_command(
             return
         console = output.console()
         console.print(f"{name}: {one['description']}; {one['samples']} samples", soft_wrap=True)
-        console.print(f"features ({len(one['features'])}): " + ", ".join(one["features"]))
-        console.print(f"classes ({len(one['classes'])}): " + ", ".join(map(str, one["classes"])))
+        features, classes = one["features"], map(str, one["classes"])
+        console.print(f"features ({len(features)}): " + ", ".join(features), soft_wrap=True)
+        console.print(f"classes ({len(one['classes'])}): " + ", ".join(classes), soft_wrap=True)
         return
     rows = [
         {
@@ -827,7 +837,7 @@ def datasets_command(
         table.add_row(
             *(str(row[k]) for k in ("name", "samples", "features", "classes")), row["description"]
         )
-    output.console().print(table)
+    output.console().print(render.fitted(table))
 
 
 def version_callback(value: bool) -> None:

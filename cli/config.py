@@ -7,9 +7,10 @@
             lr_schedule: {name, ...}, early_stopping: {...} or null}
 
 Every key has a default except `data.dataset`. An unknown key at any depth, a wrong type or a
-value out of range is a `ConfigError` whose one line names the file, the dotted key and the
-value. `null` stands for "the default" only where the default is null (`data.target`,
-`model.init_from`, `train.early_stopping`); elsewhere it is a wrong type like any other.
+value out of range is a `ConfigError` whose line names the file, the dotted key and the value;
+a config with several such mistakes gets one `ConfigError` with one line for each. `null`
+stands for "the default" only where the default is null (`data.target`, `model.init_from`,
+`train.early_stopping`); elsewhere it is a wrong type like any other.
 
 Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to the
 current directory, as with any other command-line argument; not relative to the config file.
@@ -45,15 +46,48 @@ from mlp.schedules import SCHEDULES as SCHEDULE_KINDS
 
 
 class ConfigError(ValueError):
-    """A config that cannot be used; str(err) is one line naming the file, key and value.
+    """A config that cannot be used; str(err) is one line per mistake, each naming the file,
+    key and value.
 
     `key` is the dotted key at fault (None for problems with the file as a whole) and `detail`
-    what is wrong with it, so that a caller can say which `--set` introduced the value.
+    what is wrong with it, so that a caller can say which `--set` introduced the value; for
+    several mistakes they are the first one's, and `errors` holds each one-line error.
     """
 
     def __init__(self, message: str, key: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.key, self.detail = key, detail
+        self.errors: tuple[ConfigError, ...] = (self,)
+
+    @classmethod
+    def combined(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error for all of `errors` (each may itself hold several), one line each."""
+        flat = [one for err in errors for one in err.errors]
+        if len(flat) == 1:
+            return flat[0]
+        first = flat[0]
+        err = cls("\n".join(str(one) for one in flat), first.key, first.detail)
+        err.errors = tuple(flat)
+        return err
+
+
+class _Problems:
+    """The mistakes found so far while validating, so that all of them are reported at once."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    def attempt(self, build: Callable[..., Any], *args: Any) -> Any:
+        """build(*args), or None after noting the ConfigError it raised."""
+        try:
+            return build(*args)
+        except ConfigError as err:
+            self.found.append(err)
+            return None
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ConfigError.combined(self.found)
 
 
 # -- the schema --------------------------------------------------------------------------------
@@ -340,10 +374,15 @@ def _mapping(where: str, key: str, value: Any) -> dict:
 
 
 def _unknown_keys(where: str, prefix: str, raw: dict, valid: Sequence[str]) -> None:
+    """Every key of `raw` that is not in `valid`, one line each."""
+    problems = _Problems()
     for key in raw:
         if key not in valid:
             path = f"{prefix}.{_key_text(key)}" if prefix else _key_text(key)
-            raise _fail(where, path, f"unknown key (valid: {', '.join(sorted(valid))})")
+            problems.found.append(
+                _fail(where, path, f"unknown key (valid: {', '.join(sorted(valid))})")
+            )
+    problems.raise_any()
 
 
 def _checked(where: str, path: str, value: Any, cls: type | None = None) -> Any:
@@ -361,16 +400,18 @@ def _build(where: str, prefix: str, cls: type, raw: dict, built: dict | None = N
 
     `built` holds sub-sections the caller has already turned into dataclasses.
     """
-    _unknown_keys(where, prefix, raw, _field_names(cls))
+    problems = _Problems()
+    problems.attempt(_unknown_keys, where, prefix, raw, _field_names(cls))
     values = dict(built or {})
     for f in dataclasses.fields(cls):
         path = f"{prefix}.{f.name}"
         if f.name in values:
             continue
         if f.name in raw:
-            values[f.name] = _checked(where, path, raw[f.name], cls)
+            values[f.name] = problems.attempt(_checked, where, path, raw[f.name], cls)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise _fail(where, path, "is required")
+            problems.found.append(_fail(where, path, "is required"))
+    problems.raise_any()
     return cls(**values)
 
 
@@ -395,25 +436,32 @@ def _named(where: str, path: str, raw: Any) -> Any:
     return _build(where, path, cls, raw)
 
 
-def _early_stopping(where: str, raw: Any, data: DataConfig) -> EarlyStoppingConfig | None:
+def _early_stopping(where: str, raw: Any, data: DataConfig | None) -> EarlyStoppingConfig | None:
+    """Early stopping's settings; `data` None (itself wrong) skips the check against it."""
     if raw is None:  # null (the default) turns it off
         return None
     path = "train.early_stopping"
     stopping = _build(where, path, EarlyStoppingConfig, _mapping(where, path, raw))
-    if data.val_size == 0:
+    if data is not None and data.val_size == 0:
         raise _fail(where, path, "needs a validation split (data.val_size > 0)")
     return stopping
 
 
-def _train(where: str, raw: dict, data: DataConfig) -> TrainConfig:
+def _train(where: str, raw: dict, data: DataConfig | None) -> TrainConfig:
     raw = dict(raw)
+    problems = _Problems()
     built = {
-        "optimizer": _named(where, "train.optimizer", raw.pop("optimizer", {})),
-        "lr_schedule": _named(where, "train.lr_schedule", raw.pop("lr_schedule", {})),
-        "early_stopping": _early_stopping(where, raw.pop("early_stopping", None), data),
+        "optimizer": problems.attempt(_named, where, "train.optimizer", raw.pop("optimizer", {})),
+        "lr_schedule": problems.attempt(
+            _named, where, "train.lr_schedule", raw.pop("lr_schedule", {})
+        ),
+        "early_stopping": problems.attempt(
+            _early_stopping, where, raw.pop("early_stopping", None), data
+        ),
     }
-    train = _build(where, "train", TrainConfig, raw, built)
-    _check_optimizer(where, train)
+    train = problems.attempt(_build, where, "train", TrainConfig, raw, built)
+    problems.raise_any()
+    _check_optimizer(where, train)  # rules across keys: only once each key is right
     return train
 
 
@@ -459,21 +507,35 @@ def _validate(raw: Any, where: str) -> Config:
         raise ConfigError(
             f"{where}: the top level must be a mapping of seed, data, model, train{got}"
         )
-    _unknown_keys(where, "", raw, TOP_LEVEL)
+    # Every section is checked even after a mistake in another, so that one run of the
+    # command reports every mistake in the file.
+    problems = _Problems()
+    problems.attempt(_unknown_keys, where, "", raw, TOP_LEVEL)
     if "data" not in raw:
-        raise _fail(where, "data.dataset", "is required (e.g. data: {dataset: digits})")
-    sections = {name: _mapping(where, name, raw.get(name, {})) for name in SECTIONS}
-    data = _build(where, "data", DataConfig, sections["data"])
-    if data.target is not None and data.dataset in DATASETS:
-        raise _fail(
-            where,
-            "data.target",
-            f"only a CSV dataset takes a label column name, "
-            f"got {_shown(data.target)} with {data.dataset}",
+        problems.found.append(
+            _fail(where, "data.dataset", "is required (e.g. data: {dataset: digits})")
         )
-    model = _build(where, "model", ModelConfig, sections["model"])
-    train = _train(where, sections["train"], data)
-    seed = _checked(where, "seed", raw["seed"]) if "seed" in raw else 0
+    sections = {
+        name: problems.attempt(_mapping, where, name, raw.get(name, {})) for name in SECTIONS
+    }
+    data = model = train = None
+    if "data" in raw and sections["data"] is not None:
+        data = problems.attempt(_build, where, "data", DataConfig, sections["data"])
+    if data is not None and data.target is not None and data.dataset in DATASETS:
+        problems.found.append(
+            _fail(
+                where,
+                "data.target",
+                f"only a CSV dataset takes a label column name, "
+                f"got {_shown(data.target)} with {data.dataset}",
+            )
+        )
+    if sections["model"] is not None:
+        model = problems.attempt(_build, where, "model", ModelConfig, sections["model"])
+    if sections["train"] is not None:
+        train = problems.attempt(_train, where, sections["train"], data)
+    seed = problems.attempt(_checked, where, "seed", raw["seed"]) if "seed" in raw else 0
+    problems.raise_any()
     notes = _notes(sections["train"], train)
     return Config(seed=seed, data=data, model=model, train=train, notes=notes)
 
@@ -557,7 +619,14 @@ def apply_override(raw: dict, override: str) -> dict:
     """A copy of `raw` with one `dotted.key=value` set (the value is parsed as YAML).
 
     The key must exist in the schema; the sections on its way are created where absent or null.
+    Setting a named section's `name` (`train.optimizer.name=adam`) leaves out the keys the new
+    choice does not take (SGD's momentum), so that switching takes one `--set`.
     """
+    return _overridden(raw, override)[0]
+
+
+def _overridden(raw: dict, override: str) -> tuple[dict, list[str]]:
+    """apply_override's result, and the dotted keys it left out by switching a section's name."""
     where = _set_text(override)
     key, sep, text = override.partition("=")
     parts = key.strip().split(".")
@@ -574,6 +643,9 @@ def apply_override(raw: dict, override: str) -> dict:
             raise ConfigError(f"{where}: {shown}: unknown key ({hint})")
         if depth == len(parts) - 1:
             node[part] = value
+            section = ".".join(parts[:depth])
+            if part == "name" and section in NAMED_SECTIONS:
+                return result, _switched(node, section, value)
             break
         child = node.get(part)
         if child is None:  # absent, or null as in a saved run's `early_stopping: null`
@@ -583,7 +655,18 @@ def apply_override(raw: dict, override: str) -> dict:
                 f"{where}: {shown}: is {_shown(child)}, not a mapping to set {parts[depth + 1]} in"
             )
         node = child
-    return result
+    return result, []
+
+
+def _switched(node: dict, section: str, name: object) -> list[str]:
+    """Leave out of `node` the keys that the choice `name` of `section` does not take."""
+    cls = _named_class(section, name)
+    if cls is None:  # an unknown name: validation reports it, listing the known ones
+        return []
+    dropped = [key for key in node if key != "name" and key not in _field_names(cls)]
+    for key in dropped:
+        del node[key]
+    return [f"{section}.{key}" for key in dropped]
 
 
 def _scope(override: str) -> str:
@@ -608,18 +691,27 @@ def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<con
         raw = {}
     if not isinstance(raw, dict):
         _validate(raw, source)  # raises the top-level error
+    notes = []
     for override in overrides:
-        raw = apply_override(raw, override)
+        raw, dropped = _overridden(raw, override)
+        if dropped:
+            notes.append(f"{_set_text(override)} left out {', '.join(dropped)} (not taken by it)")
     try:
-        return _validate(raw, source)
+        config = _validate(raw, source)
+        return dataclasses.replace(config, notes=(*notes, *config.notes))
     except ConfigError as err:
-        for override in reversed(overrides):  # the last override of a key is the one in effect
-            scope = _scope(override)
-            if err.key is not None and (err.key == scope or err.key.startswith(scope + ".")):
-                raise ConfigError(
-                    f"{_set_text(override)}: {err.key}: {err.detail}", err.key, err.detail
-                ) from None
-        raise
+        raise ConfigError.combined([_blamed(one, overrides) for one in err.errors]) from None
+
+
+def _blamed(err: ConfigError, overrides: Sequence[str]) -> ConfigError:
+    """`err` told against the `--set` that put the bad value there, if one did."""
+    for override in reversed(overrides):  # the last override of a key is the one in effect
+        scope = _scope(override)
+        if err.key is not None and (err.key == scope or err.key.startswith(scope + ".")):
+            return ConfigError(
+                f"{_set_text(override)}: {err.key}: {err.detail}", err.key, err.detail
+            )
+    return err
 
 
 # The keys that hold paths. A path written in a config file is relative to that file's folder,

@@ -1,4 +1,5 @@
-"""From what went wrong to what the user sees: one line on stderr, an exit code, and with
+"""From what went wrong to what the user sees: one line on stderr (one per mistake in a config),
+an exit code, and with
 --json one JSON object on stdout. The one place that maps errors to messages and codes."""
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def reported(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except CommandError as err:
-            output.error_console().print(f"{err.prefix}{err.message}", markup=False)
+            for line in err.message.splitlines():  # several config mistakes: one line each
+                output.error_console().print(f"{err.prefix}{line}", markup=False)
             if kwargs.get("as_json"):
                 output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))
             raise typer.Exit(err.code) from None

@@ -68,8 +68,12 @@ def stdout() -> ForgivingStream:
 
 
 def console(quiet: bool = False) -> Console:
-    """The console a command reports on: stdout, forgiving, no highlighting of numbers."""
-    return Console(file=stdout(), quiet=quiet, highlight=False)
+    """The console a command reports on: stdout, forgiving, no highlighting of numbers.
+
+    Soft wrap: a line is never broken or cropped by Rich (a terminal wraps it, a pipe keeps
+    it whole, so a path in it can be copied); tables still fit the width (render.fitted).
+    """
+    return Console(file=stdout(), quiet=quiet, highlight=False, soft_wrap=True)
 
 
 def print_line(text: str) -> None:

@@ -1,17 +1,24 @@
-"""Rich output for people at a terminal; plain when piped (Rich drops colour and bars itself)."""
+"""Rich output for people at a terminal; plain when piped (Rich drops colour and bars itself).
+
+Tables never cut a number or a name short: each one is shown through `fitted`, which prints
+the table when every cell fits the console whole, and otherwise one `column: value` line per
+cell, lines that are never broken (a terminal wraps them; a pipe keeps them whole).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from mlp import ArrayCheck, EpochReport
 
+WIDE = 100_000  # wider than any table, to measure one unclamped
 MAX_EPOCH_ROWS = 20  # longer runs show an evenly thinned selection of epochs, always the last
 
 
@@ -20,14 +27,65 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def key_value_grid(rows: Sequence[tuple[str, str]]) -> Table:
-    """A borderless two-column grid of bold keys and plain values."""
+class Fitted:
+    """A table that, where the console is too narrow for any of its cells to stay whole,
+    shows its rows as `column: value` lines instead (see `fitted`)."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # A table's minimum width keeps every word of every cell whole (no_wrap cells whole
+        # altogether); below it Rich would fold or cut them with an ellipsis.
+        # (Measured against a wide console: Measurement.get clamps to the width it is given.)
+        unclamped = options.update(max_width=WIDE)
+        if Measurement.get(console, unclamped, self.table).minimum <= options.max_width:
+            yield self.table
+        else:
+            yield from self.lines(console)
+
+    def lines(self, console: Console) -> list[Text]:
+        """The title, then per row its first cell and one indented `column: value` line per
+        other cell; a grid without headers gives one `key: value` line per row."""
+        table = self.table
+        columns = [(str(c.header), list(c.cells)) for c in table.columns]
+        lines = [_unbroken(Text(str(table.title), style="bold"))] if table.title else []
+        for i in range(table.row_count):
+            cells = [_text(console, cells[i]) for _, cells in columns]
+            if not table.show_header:
+                lines.append(_unbroken(Text(": ").join(cells)))
+                continue
+            for j, ((header, _), cell) in enumerate(zip(columns, cells)):
+                label = Text(("  " if j else "") + (f"{header}: " if header else ""))
+                lines.append(_unbroken(label.append_text(cell)))
+        return lines
+
+
+def _text(console: Console, cell: object) -> Text:
+    """A cell as Text, its markup ([green]ok[/]) applied."""
+    return console.render_str(cell) if isinstance(cell, str) else Text(str(cell))
+
+
+def _unbroken(text: Text) -> Text:
+    """A line Rich neither wraps nor crops."""
+    text.no_wrap, text.overflow, text.end = True, "ignore", "\n"
+    return text
+
+
+def fitted(table: Table) -> RenderableType:
+    """`table` where every cell fits whole, else its rows as `column: value` lines."""
+    return Fitted(table)
+
+
+def key_value_grid(rows: Sequence[tuple[str, str]]) -> RenderableType:
+    """A borderless two-column grid of bold keys and plain values (`key: value` lines where
+    the console is too narrow for a word of a value, such as a path, to stay whole)."""
     grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
+    grid.add_column(style="bold", no_wrap=True)
     grid.add_column()
     for key, value in rows:
         grid.add_row(key, value)
-    return grid
+    return fitted(grid)
 
 
 def epoch_progress(console: Console) -> Progress:
@@ -55,7 +113,7 @@ def count_progress(console: Console) -> Progress:
     )
 
 
-def cv_table(result: dict) -> Table:
+def cv_table(result: dict) -> RenderableType:
     """Each fold's held-out rows, test accuracy and loss, then their mean +- std."""
     table = Table(title="Cross-validation (each fold's held-out rows)", title_justify="left")
     for name in ("fold", "n", "accuracy", "loss", "epochs"):
@@ -69,10 +127,10 @@ def cv_table(result: dict) -> Table:
         table.add_section()
         mean = f"{result['mean']:.4f} ± {result['std']:.4f}"
         table.add_row("mean", "", mean, fmt(result["loss_mean"]), "", "")
-    return table
+    return fitted(table)
 
 
-def sweep_table(rows: Sequence[dict]) -> Table:
+def sweep_table(rows: Sequence[dict]) -> RenderableType:
     """Every point of a sweep, best first (by mean cross-validated accuracy with --cv)."""
     cv = any("cv_mean" in r for r in rows)
     title = "mean cross-validated accuracy" if cv else "best validation accuracy"
@@ -102,7 +160,7 @@ def sweep_table(rows: Sequence[dict]) -> Table:
             f"{r['seconds']:.1f}",
             r["status"] + (f": {r['error']}" if r.get("error") else ""),
         )
-    return table
+    return fitted(table)
 
 
 def latest_text(report: EpochReport) -> str:
@@ -120,7 +178,7 @@ def thinned(n: int, limit: int = MAX_EPOCH_ROWS) -> list[int]:
     return sorted({round(i) for i in np.linspace(0, n - 1, limit)})
 
 
-def epochs_table(reports: Sequence[EpochReport]) -> Table:
+def epochs_table(reports: Sequence[EpochReport]) -> RenderableType:
     """Train and validation loss and accuracy per epoch (thinned for long runs)."""
     shown = thinned(len(reports))
     title = "Epochs" if len(shown) == len(reports) else f"Epochs ({len(shown)} of {len(reports)})"
@@ -137,10 +195,10 @@ def epochs_table(reports: Sequence[EpochReport]) -> Table:
             fmt(r.val_accuracy),
             f"{r.seconds:.3f}",
         )
-    return table
+    return fitted(table)
 
 
-def results_table(final: dict[str, dict]) -> Table:
+def results_table(final: dict[str, dict]) -> RenderableType:
     """Loss and accuracy on each split after training."""
     table = Table(title="Final", title_justify="left")
     for name, justify in (("split", "left"), ("samples", "right"), ("loss", "right")):
@@ -148,10 +206,10 @@ def results_table(final: dict[str, dict]) -> Table:
     table.add_column("accuracy", justify="right")
     for split, figures in final.items():
         table.add_row(split, str(figures["n"]), fmt(figures["loss"]), fmt(figures["accuracy"]))
-    return table
+    return fitted(table)
 
 
-def confusion_table(matrix: np.ndarray, labels: Sequence[str]) -> Table:
+def confusion_table(matrix: np.ndarray, labels: Sequence[str]) -> RenderableType:
     """Rows are true classes, columns predicted ones."""
     table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
     table.add_column("", style="bold")
@@ -159,10 +217,10 @@ def confusion_table(matrix: np.ndarray, labels: Sequence[str]) -> Table:
         table.add_column(label, justify="right")
     for label, row in zip(labels, matrix):
         table.add_row(label, *(str(int(v)) for v in row))
-    return table
+    return fitted(table)
 
 
-def per_class_table(per_class: Sequence[dict]) -> Table:
+def per_class_table(per_class: Sequence[dict]) -> RenderableType:
     """Precision, recall, F1 and support of each class."""
     table = Table(title="Per class", title_justify="left")
     table.add_column("class", style="bold")
@@ -176,10 +234,10 @@ def per_class_table(per_class: Sequence[dict]) -> Table:
             fmt(row["f1"]),
             str(row["support"]),
         )
-    return table
+    return fitted(table)
 
 
-def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> Table:
+def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> RenderableType:
     """One row per parameter array: shape, entries checked, max relative error and where."""
     table = Table(title="Gradient check (float64, centred differences)", title_justify="left")
     table.add_column("array", style="bold")
@@ -192,12 +250,12 @@ def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> Table:
             "x".join(map(str, r.shape)),
             str(r.n_checked),
             f"{r.max_rel_error:.2e}",
-            str(list(r.worst_index)),
+            "[" + ",".join(map(str, r.worst_index)) + "]",
             f"{r.analytic:.6e}",
             f"{r.numerical:.6e}",
             "[green]ok[/]" if ok else "[red]FAIL[/]",
         )
-    return table
+    return fitted(table)
 
 
 # -- learning curves ---------------------------------------------------------------------------
@@ -237,10 +295,24 @@ def line_chart(
     return text.append(" " * pad + "  " + legend + "\n")
 
 
-def learning_curves(records: Sequence[dict]) -> list[Text]:
+class LineChart:
+    """`line_chart` as wide as the console allows: at most 60 points across, at least 20."""
+
+    def __init__(self, title: str, series: dict[str, Sequence[float | None]]) -> None:
+        self.title, self.series = title, series
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        values = [v for s in self.series.values() for v in s if v is not None]
+        pad = max((len(f"{v:.4f}") for v in values), default=0)
+        yield line_chart(
+            self.title, self.series, width=max(20, min(60, options.max_width - pad - 2))
+        )
+
+
+def learning_curves(records: Sequence[dict]) -> list[LineChart]:
     """Loss and accuracy charts from metrics.jsonl records."""
     return [
-        line_chart(
+        LineChart(
             f"{what} per epoch",
             {
                 f"train {what}": [r[f"train_{what}"] for r in records],

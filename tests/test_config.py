@@ -445,11 +445,13 @@ yaml_values = st.recursive(
 
 @settings(max_examples=100, deadline=None)
 @given(yaml_values)
-def test_any_yaml_value_gives_a_config_or_a_one_line_config_error(raw):
+def test_any_yaml_value_gives_a_config_or_a_config_error_of_one_line_per_mistake(raw):
     try:
         config = parse_config(raw)
     except ConfigError as err:
-        assert "\n" not in str(err)
+        assert str(err).splitlines() == [str(one) for one in err.errors]
+        assert all("\n" not in str(one) and one.errors == (one,) for one in err.errors)
+        assert (err.key, err.detail) == (err.errors[0].key, err.errors[0].detail)
     else:
         assert parse_config(config_to_dict(config)) == config
 
