@@ -7,11 +7,12 @@ cell, lines that are never broken (a terminal wraps them; a pipe keeps them whol
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
+from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -35,14 +36,12 @@ class Fitted:
         self.table = table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        # A table's minimum width keeps every word of every cell whole (no_wrap cells whole
-        # altogether); below it Rich would fold or cut them with an ellipsis.
-        # (Measured against a wide console: Measurement.get clamps to the width it is given.)
-        unclamped = options.update(max_width=WIDE)
-        if Measurement.get(console, unclamped, self.table).minimum <= options.max_width:
-            yield self.table
-        else:
-            yield from self.lines(console)
+        for table in (self.table, compact(self.table)):
+            laid_out = _laid_out(console, options, table)
+            if laid_out is not None:
+                yield laid_out
+                return
+        yield from self.lines(console)
 
     def lines(self, console: Console) -> list[Text]:
         """The title, then per row its first cell and one indented `column: value` line per
@@ -64,6 +63,42 @@ class Fitted:
 def _text(console: Console, cell: object) -> Text:
     """A cell as Text, its markup ([green]ok[/]) applied."""
     return console.render_str(cell) if isinstance(cell, str) else Text(str(cell))
+
+
+def _laid_out(console: Console, options: ConsoleOptions, table: Table) -> Table | None:
+    """`table` with column widths that keep every word of every cell whole within the width,
+    or None where even its narrowest layout is too wide.
+
+    Rich, short of room, narrows the widest columns first, below the longest word of a cell if
+    need be (then it folds or cuts it); here each column gets at least its longest word, and
+    the room left goes to the columns that need the least more to show in one line.
+    """
+    unclamped = options.update(max_width=WIDE)  # measure whole cells, not cut to the width
+    ranges = [table._measure_column(console, unclamped, c) for c in table.columns]
+    room = options.max_width - table._extra_width
+    if sum(r.maximum for r in ranges) <= room:
+        return table
+    widths = [r.minimum for r in ranges]
+    if sum(widths) > room:
+        return None
+    spare = room - sum(widths)
+    for i in sorted(range(len(ranges)), key=lambda i: ranges[i].maximum - ranges[i].minimum):
+        more = min(spare, ranges[i].maximum - widths[i])
+        widths[i], spare = widths[i] + more, spare - more
+    fixed = copy.copy(table)
+    fixed.columns = [copy.copy(c) for c in table.columns]
+    for i, column in enumerate(fixed.columns):
+        column.width = widths[i] - table._get_padding_width(i)
+    return fixed
+
+
+def compact(table: Table) -> Table:
+    """`table` without vertical rules or edges, one space between columns: about three
+    characters a column narrower."""
+    narrow = copy.copy(table)
+    narrow.box, narrow.show_edge, narrow.pad_edge = box.SIMPLE_HEAD, False, False
+    narrow.padding, narrow.collapse_padding = (0, 1, 0, 0), True
+    return narrow
 
 
 def _unbroken(text: Text) -> Text:

@@ -248,7 +248,7 @@ def _delimiter(source: str, head: str, cut: bool, delimiter: str) -> str:
         shown = " ".join(repr(d) for d in DELIMITERS)
         raise DataError(
             f"{source}: cannot tell the delimiter (none of {shown} splits the first lines "
-            "into columns); set data.delimiter"
+            "into columns); save the file with one of them between the columns"
         )
     return best
 

@@ -408,10 +408,38 @@ def test_an_override_cannot_reach_inside_a_value_that_is_not_a_mapping():
         parse_config({"data": {"dataset": "iris"}, "train": 3}, ["train.epochs=5"])
 
 
-def test_changing_the_optimizer_by_name_is_blamed_for_keys_it_no_longer_has():
-    raw = {"data": {"dataset": "iris"}, "train": {"optimizer": {"momentum": 0.5}}}
-    with pytest.raises(ConfigError, match=r"^--set train\.optimizer\.name=adam: .*\.momentum: unk"):
-        parse_config(raw, ["train.optimizer.name=adam"])
+def test_changing_the_optimizer_by_name_leaves_out_the_keys_it_does_not_take():
+    raw = {"data": {"dataset": "iris"}, "train": {"optimizer": {"momentum": 0.5, "lr": 0.2}}}
+    config = parse_config(raw, ["train.optimizer.name=adam"])
+    assert config.train.optimizer == AdamConfig(lr=0.2)  # lr carried over, momentum left out
+    assert config.notes == (
+        "--set train.optimizer.name=adam left out train.optimizer.momentum (not taken by it)",
+    )
+    # A key set after the switch is still checked against the new optimizer.
+    with pytest.raises(ConfigError, match=r"^--set train\.optimizer\.momentum=0\.5: .*unknown"):
+        parse_config(raw, ["train.optimizer.name=adam", "train.optimizer.momentum=0.5"])
+
+
+def test_every_mistake_in_a_config_is_reported_at_once_one_line_each(tmp_path, mlp_cli):
+    path = write(
+        tmp_path,
+        "data: {dataset: iris, test_size: 2}\nmodel: {hiden: [4]}\ntrain: {epochs: 0}\n",
+    )
+    result = mlp_cli("train", "--config", path, "--set", "train.batch_size=0")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"error: {path}: data.test_size: must be a number in [0.0, 1.0), got 2",
+        f"error: {path}: model.hiden: unknown key (valid: activation, dtype, hidden, init_from)",
+        f"error: {path}: train.epochs: must be an integer >= 1, got 0",
+        "error: --set train.batch_size=0: train.batch_size: must be an integer >= 1, got 0",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert (caught.value.key, caught.value.detail) == (
+        "data.test_size",
+        "must be a number in [0.0, 1.0), got 2",
+    )
+    assert len(caught.value.errors) == 3
 
 
 def test_a_bad_value_in_the_file_is_still_blamed_on_the_file(tmp_path):
