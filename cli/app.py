@@ -24,6 +24,7 @@ from cli import output, render, rundir
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, prepare_data
+from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
@@ -41,6 +42,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=FlagHelpGroup,
 )
 
 GRADCHECK_MAX_ENTRIES = 20_000  # per array; larger arrays are checked on a seeded sample
@@ -52,6 +54,7 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="KEY=VALUE",
         help="Override one config key, e.g. --set train.epochs=5 (value parsed as YAML). "
         "Repeatable.",
     ),
@@ -73,7 +76,7 @@ def command(name: str):
     """Register a command whose CommandErrors become one stderr line and an exit code."""
 
     def register(function):
-        return app.command(name)(reported(function))
+        return app.command(name, cls=FlagHelpCommand)(reported(function))
 
     return register
 
@@ -488,7 +491,7 @@ def curves_command(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory.")],
     png: Annotated[
         Path | None,
-        typer.Option("--png", help="Also write the chart as a PNG (needs mlp-trainer[plot])."),
+        typer.Option("--png", help="Also write the chart as a PNG (needs matplotlib)."),
     ] = None,
 ) -> None:
     """Learning curves of a run: train and validation loss and accuracy per epoch."""

@@ -113,3 +113,25 @@ def test_the_recipe_for_a_fourth_optimizer_runs_and_resumes_exactly():
 def test_python_dash_m_cli_help_runs():
     result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "predict" in result.stdout and "curves" in result.stdout
+
+
+def test_the_example_config_shows_the_real_defaults():
+    import yaml
+
+    from cli.config import config_to_dict, parse_config
+
+    example = yaml.safe_load((ROOT / "configs" / "example.yaml").read_text())
+    assert example == config_to_dict(parse_config({"data": {"dataset": "wine"}}))
+
+
+def test_help_shows_flags_as_flags_and_arguments_by_name(mlp_cli):
+    for command in ("train", "eval", "gradcheck", "runs", "curves", "predict", "sweep", "datasets"):
+        text = mlp_cli(command, "--help").stdout
+        assert "<bool>" not in text, command
+        assert "--set" not in text or "--set KEY=VALUE" in " ".join(text.split()), command
+        assert "{run}" not in text and "[folder]" not in text, command
+    assert "eval [OPTIONS] {RUN} " in mlp_cli("eval", "--help").stdout
+    assert "predict [OPTIONS] {RUN} {INPUT} " in mlp_cli("predict", "--help").stdout
+    assert "runs [OPTIONS] [FOLDER] " in mlp_cli("runs", "--help").stdout
+    assert "mlp-trainer" not in mlp_cli("curves", "--help").stdout
+    assert "<bool>" not in mlp_cli("--help").stdout
