@@ -135,3 +135,15 @@ def test_help_shows_flags_as_flags_and_arguments_by_name(mlp_cli):
     assert "runs [OPTIONS] [FOLDER] " in mlp_cli("runs", "--help").stdout
     assert "mlp-trainer" not in mlp_cli("curves", "--help").stdout
     assert "<bool>" not in mlp_cli("--help").stdout
+
+
+def test_the_readme_output_is_as_printed_at_80_columns():
+    # Tables and charts fit 80 columns; only plain lines (a path in them) may run longer.
+    drawn, fence = [], None
+    for line in README.splitlines():
+        if line.startswith("```"):
+            fence = line if fence is None else None
+        elif fence == "```" and set(line) & set("│┃─━"):
+            drawn.append(line)
+    assert len(drawn) > 20
+    assert [line for line in drawn if len(line) > 80] == []
