@@ -60,21 +60,31 @@ def _check_stratifiable(y: np.ndarray, fraction: float, cut: _Cut) -> int:
         k, count = labels[counts.argmin()], counts.min()
         raise DataError(
             f"{said}: class index {k} has only {count} sample; a stratified split needs at "
-            f"least 2 of every class (set {cut.size_name} to 0, or add samples)"
+            f"least 2 of every class (set data.{cut.size_name}: 0, or add samples)"
         )
     if n_out < n_classes:
         raise DataError(
             f"{said} leaves {n_out} for {cut.out}, fewer than the {n_classes} classes; "
             f"a stratified split needs at least one {cut.out} sample per class "
-            f"(raise {cut.size_name}, or set it to 0)"
+            f"(raise data.{cut.size_name}, or set data.{cut.size_name}: 0)"
         )
     if n - n_out < n_classes:
         raise DataError(
             f"{said} leaves {n - n_out} for {cut.rest}, fewer than the {n_classes} classes; "
             f"a stratified split needs at least one {cut.rest} sample per class "
-            f"(lower {cut.size_name})"
+            f"(set data.{cut.size_name}: {_largest_fraction(n, n_classes)})"
         )
     return n_out
+
+
+def _largest_fraction(n: int, n_classes: int) -> float:
+    """The largest fraction, in hundredths, whose cut of `n` samples leaves at least one of
+    each of `n_classes` classes on both sides; 0 (no cut) where none does."""
+    for hundredths in range(99, 0, -1):
+        n_out = math.ceil(hundredths / 100 * n)  # as the cut itself rounds
+        if n_classes <= n_out <= n - n_classes:
+            return hundredths / 100
+    return 0
 
 
 def _allocate(counts: np.ndarray, n_out: int, ties: np.ndarray) -> np.ndarray:

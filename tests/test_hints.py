@@ -34,16 +34,26 @@ CSV_HINTS = {
     + "".join(f"{'nan' if i == 5 else a},{b},{c}\n" for i, (a, b, c) in enumerate(rows())),
     "missing label": "x1,x2,label\n"
     + "".join(f"{a},{b},{'' if i == 5 else c}\n" for i, (a, b, c) in enumerate(rows())),
+    "a class of one": "x1,x2,label\n"
+    + "".join(f"{a},{b},{'c' if i == 5 else c}\n" for i, (a, b, c) in enumerate(rows())),
 }
 
 
-@pytest.mark.parametrize("text", CSV_HINTS.values(), ids=CSV_HINTS.keys())
-def test_each_csv_hint_followed_trains(mlp_cli, tmp_path, text):
+@pytest.mark.parametrize(
+    ("text", "given"),
+    [(t, []) for t in CSV_HINTS.values()]
+    + [
+        (CSV_HINTS["missing cell"].replace("nan", "1"), ["--set", "data.test_size=0.97"]),
+        (CSV_HINTS["missing cell"].replace("nan", "1"), ["--set", "data.test_size=0.01"]),
+    ],
+    ids=[*CSV_HINTS, "test part too big", "test part too small"],
+)
+def test_each_csv_hint_followed_trains(mlp_cli, tmp_path, text, given):
     config = csv_config(tmp_path, text)
-    refused = mlp_cli("train", "--config", config, "--out", tmp_path / "r1", "-q")
+    refused = mlp_cli("train", "--config", config, "--out", tmp_path / "r1", "-q", *given)
     assert refused.exit_code == 2
     fix = suggested_sets(refused.stderr)
-    followed = mlp_cli("train", "--config", config, "--out", tmp_path / "r2", "-q", *fix)
+    followed = mlp_cli("train", "--config", config, "--out", tmp_path / "r2", "-q", *given, *fix)
     assert followed.exit_code == 0, (fix, followed.stderr)
 
 
@@ -92,3 +102,16 @@ def test_switching_optimizer_with_one_set_drops_the_keys_it_does_not_take(mlp_cl
     assert note in result.stdout
     saved = (run / "config.yaml").read_text()
     assert "name: adam\n    lr: 0.05\n    beta1: 0.9\n" in saved and "momentum" not in saved
+
+
+def test_scoring_a_changed_csv_with_data_as_suggested_works(mlp_cli, tmp_path):
+    config = csv_config(tmp_path, CSV_HINTS["missing cell"].replace("nan", "1"))
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    with (tmp_path / "t.csv").open("a") as file:
+        file.write("3,1.5,a\n")
+    refused = mlp_cli("eval", run)
+    assert refused.exit_code == 2 and "score it with --data FILE" in refused.stderr
+    scored = mlp_cli("eval", run, "--data", tmp_path / "t.csv", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    assert '"n": 41' in scored.stdout  # every row of the file, the new one included
