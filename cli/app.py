@@ -576,7 +576,7 @@ def predict_command(
 
 @command("export")
 def export_command(
-    run: Annotated[Path, typer.Argument(help="A run directory, or its model.npz.")],
+    run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
     out: Annotated[Path, typer.Argument(metavar="OUT.onnx", help="Where to write the graph.")],
     as_json: JsonOption = False,
 ) -> None:

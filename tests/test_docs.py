@@ -125,7 +125,8 @@ def test_the_example_config_shows_the_real_defaults():
 
 
 def test_help_shows_flags_as_flags_and_arguments_by_name(mlp_cli):
-    for command in ("train", "eval", "gradcheck", "runs", "curves", "predict", "sweep", "datasets"):
+    commands = ("train", "eval", "gradcheck", "runs", "curves", "predict", "sweep", "datasets")
+    for command in (*commands, "export", "cv"):
         text = mlp_cli(command, "--help").stdout
         assert "<bool>" not in text, command
         assert "--set" not in text or "--set KEY=VALUE" in " ".join(text.split()), command
