@@ -652,7 +652,7 @@ def sweep_command(
     Re-running the same command skips finished points, resumes interrupted ones and redoes
     failed ones; a point whose config or data changed is trained afresh.
     """
-    from cli import sweep
+    from cli import remote, sweep
 
     console = output.console(quiet=as_json)
     with user_errors():
@@ -666,7 +666,7 @@ def sweep_command(
         points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
-        parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
+        cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
         f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}",
@@ -674,10 +674,10 @@ def sweep_command(
     )
     rows: list[dict] = []
     try:
-        with parallel_backend, render.count_progress(console) as progress:
+        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
             task = progress.add_task("points", total=len(points))
             for row in sweep.run_points(
-                config_path, points, out, n_jobs, local=not scheduler, cv=cv
+                config_path, points, out, n_jobs, local=not scheduler, cv=cv, client=cluster
             ):
                 rows.append(row)
                 progress.update(task, advance=1)
@@ -736,7 +736,7 @@ def cv_command(
 
     data.test_size does not apply; data.val_size is carved out of each fold's training rows.
     """
-    from cli import cv, sweep
+    from cli import cv, remote
 
     console = output.console(quiet=as_json)
     with user_errors():
@@ -748,7 +748,7 @@ def cv_command(
         elif out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
         out.mkdir(parents=True, exist_ok=True)
-        parallel_backend = sweep.dask_backend(scheduler) if scheduler else contextlib.nullcontext()
+        cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(
         f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}",
@@ -756,9 +756,12 @@ def cv_command(
     )
     rows: list[dict] = []
     try:
-        with parallel_backend, render.count_progress(console) as progress:
+        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
             task = progress.add_task("folds", total=folds)
-            for row in cv.run_folds(config_path, config, splits, out, n_jobs, not scheduler):
+            rows_iter = cv.run_folds(
+                config_path, config, splits, out, n_jobs, not scheduler, cluster
+            )
+            for row in rows_iter:
                 rows.append(row)
                 progress.update(task, advance=1)
                 if row["status"] == "interrupted":

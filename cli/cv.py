@@ -8,7 +8,8 @@ split (split.npz, marked as given in data.json), so `mlp eval DIR/fold-2` scores
 the rows that fold held out, and `mlp train --resume` finds them again.
 
 Folds run in parallel as sweep points do (cli/sweep.py): joblib processes on this machine, or
-a Dask cluster, one BLAS thread each, and a local worker stops when the command dies.
+a Dask cluster that is sent the data and sends the runs back (cli/remote.py), one BLAS thread
+each, and a local worker stops when the command dies.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +26,7 @@ from cli.experiment import load_data
 from cli.rundir import inspect_run, is_run, read_split
 from cli.session import start_session
 from cli.sweep import train_in_worker, watch_parent
-from data import DataError, split_indices, stratified_folds
+from data import DataError, Dataset, split_indices, stratified_folds
 
 DEFAULT_FOLDS = 5
 
@@ -34,10 +36,13 @@ def fold_dir(out: Path, number: int) -> Path:
     return out / f"fold-{number}"
 
 
-def fold_splits(config: Config, k: int) -> list[dict[str, np.ndarray]]:
-    """Each fold's train/val/test row indices: test is the fold, val carved from the rest."""
+def fold_splits(
+    config: Config, k: int, dataset: Dataset | None = None
+) -> list[dict[str, np.ndarray]]:
+    """Each fold's train/val/test row indices: test is the fold, val carved from the rest
+    (`dataset`: the config's data, if it is already loaded)."""
     rng = np.random.default_rng(config.seed)
-    dataset = load_data(config)
+    dataset = dataset if dataset is not None else load_data(config)
     try:
         folds = stratified_folds(dataset.y, k, rng)
         splits = []
@@ -78,10 +83,17 @@ def _same_completed_run(run_dir: Path, split: dict[str, np.ndarray]) -> bool:
 
 
 def run_fold(
-    base: str, config: Config, number: int, split: dict, out: str, parent: int | None
+    base: str,
+    config: Config,
+    number: int,
+    split: dict,
+    out: str,
+    parent: int | None,
+    dataset: Dataset | None = None,
 ) -> dict:
     """Train fold `number` as a run under `out` (kept if it is already done); never raises
-    for a training failure. Runs in a joblib worker, as `cli.sweep.run_point` does."""
+    for a training failure. Runs in a joblib worker, as `cli.sweep.run_point` does;
+    `dataset`: the config's data, loaded by the client (on a Dask worker)."""
 
     if parent is not None:
         watch_parent(parent)
@@ -89,17 +101,31 @@ def run_fold(
     if _same_completed_run(run_dir, split):
         return fold_row(number, run_dir, "completed")
     status, error = train_in_worker(
-        lambda: start_session(config, Path(base), run_dir, overwrite=True, split=split)
+        lambda: start_session(
+            config, Path(base), run_dir, overwrite=True, split=split, dataset=dataset
+        )
     )
     return fold_row(number, run_dir, status, error)
 
 
 def run_folds(
-    base: Path, config: Config, splits: list[dict], out: Path, n_jobs: int, local: bool
+    base: Path,
+    config: Config,
+    splits: list[dict],
+    out: Path,
+    n_jobs: int,
+    local: bool,
+    client: Any = None,
 ) -> Iterator[dict]:
-    """Each fold's row, in the order they finish, `n_jobs` at a time (with whatever joblib
-    backend is active)."""
+    """Each fold's row, in the order they finish, `n_jobs` at a time in joblib processes on
+    this machine, or on the Dask cluster of `client` (cli/remote.py)."""
     import joblib
+
+    if client is not None:
+        from cli import remote
+
+        yield from remote.run_folds(client, base, config, splits, out)
+        return
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
     parent = os.getpid() if local and n_jobs > 1 else None
@@ -110,11 +136,13 @@ def run_folds(
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 
 
-def run_all_folds(base: Path, config: Config, k: int, out: Path) -> list[dict]:
+def run_all_folds(
+    base: Path, config: Config, k: int, out: Path, dataset: Dataset | None = None
+) -> list[dict]:
     """Every fold of one config, one after another in this process (a `sweep --cv` point)."""
-    splits = fold_splits(config, k)
+    splits = fold_splits(config, k, dataset)
     return [
-        run_fold(str(base), config, number, split, str(out), None)
+        run_fold(str(base), config, number, split, str(out), None, dataset)
         for number, split in enumerate(splits, start=1)
     ]
 

@@ -706,6 +706,51 @@ def new_default_dir(name: str) -> Path:
     return _new_default_run(name)
 
 
+# -- moving a run between machines (a Dask worker shares no disk with the client) -----------
+
+
+def export_run(run_dir: Path) -> dict[str, bytes]:
+    """The run's files by name, as a reader sees them (a committed staged change included),
+    or the uncommitted staged change when one is pending: that is what a resume continues."""
+    staged = run_dir / STAGED_DIR
+    pending = (staged / CONFIG_FILE).is_file() and not (staged / SUMMARY_FILE).is_file()
+    files = {}
+    for name in RUN_FILES:
+        try:
+            files[name] = (staged / name if pending else _overlay(run_dir, name)).read_bytes()
+        except FileNotFoundError:
+            continue
+    return files
+
+
+def import_run(run_dir: Path, files: dict[str, bytes]) -> None:
+    """Write a run exported by `export_run` (on another machine) as the run in `run_dir`,
+    replacing whatever run was there, under the lock, each file atomically and summary.json
+    last: a client killed halfway leaves a run that is not complete, never a mix that is.
+    summary.json's `run` names `run_dir`, as if the run had been trained here."""
+    unknown = sorted(set(files) - set(RUN_FILES))
+    if unknown or CONFIG_FILE not in files:
+        raise RunError(f"{run_dir}: cannot import a run of files {sorted(files)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(run_dir, overwrite=True)  # refuses a folder with files that are not a run's
+    lock = RunLock(run_dir)
+    try:
+        _recover(run_dir)
+        shutil.rmtree(run_dir / STAGED_DIR, ignore_errors=True)
+        (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # not complete until the end
+        fsync_directory(run_dir)
+        for name in RUN_FILES:  # summary.json last
+            if name not in files:
+                (run_dir / name).unlink(missing_ok=True)
+            elif name == SUMMARY_FILE:
+                summary = json.loads(files[name])
+                _write_json(run_dir / name, {**summary, "run": str(run_dir.absolute())})
+            else:
+                _replace(run_dir / name, lambda file, data=files[name]: file.write(data))
+    finally:
+        lock.release()
+
+
 # -- small shared readers ------------------------------------------------------------------------
 
 

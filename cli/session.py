@@ -40,6 +40,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
+from data import Dataset
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
@@ -273,17 +274,20 @@ def start_session(
     out: Path | None,
     overwrite: bool,
     split: dict[str, np.ndarray] | None = None,
+    dataset: Dataset | None = None,
 ) -> Session:
     """A new run: everything is checked and loaded before the run directory is touched.
 
     `split`: the row indices of each part ("train", and "val"/"test" if any) to train on
     instead of drawing them from the config's sizes (a cross-validation fold). The run records
     that its split was given, and the generator then draws the weights first.
+    `dataset`: the config's dataset, already loaded (by a client, for a Dask worker that
+    cannot read the client's files); by default it is loaded here.
     """
     if out is not None:
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
-    dataset = load_data(config)
+    dataset = dataset if dataset is not None else load_data(config)
     facts = {}
     if split is None:
         split = draw_split(config, dataset, rng)
@@ -323,17 +327,22 @@ def changed_keys(old: Config, new: Config) -> list[str]:
     return sorted(key for key in a.keys() | b.keys() if a.get(key) != b.get(key))
 
 
-def resume_session(run: Path, config_path: Path | None, overrides) -> Session:
-    """Continue the run in `run` exactly where it stopped (or extend a finished one)."""
+def resume_session(
+    run: Path, config_path: Path | None, overrides, dataset: Dataset | None = None
+) -> Session:
+    """Continue the run in `run` exactly where it stopped (or extend a finished one);
+    `dataset`: its data already loaded, as for `start_session`."""
     writer = RunWriter.reopen(run)
     try:
-        return _resume(writer, run, config_path, overrides)
+        return _resume(writer, run, config_path, overrides, dataset)
     except BaseException:
         writer.close()
         raise
 
 
-def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -> Session:
+def _resume(
+    writer: RunWriter, run: Path, config_path: Path | None, overrides, dataset: Dataset | None
+) -> Session:
     where = f"--resume {run}"
     complete = not writer.staged and completed_summary(writer.run_dir) is not None
     saved_text = writer.config_text()
@@ -371,7 +380,7 @@ def _resume(writer: RunWriter, run: Path, config_path: Path | None, overrides) -
         writer.begin_change(dump_config(config))
 
     rng = np.random.default_rng(config.seed)
-    dataset = load_data(config)
+    dataset = dataset if dataset is not None else load_data(config)
     given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
     split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():

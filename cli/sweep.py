@@ -23,7 +23,8 @@ data changed gets a new id and is trained afresh. results.jsonl and best.yaml li
 points of the current grid.
 
 Points run in parallel with joblib, each worker held to one BLAS thread so that workers do not
-fight over cores and every point computes the same numbers whatever the number of jobs. A
+fight over cores and every point computes the same numbers whatever the number of jobs; or
+on a Dask cluster that shares no disk with this machine (cli/remote.py). A
 local worker watches its parent: if the sweep is killed, the worker stops its point (saved,
 resumable) and exits within about a second.
 """
@@ -64,7 +65,7 @@ from cli.rundir import (
     read_config_text,
 )
 from cli.session import Interrupted, Session, resume_session, start_session
-from data import file_record
+from data import Dataset, file_record
 from mlp.checkpoint import CheckpointError, atomic_write
 
 # How often a local worker checks that the sweep that started it is still alive.
@@ -240,7 +241,12 @@ def inspect_seconds(run_dir: Path) -> float:
 
 
 def run_point(
-    base: str, point: ResolvedPoint, out: str, parent: int | None, cv: int | None = None
+    base: str,
+    point: ResolvedPoint,
+    out: str,
+    parent: int | None,
+    cv: int | None = None,
+    dataset: Dataset | None = None,
 ) -> dict:
     """Run (or skip, resume, redo) one point; never raises for a training failure.
 
@@ -248,6 +254,7 @@ def run_point(
     and a point's numbers do not depend on how many run beside it. `parent`: the sweep's
     process id, watched so that the point stops if the sweep dies. `cv`: cross-validate the
     point with this many folds, DIR/<point-id>-cvK/fold-1 .. fold-K (finished folds are kept).
+    `dataset`: the point's data, loaded by the client (on a Dask worker, see cli/remote.py).
     """
     from threadpoolctl import threadpool_limits
 
@@ -260,7 +267,7 @@ def run_point(
         run_dir = Path(out) / f"{point.id}-cv{cv}"  # never inside the same point's plain run
         with threadpool_limits(limits=1):
             try:
-                folds = run_all_folds(Path(base), point.config, cv, run_dir)
+                folds = run_all_folds(Path(base), point.config, cv, run_dir, dataset)
             except Exception as err:  # the folds could not even be drawn
                 return {**cv_row(point, run_dir, []), "status": "failed", "error": str(err)}
         return {**cv_row(point, run_dir, folds), "skipped": False}
@@ -271,9 +278,9 @@ def run_point(
     def open_session() -> Session:
         if status == "interrupted":
             with contextlib.suppress(RunError, ConfigError, CheckpointError):
-                return resume_session(run_dir, None, ())
+                return resume_session(run_dir, None, (), dataset)
         # new, failed, damaged, or not resumable: train it afresh
-        return start_session(point.config, Path(base), run_dir, overwrite=True)
+        return start_session(point.config, Path(base), run_dir, overwrite=True, dataset=dataset)
 
     status_now, error = train_in_worker(open_session)
     return {**result_row(point, run_dir, status_now, error), "skipped": False}
@@ -349,37 +356,23 @@ def run_points(
     n_jobs: int,
     local: bool,
     cv: int | None = None,
+    client: Any = None,
 ) -> Iterator[dict]:
-    """Each point's result row, in the order they finish, `n_jobs` points at a time (with
-    whatever joblib backend is active: processes on this machine, or a Dask cluster);
-    `cv`: cross-validate each point with that many folds."""
+    """Each point's result row, in the order they finish, `n_jobs` points at a time in joblib
+    processes on this machine, or on the Dask cluster of `client` (cli/remote.py, which
+    schedules the points itself); `cv`: cross-validate each point with that many folds."""
     import joblib
+
+    if client is not None:
+        from cli import remote
+
+        yield from remote.run_points(client, base, points, out, cv)
+        return
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
     parent = os.getpid() if local and n_jobs > 1 else None
     tasks = (joblib.delayed(run_point)(base_path, point, out_path, parent, cv) for point in points)
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
-
-
-def dask_backend(scheduler: str) -> contextlib.ExitStack:
-    """joblib's Dask backend, connected to the scheduler at `scheduler` while it is entered."""
-    import joblib
-
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise RunError(
-            "--backend dask needs dask: pip install 'mlp-trainer[dask]' "
-            "(in a clone of mlp: pip install '.[dask]')"
-        ) from None
-    try:
-        client = Client(scheduler, timeout=10)
-    except OSError as err:
-        raise RunError(f"--scheduler {scheduler}: cannot connect ({err})") from None
-    stack = contextlib.ExitStack()
-    stack.callback(client.close)
-    stack.enter_context(joblib.parallel_config(backend="dask"))
-    return stack
 
 
 def save_results(out: Path, rows: list[dict]):

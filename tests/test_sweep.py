@@ -1,4 +1,4 @@
-"""`mlp sweep`: grids, parallel points, re-runs, failures, and a Dask cluster on loopback."""
+"""`mlp sweep`: grids, parallel points, re-runs, failures (a Dask cluster: test_remote.py)."""
 
 import json
 import os
@@ -181,35 +181,6 @@ def test_dask_needs_a_scheduler_and_the_extra(mlp_cli, files, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     result = sweep(mlp_cli, files, files / "s", "--backend", "dask", "--scheduler", "tcp://x:1")
     assert result.exit_code == 2 and "pip install 'mlp-trainer[dask]'" in result.stderr
-
-
-def test_a_sweep_on_a_local_dask_cluster_equals_the_local_backend(mlp_cli, files):
-    distributed = pytest.importorskip("dask.distributed")  # installed with the test extra
-    local = json.loads(sweep(mlp_cli, files, files / "local", "--jobs", "2").stdout)["points"]
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp",
-        host="127.0.0.1",  # loopback only
-        dashboard_address=None,
-    ) as cluster:
-        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        result = sweep(
-            mlp_cli,
-            files,
-            files / "dask",
-            "--backend",
-            "dask",
-            "--scheduler",
-            cluster.scheduler_address,
-        )
-    assert result.exit_code == 0, result.stderr
-    remote = json.loads(result.stdout)["points"]
-    assert [p["id"] for p in remote] == [p["id"] for p in local]
-    for a, b in zip(local, remote):
-        assert a["best_val_loss"] == b["best_val_loss"] and a["test_accuracy"] == b["test_accuracy"]
-        assert weights(files / "local" / a["id"]) == weights(files / "dask" / b["id"])
 
 
 def _children(pid):
