@@ -85,6 +85,17 @@ RUN_FILES = (
     MODEL_FILE,
     SUMMARY_FILE,
 )
+# The order in which a new run writes its files (split.npz before the data.json that describes
+# it; summary.json last), which an imported run follows.
+_WRITE_ORDER = (
+    CONFIG_FILE,
+    SPLIT_FILE,
+    DATA_FILE,
+    METRICS_FILE,
+    RESUME_FILE,
+    MODEL_FILE,
+    SUMMARY_FILE,
+)
 SPLITS = ("train", "val", "test")
 STATUSES = ("completed", "running", "interrupted", "failed", "damaged")
 DEFAULT_ROOT = Path("runs")
@@ -725,9 +736,11 @@ def export_run(run_dir: Path) -> dict[str, bytes]:
 
 def import_run(run_dir: Path, files: dict[str, bytes]) -> None:
     """Write a run exported by `export_run` (on another machine) as the run in `run_dir`,
-    replacing whatever run was there, under the lock, each file atomically and summary.json
-    last: a client killed halfway leaves a run that is not complete, never a mix that is.
-    summary.json's `run` names `run_dir`, as if the run had been trained here."""
+    replacing whatever run was there, under the lock: the old files go first (summary.json
+    first), then the new ones, each atomically, in the order a training run writes them. A
+    client killed halfway leaves what a training run killed at that point leaves: a run that
+    resumes, never one that looks complete. summary.json's `run` names `run_dir`, as if the
+    run had been trained here."""
     unknown = sorted(set(files) - set(RUN_FILES))
     if unknown or CONFIG_FILE not in files:
         raise RunError(f"{run_dir}: cannot import a run of files {sorted(files)}")
@@ -737,12 +750,13 @@ def import_run(run_dir: Path, files: dict[str, bytes]) -> None:
     try:
         _recover(run_dir)
         shutil.rmtree(run_dir / STAGED_DIR, ignore_errors=True)
-        (run_dir / SUMMARY_FILE).unlink(missing_ok=True)  # not complete until the end
+        for name in reversed(RUN_FILES):  # summary.json first: no longer complete
+            (run_dir / name).unlink(missing_ok=True)
         fsync_directory(run_dir)
-        for name in RUN_FILES:  # summary.json last
+        for name in _WRITE_ORDER:
             if name not in files:
-                (run_dir / name).unlink(missing_ok=True)
-            elif name == SUMMARY_FILE:
+                continue
+            if name == SUMMARY_FILE:
                 summary = json.loads(files[name])
                 _write_json(run_dir / name, {**summary, "run": str(run_dir.absolute())})
             else:

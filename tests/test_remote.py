@@ -206,6 +206,21 @@ def test_cross_validation_on_the_cluster_equals_the_local_one(mlp_cli, client_fi
         assert weights(f"local/fold-{number}") == weights(f"remote/fold-{number}")
 
 
+def test_a_cross_validated_sweep_on_the_cluster_equals_the_local_one(mlp_cli, client_files):
+    Path("grid.yaml").write_text("model.hidden: [[4], [8]]\n")
+    local = sweep(mlp_cli, "local", "--jobs", "1", "--cv", "2")
+    remote = sweep(mlp_cli, "remote", "--backend", "dask", "--scheduler", client_files, "--cv", "2")
+    assert [(p["id"], p["cv_mean"], p["cv_loss_mean"]) for p in remote] == [
+        (p["id"], p["cv_mean"], p["cv_loss_mean"]) for p in local
+    ]
+    assert all(p["status"] == "completed" for p in remote)
+    for point in remote:
+        folder = Path("remote") / f"{point['id']}-cv2"
+        assert weights(folder / "fold-2") == weights(Path("local") / folder.name / "fold-2")
+    again = sweep(mlp_cli, "remote", "--backend", "dask", "--scheduler", client_files, "--cv", "2")
+    assert [p["cv_mean"] for p in again] == [p["cv_mean"] for p in remote]
+
+
 def test_a_worker_killed_mid_point_does_not_sink_the_sweep(mlp_cli, cluster, client_files):
     address, _, start_worker = cluster
     victim = start_worker.workers[-1]

@@ -335,3 +335,55 @@ def test_run_files_respect_the_umask(config, tmp_path):
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in run.iterdir()}
     assert set(modes.values()) == {0o640}, modes
+
+
+def _forked_import(run, exported, kill_at_step):
+    """import_run in a forked child that SIGKILLs itself at protocol step `kill_at_step`."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            cli.rundir._KILL_AT_STEP, cli.rundir._steps_taken = kill_at_step, 0
+            cli.rundir.import_run(run, exported)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFSIGNALED(status)
+
+
+def test_an_import_killed_at_any_step_is_never_a_complete_run_until_it_is_done(
+    mlp_cli, config, tmp_path
+):
+    source = tmp_path / "trained"
+    assert mlp_cli("train", "--config", config, "--out", source, "-q").exit_code == 0
+    exported = cli.rundir.export_run(source)
+    assert set(exported) == set(cli.rundir.RUN_FILES)
+    run = tmp_path / "imported"
+    step = 0
+    while True:  # each time the import is killed one step later, over what the last one left
+        step += 1
+        killed = _forked_import(run, exported, step)
+        status = assert_complete_or_resumable(run) if (run / "config.yaml").exists() else None
+        if not killed:
+            break
+        assert status != "completed" or step > 2 * (len(exported) - 1)  # summary.json is last
+    assert step > 2 * len(exported) and status == "completed"
+    assert weights(run) == weights(source)
+    for name in set(exported) - {"summary.json"}:
+        assert (run / name).read_bytes() == exported[name], name
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["run"] == str(run.absolute())
+    assert {**summary, "run": None} == {**json.loads(exported["summary.json"]), "run": None}
+    result = mlp_cli("eval", run, "--json")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_an_import_refuses_files_that_are_not_a_runs(tmp_path):
+    with pytest.raises(cli.rundir.RunError, match="cannot import a run of files"):
+        cli.rundir.import_run(tmp_path / "run", {"config.yaml": b"", "../x": b""})
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(cli.rundir.RunError, match=r"notes\.txt"):
+        cli.rundir.import_run(tmp_path / "mine", {"config.yaml": b"seed: 1\n"})
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
