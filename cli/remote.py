@@ -220,9 +220,13 @@ def run_points(client: Any, base: Path, points: list, out: Path, cv: int | None)
             yield _failed(point, out, cv, _why(result))
             continue
         row, runs = result
-        for name, files in runs.items():
-            if sent.get(name) != files:
-                import_run(out / name, files)
+        try:
+            for name, files in runs.items():
+                if sent.get(name) != files:
+                    import_run(out / name, files)
+        except (RunError, OSError) as err:  # e.g. a folder of someone else's files, a full disk
+            yield _failed(point, out, cv, f"bringing its run home: {err}")
+            continue
         if cv is None:
             yield {**result_row(point, point_dir, row["status"], row["error"]), "skipped": False}
         else:
@@ -260,6 +264,10 @@ def run_folds(
             yield fold_row(number, run_dir, "failed", _why(result))
             continue
         row, files = result
-        if files is not None:
-            import_run(run_dir, files)
+        try:
+            if files is not None:
+                import_run(run_dir, files)
+        except (RunError, OSError) as err:
+            yield fold_row(number, run_dir, "failed", f"bringing its run home: {err}")
+            continue
         yield fold_row(number, run_dir, row["status"], row["error"])
