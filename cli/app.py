@@ -28,6 +28,7 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
+from cli.threads import TrainingThreads, one_shot_count, parse_threads, using
 from data import DATASETS
 from mlp import (
     evaluate,
@@ -67,6 +68,14 @@ JsonOption = Annotated[
 ]
 
 
+ThreadsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads",
+        help="BLAS threads for the matrix products: a number, or auto to time the choices "
+        "(1 or one per core) and keep the faster.",
+    ),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the final line.", metavar="")
 ]
@@ -118,6 +127,7 @@ def header(session: Session) -> list[tuple]:
             f"({config.model.activation}, {config.model.dtype})",
         ),
         ("optimizer", f"{opt.name}: {settings}"),
+        *([("threads", session.threads.describe())] if session.threads else []),
         (
             "training",
             f"{config.train.epochs} epochs, batch {config.train.batch_size}, "
@@ -160,6 +170,7 @@ def train_command(
     ] = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Train the network a config describes and save it as a run directory.
 
@@ -169,7 +180,9 @@ def train_command(
     """
     console = output.console(quiet=quiet or as_json)
     with user_errors():
+        setting = parse_threads(threads)
         session = open_session(config_path, out, overrides or (), overwrite, resume)
+    session.threads = TrainingThreads(setting)
     try:
         summary = train_and_save(console, session)
     finally:
@@ -181,6 +194,7 @@ def train_command(
         console.print(chart)
     final = summary["final"]
     console.print(render.results_table(final))
+    console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
     split, figures = headline(final)
     line = (
         f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
@@ -268,6 +282,7 @@ def eval_command(
     ] = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Loss, accuracy, confusion matrix and per-class scores of a trained model.
 
@@ -278,6 +293,7 @@ def eval_command(
 
     console = output.console(quiet=as_json)
     with user_errors():
+        setting = parse_threads(threads)
         if split is not None and split not in SPLITS:
             raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
@@ -294,7 +310,9 @@ def eval_command(
             rows = scoring.file_rows(checkpoint, config, completed.data, data)
     for line in scoring.unseen_lines(rows.unseen):
         error_console().print(line, markup=False)
-    report = scores_report(checkpoint, evaluate(checkpoint.model, rows.X, rows.y), rows.y)
+    with using(one_shot_count(setting)):
+        result = evaluate(checkpoint.model, rows.X, rows.y)
+    report = scores_report(checkpoint, result, rows.y)
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     if as_json:
         output.print_line(json.dumps(report))
@@ -365,10 +383,12 @@ def gradcheck_command(
     ] = 1e-6,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Check backprop against centred finite differences, per parameter array, in float64."""
     console = output.console(quiet=as_json or quiet)
     with user_errors():
+        setting = parse_threads(threads)
         if not eps > 0:
             raise RunError(f"--eps {eps}: must be > 0")
         config = load_config(config_path, overrides or ())
@@ -377,15 +397,16 @@ def gradcheck_command(
         model = build_model(config, data, rng)
     X, y = data.parts["train"]
     X, y = X[:samples], y[:samples]
-    results = gradient_check(
-        model,
-        X,
-        y,
-        eps=eps,
-        weight_decay=config.train.weight_decay,
-        max_entries=GRADCHECK_MAX_ENTRIES,
-        rng=rng,
-    )
+    with using(one_shot_count(setting)):
+        results = gradient_check(
+            model,
+            X,
+            y,
+            eps=eps,
+            weight_decay=config.train.weight_decay,
+            max_entries=GRADCHECK_MAX_ENTRIES,
+            rng=rng,
+        )
     report = gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
     worst = max(r.max_rel_error for r in results)
     verdict = f"{'PASS' if report['passed'] else 'FAIL'}: max relative error {worst:.2e} "
@@ -534,11 +555,13 @@ def predict_command(
     proba: Annotated[
         bool, typer.Option("--proba", help="Add each class's probability as a column.", metavar="")
     ] = False,
+    threads: ThreadsOption = "auto",
 ) -> None:
     """Predict a label for every row of a file, with the run's own preprocessing."""
     from cli import scoring
 
     with user_errors():
+        setting = parse_threads(threads)
         config = None
         if run.is_file():  # any model file in the checkpoint format, read with the defaults
             checkpoint = load_checkpoint(run)
@@ -549,7 +572,8 @@ def predict_command(
         inputs = scoring.predict_inputs(checkpoint, config, input_csv)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
-    probabilities = predict_proba(checkpoint.model, inputs.X)
+    with using(one_shot_count(setting)):
+        probabilities = predict_proba(checkpoint.model, inputs.X)
     labels = checkpoint.classes[probabilities.argmax(axis=1)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -730,6 +754,14 @@ def cv_command(
         typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
     ] = None,
     as_json: JsonOption = False,
+    threads: Annotated[
+        str,
+        typer.Option(
+            "--threads",
+            help="BLAS threads of each fold when they run one at a time (--jobs 1): a number, "
+            "or auto. Folds run in parallel use one thread each.",
+        ),
+    ] = "auto",
 ) -> None:
     """Stratified K-fold cross-validation: one run per fold (OUT/fold-1 .. OUT/fold-K), each
     tested on the rows its fold holds out; the folds' accuracy and loss with mean +- std.
@@ -741,6 +773,7 @@ def cv_command(
     console = output.console(quiet=as_json)
     with user_errors():
         check_backend(backend, scheduler)
+        setting = parse_threads(threads)
         config = load_config(config_path, overrides or ())
         splits = cv.fold_splits(config, folds)
         if out is None:
@@ -759,7 +792,7 @@ def cv_command(
         with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
             task = progress.add_task("folds", total=folds)
             rows_iter = cv.run_folds(
-                config_path, config, splits, out, n_jobs, not scheduler, cluster
+                config_path, config, splits, out, n_jobs, not scheduler, cluster, threads=setting
             )
             for row in rows_iter:
                 rows.append(row)

@@ -26,6 +26,7 @@ from cli.experiment import load_data
 from cli.rundir import inspect_run, is_run, read_split
 from cli.session import start_session
 from cli.sweep import train_in_worker, watch_parent
+from cli.threads import ThreadSetting
 from data import DataError, Dataset, split_indices, stratified_folds
 
 DEFAULT_FOLDS = 5
@@ -90,10 +91,12 @@ def run_fold(
     out: str,
     parent: int | None,
     dataset: Dataset | None = None,
+    threads: ThreadSetting = 1,
 ) -> dict:
     """Train fold `number` as a run under `out` (kept if it is already done); never raises
     for a training failure. Runs in a joblib worker, as `cli.sweep.run_point` does;
-    `dataset`: the config's data, loaded by the client (on a Dask worker)."""
+    `dataset`: the config's data, loaded by the client (on a Dask worker); `threads`: BLAS
+    threads (1 unless the folds run one at a time in this process)."""
 
     if parent is not None:
         watch_parent(parent)
@@ -103,7 +106,8 @@ def run_fold(
     status, error = train_in_worker(
         lambda: start_session(
             config, Path(base), run_dir, overwrite=True, split=split, dataset=dataset
-        )
+        ),
+        threads,
     )
     return fold_row(number, run_dir, status, error)
 
@@ -116,9 +120,12 @@ def run_folds(
     n_jobs: int,
     local: bool,
     client: Any = None,
+    threads: ThreadSetting = 1,
 ) -> Iterator[dict]:
     """Each fold's row, in the order they finish, `n_jobs` at a time in joblib processes on
-    this machine, or on the Dask cluster of `client` (cli/remote.py)."""
+    this machine, or on the Dask cluster of `client` (cli/remote.py). `threads` applies only
+    when the folds run one at a time in this process; folds in parallel keep one BLAS thread
+    each."""
     import joblib
 
     if client is not None:
@@ -129,8 +136,11 @@ def run_folds(
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
     parent = os.getpid() if local and n_jobs > 1 else None
+    threads = threads if local and n_jobs == 1 else 1
     tasks = (
-        joblib.delayed(run_fold)(base_path, config, number, split, out_path, parent)
+        joblib.delayed(run_fold)(
+            base_path, config, number, split, out_path, parent, threads=threads
+        )
         for number, split in enumerate(splits, start=1)
     )
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)

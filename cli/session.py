@@ -40,6 +40,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
+from cli.threads import TrainingThreads, blas_thread_count, using
 from data import Dataset
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
@@ -105,6 +106,9 @@ class Session:
     history: list[EpochReport] = field(default_factory=list)  # every epoch of the run so far
     wall_seconds: float = 0.0  # training time of earlier sessions of this run
     training_done: bool = False  # resumed after training ended, before the run was saved
+    # The BLAS thread count while training; None leaves it as it is (a sweep or cv worker,
+    # already held to one thread).
+    threads: TrainingThreads | None = None
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
 
     def __post_init__(self) -> None:
@@ -131,7 +135,11 @@ class Session:
         n_classes = self.model.layer_sizes[-1]
         with stop_on_signals(self.trainer) as received:
             try:
-                for report in self.trainer.run(self.config.train.epochs):
+                epochs = self.trainer.run(self.config.train.epochs)
+                if self.threads is not None:
+                    self.threads.keep_numbers(self.trainer)
+                    epochs = self.threads.run(epochs)
+                for report in epochs:
                     if report.train_loss > DIVERGENCE_FACTOR * math.log(n_classes):
                         raise LossDiverged(report.epoch, report.train_loss, n_classes)
                     self.history.append(report)
@@ -187,6 +195,10 @@ class Session:
             }
             if stopping and stopping.restore_best and self.stopper.best_params is not None:
                 self.model.params[:] = self.stopper.best_params
+        # At one thread, whatever --threads says: these figures are then the same numbers
+        # with any setting (odd-sized parts can change in the last bit at other counts).
+        with using(1):
+            final_figures = split_figures(self.model, self.data)
         data = self.data
         prep = None if data.preprocessor is None else data.preprocessor.to_arrays()
         checkpoint = Checkpoint(
@@ -200,8 +212,10 @@ class Session:
             "n_params": self.model.n_params,
             "epochs": len(self.history),
             "best": best,
-            "final": split_figures(self.model, self.data),
+            "final": final_figures,
             "wall_seconds": self.wall_seconds,
+            # the BLAS thread count used last (auto may change it during training)
+            "threads": blas_thread_count() if self.threads is None else self.threads.current,
             "versions": versions(),
         }
         return self.writer.finish(checkpoint, summary)

@@ -65,6 +65,7 @@ from cli.rundir import (
     read_config_text,
 )
 from cli.session import Interrupted, Session, resume_session, start_session
+from cli.threads import ThreadSetting, TrainingThreads
 from data import Dataset, file_record
 from mlp.checkpoint import CheckpointError, atomic_write
 
@@ -286,8 +287,11 @@ def run_point(
     return {**result_row(point, run_dir, status_now, error), "skipped": False}
 
 
-def train_in_worker(open_session: Callable[[], Session]) -> tuple[str, str | None]:
-    """Open a session, train it to the end and save it, in a worker held to one BLAS thread.
+def train_in_worker(
+    open_session: Callable[[], Session], threads: ThreadSetting = 1
+) -> tuple[str, str | None]:
+    """Open a session, train it to the end and save it, in a worker held to one BLAS thread
+    (or to `threads` while training: a cv whose folds run one at a time, in this process).
 
     Never raises for a training failure: returns ("completed", None), ("interrupted", None) or
     ("failed", why), a failure being this run's, not the sweep's. A worker whose sweep has died
@@ -299,6 +303,7 @@ def train_in_worker(open_session: Callable[[], Session]) -> tuple[str, str | Non
         session = None
         try:
             session = open_session()
+            session.threads = TrainingThreads(threads)
             session.run(lambda report: None)
             session.finish()
         except FloatingPointError as err:  # TrainingDiverged, LossDiverged
