@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.threads import AUTO, TrainingThreads, candidates  # noqa: E402
+from cli.threads import AUTO, TrainingThreads, batch_probe, candidates  # noqa: E402
 from mlp import MLP, Adam, Trainer  # noqa: E402
 
 BUSY_LIMIT = 600  # seconds: the busy loop ends by itself even if this script is killed
@@ -50,9 +50,9 @@ class Workload:
 
 
 WORKLOADS = [
-    Workload("digits 64-128-10 b32", (64, 128, 10), 32, 1437, 150),
-    Workload("digits 64-256-128-10 b32", (64, 256, 128, 10), 32, 1437, 60),
-    Workload("mnist-sized 784-256-10 b128", (784, 256, 10), 128, 6000, 10),
+    Workload("digits 64-128-10 b32", (64, 128, 10), 32, 1437, 100),
+    Workload("digits 64-256-128-10 b32", (64, 256, 128, 10), 32, 1437, 25),
+    Workload("mnist-sized 784-256-10 b128", (784, 256, 10), 128, 4096, 8),
 ]
 
 
@@ -65,16 +65,19 @@ def synthetic(w: Workload) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def ms_per_epoch(w: Workload, data, setting) -> float:
-    """Build and train one run with `setting` threads; its wall time per epoch."""
+def ms_per_epoch(w: Workload, data, setting) -> tuple[float, int]:
+    """Build and train one run with `setting` threads; its wall time per epoch and the
+    thread count it used last."""
     X, y = data
     started = time.perf_counter()
     rng = np.random.default_rng(0)
     model = MLP(list(w.sizes), rng, dtype=w.dtype)
     trainer = Trainer(model, Adam(0.002), X, y, batch_size=w.batch_size, rng=rng)
-    for _ in TrainingThreads(setting).run(trainer.run(w.epochs)):
+    threads = TrainingThreads(setting)  # as `mlp train` uses it (cli/session.py)
+    threads.keep_numbers(trainer)
+    for _ in threads.run(trainer.run(w.epochs), batch_probe(trainer)):
         pass
-    return 1000 * (time.perf_counter() - started) / w.epochs
+    return 1000 * (time.perf_counter() - started) / w.epochs, threads.current
 
 
 def measure(repeats: int, quick: bool) -> list[dict]:
@@ -89,15 +92,18 @@ def measure(repeats: int, quick: bool) -> list[dict]:
         try:
             for w in WORKLOADS:
                 if quick:
-                    w = Workload(w.name, w.sizes, w.batch_size, w.rows, max(w.epochs // 4, 2))
+                    w = Workload(w.name, w.sizes, w.batch_size, w.rows, max(w.epochs // 4, 3))
                 data = synthetic(w)
                 ms_per_epoch(w, data, 1)  # warm-up: first allocations, code paths
                 times: dict[str, list[float]] = {str(s): [] for s in settings}
-                loads = []
+                loads, auto_used = [], []
                 for _ in range(repeats):
                     for setting in settings:
-                        times[str(setting)].append(ms_per_epoch(w, data, setting))
+                        ms, used = ms_per_epoch(w, data, setting)
+                        times[str(setting)].append(ms)
                         loads.append(os.getloadavg()[0])
+                        if setting == AUTO:
+                            auto_used.append(used)
                 medians = {s: float(np.median(v)) for s, v in times.items()}
                 fixed = min(medians[str(s)] for s in settings if s != AUTO)
                 rows.append(
@@ -107,6 +113,7 @@ def measure(repeats: int, quick: bool) -> list[dict]:
                         "ms": medians,
                         "all_ms": times,
                         "auto_over_best_fixed": medians[AUTO] / fixed,
+                        "auto_used": auto_used,
                         "load": [min(loads), max(loads)],
                     }
                 )
@@ -123,7 +130,8 @@ def format_row(row: dict, settings) -> str:
     low, high = row["load"]
     return (
         f"| {row['workload']} | {row['condition']} | {ms} | "
-        f"{row['auto_over_best_fixed']:.2f}x | {low:.2f}-{high:.2f} |"
+        f"{row['auto_over_best_fixed']:.2f}x | {', '.join(map(str, row['auto_used']))} | "
+        f"{low:.2f}-{high:.2f} |"
     )
 
 
@@ -144,8 +152,8 @@ def main() -> None:
     print(head)
     columns = " | ".join(f"--threads {s}" for s in settings)
     table = [
-        f"| workload | machine | {columns} | auto / faster fixed | load average |",
-        "|---|---|" + "---|" * len(settings) + "---|---|",
+        f"| workload | machine | {columns} | auto / faster fixed | auto chose | load average |",
+        "|---|---|" + "---|" * len(settings) + "---|---|---|",
     ]
     print("\n".join(table), flush=True)
     rows = measure(repeats, args.quick)

@@ -40,7 +40,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
-from cli.threads import TrainingThreads, blas_thread_count, using
+from cli.threads import TrainingThreads, batch_probe, blas_thread_count, using
 from data import Dataset
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
@@ -138,7 +138,7 @@ class Session:
                 epochs = self.trainer.run(self.config.train.epochs)
                 if self.threads is not None:
                     self.threads.keep_numbers(self.trainer)
-                    epochs = self.threads.run(epochs)
+                    epochs = self.threads.run(epochs, batch_probe(self.trainer))
                 for report in epochs:
                     if report.train_loss > DIVERGENCE_FACTOR * math.log(n_classes):
                         raise LossDiverged(report.epoch, report.train_loss, n_classes)

@@ -18,8 +18,8 @@ whole run). A fixed `--threads N` is the user's choice and is used as given.
 
 Switching costs little but not nothing: building a `ThreadpoolController` (which scans the
 loaded libraries) took 0.3 ms here, and each `limit` call 13 us. A controller is built once per
-command, and training switches only between stretches of at least STRETCH_SECONDS, so the cost
-stays far below 1% even for 3 ms digits epochs.
+run, and training switches only at checks, at most one per RECHECK_SECONDS of training, so the
+cost stays far below 1% even for 3 ms digits epochs.
 """
 
 from __future__ import annotations
@@ -39,14 +39,20 @@ from mlp.evaluation import predict_logits
 AUTO = "auto"
 ThreadSetting = int | str  # a fixed count >= 1, or AUTO
 
-# Training: a stretch is the run of whole epochs at one count between two possible switches;
-# it ends at the first epoch boundary after this much training time.
-STRETCH_SECONDS = 0.05
-# Training time between two checks of the count not in use; at least RECHECK_FACTOR times the
-# last check's cost, so that checking (a stretch at what may be the slower count) costs at
-# most 1 / RECHECK_FACTOR of the run per unit of slowdown, however long an epoch takes.
+# Training: `auto` times a probe (one batch's loss and gradient) at each count, in
+# PROBE_ROUNDS interleaved rounds of at least PROBE_SECONDS each (a neighbour's load comes and
+# goes within milliseconds: one short window can flatter either count, so it takes the median),
+# before the first epoch and after every RECHECK_SECONDS of training (or RECHECK_FACTOR times
+# what the last check cost, if more: checking then costs at most 5%).
+PROBE_SECONDS = 0.01
+PROBE_ROUNDS = 3
 RECHECK_SECONDS = 10.0
 RECHECK_FACTOR = 20.0
+# More threads must be this much faster to be chosen: one thread is at most N times slower
+# than N, but N threads on a loaded machine were up to 10x slower than one (benchmarks/
+# threads.py), so a near tie goes to fewer threads.
+MARGIN = 1.1
+PROBE_ROWS = 4096  # a full-batch optimizer's probe is this many rows, not the whole set
 
 T = TypeVar("T")
 
@@ -106,12 +112,15 @@ def blas_thread_count() -> int | None:
 
 
 class TrainingThreads:
-    """The BLAS thread count while training, fixed or chosen by timing the epochs themselves.
+    """The BLAS thread count while training, fixed or chosen by timing the training's work.
 
-    With `auto`, the first stretches run at each candidate count in turn; the count with the
-    fewest seconds per epoch is kept. Every RECHECK_SECONDS of training (or longer, see
-    RECHECK_FACTOR) one stretch runs at each other count, and the faster is kept again. Only
-    the time inside the trainer is measured, not what the caller does between epochs.
+    With `auto`, before the first epoch and again after every RECHECK_SECONDS of training, a
+    probe (one batch's loss and gradient, the run's own shapes and data, see `batch_probe`)
+    is timed at each candidate count (see `_choose`); the faster count is kept.
+    Whole epochs would be the most natural measurement, but a long epoch run at the slower
+    count costs that whole epoch again: with 0.5 s MNIST epochs and 2 threads 4x slower under
+    load, measured epochs made `auto` 2.5x slower than 1 thread over 2 epochs (benchmarks/
+    threads.py --quick); probes cost about PROBE_ROUNDS x 2 x PROBE_SECONDS per check.
     """
 
     def __init__(
@@ -123,18 +132,12 @@ class TrainingThreads:
         self.setting = setting
         self.counts = (setting,) if setting != AUTO else (counts or candidates())
         self.clock = clock
-        self.seconds_per_epoch: dict[int, float] = {}  # the latest stretch at each count
-        self.chosen_from: dict[int, float] = {}  # seconds per epoch at the latest choice
-        self.switches = 0  # changes of count after the first choice
         self.current: int = self.counts[0]  # the count in use (the one used last, at the end)
-        self._to_measure: list[int] = list(self.counts) if len(self.counts) > 1 else []
-        self._measuring = len(self.counts) > 1  # a stretch at each candidate is under way
-        self._before: int | None = None  # the count chosen before the check under way
+        self.chosen_from: dict[int, float] = {}  # seconds per probe at the latest choice
+        self.switches = 0  # changes of count after the first choice
+        self.excluded: tuple[int, ...] = ()  # counts left out: they would change the numbers
         self._recheck_at = 0.0  # training time of the next check
         self._trained = 0.0  # training time so far, as the clock measures it
-        self._stretch_seconds = 0.0
-        self._stretch_epochs = 0
-        self.excluded: tuple[int, ...] = ()  # counts left out: they would change the numbers
 
     def keep_numbers(self, trainer: Trainer) -> None:
         """With `auto`, leave out the counts whose products differ from one thread's on this
@@ -143,66 +146,61 @@ class TrainingThreads:
             return
         agree = same_numbers(trainer, self.counts)
         self.excluded = tuple(c for c in self.counts if c not in agree)
-        self.counts = agree
-        self._to_measure = list(agree) if len(agree) > 1 else []
-        self._measuring = len(agree) > 1
-        self.current = agree[0]
+        self.counts, self.current = agree, agree[0]
 
-    def run(self, epochs: Iterator[T]) -> Iterator[T]:
-        """Yield what `epochs` yields, setting the thread count for each stretch of epochs
-        (and restoring the original count when it ends, however it ends)."""
+    def run(self, epochs: Iterator[T], probe: Callable[[], object]) -> Iterator[T]:
+        """Yield what `epochs` yields, at the count chosen by timing `probe` (which must
+        leave the training as it was), and restore the BLAS's own count when it ends,
+        however it ends. Only the time inside the trainer counts towards a check."""
         blas = BlasThreads()
         try:
-            self.current = self._to_measure.pop(0) if self._to_measure else self.current
-            blas.set(self.current)
-            first = True
+            if len(self.counts) > 1:
+                self._choose(blas, probe)
+            else:
+                blas.set(self.current)
             while True:
                 started = self.clock()
                 try:
                     item = next(epochs)
                 except StopIteration:
                     return
-                seconds = self.clock() - started
-                # A short first epoch also pays for warming up (first allocations, cold
-                # caches): it would make the first count measured look slow, and it is
-                # cheap to leave out. A long one is mostly training, and too dear to waste.
-                if first and seconds < STRETCH_SECONDS:
-                    self._trained += seconds
-                else:
-                    self._add_epoch(seconds)
-                first = False
-                if self._stretch_seconds >= STRETCH_SECONDS:
-                    self._end_stretch()
-                    if blas.count != self.current:
-                        blas.set(self.current)
+                self._trained += self.clock() - started
+                if len(self.counts) > 1 and self._trained >= self._recheck_at:
+                    self._choose(blas, probe)
                 yield item
         finally:
             blas.restore()
 
-    def _add_epoch(self, seconds: float) -> None:
-        self._trained += seconds
-        self._stretch_seconds += seconds
-        self._stretch_epochs += 1
-
-    def _end_stretch(self) -> None:
-        """Record the stretch just run and pick the count for the next one."""
-        self.seconds_per_epoch[self.current] = self._stretch_seconds / self._stretch_epochs
-        last_stretch = self._stretch_seconds
-        self._stretch_seconds, self._stretch_epochs = 0.0, 0
-        if len(self.counts) == 1:
-            return
-        if self._to_measure:  # measuring: the next candidate
-            self.current = self._to_measure.pop(0)
-        elif self._measuring:  # every candidate measured: keep the fastest
-            best = min(self.seconds_per_epoch, key=self.seconds_per_epoch.__getitem__)
-            self.switches += self._before is not None and best != self._before
-            self.current, self._measuring = best, False
-            self.chosen_from = dict(self.seconds_per_epoch)
-            self._recheck_at = self._trained + max(RECHECK_SECONDS, RECHECK_FACTOR * last_stretch)
-        elif self._trained >= self._recheck_at:  # a check: one stretch at each other count
-            self._measuring, self._before = True, self.current
-            self._to_measure = [c for c in self.counts if c != self.current]
-            self.current = self._to_measure.pop(0)
+    def _choose(self, blas: BlasThreads, probe: Callable[[], object]) -> None:
+        """Time `probe` at each count in PROBE_ROUNDS interleaved rounds (as many probes each
+        time as PROBE_SECONDS took at the first count) and keep the count with the lowest
+        median, a higher count only if it beats the lower ones by MARGIN."""
+        rounds: dict[int, list[float]] = {count: [] for count in self.counts}
+        repeats, spent = 0, 0.0
+        for round_ in range(PROBE_ROUNDS):
+            for count in self.counts:
+                blas.set(count)
+                if round_ == 0:
+                    probe()  # untimed: wakes the BLAS's threads and warms the caches
+                started, done = self.clock(), 0
+                while True:
+                    probe()
+                    done += 1
+                    if done == repeats or (not repeats and self.clock() - started >= PROBE_SECONDS):
+                        break
+                repeats = repeats or done
+                elapsed = self.clock() - started
+                rounds[count].append(elapsed / done)
+                spent += elapsed
+        seconds = {count: float(np.median(times)) for count, times in rounds.items()}
+        best = self.counts[0]
+        for count in self.counts[1:]:  # ascending: a higher count must earn its place
+            if seconds[count] * MARGIN < seconds[best]:
+                best = count
+        self.switches += bool(self.chosen_from) and best != self.current
+        self.current, self.chosen_from = best, seconds
+        blas.set(best)
+        self._recheck_at = self._trained + max(RECHECK_SECONDS, RECHECK_FACTOR * spent)
 
     def describe(self) -> str:
         """For the `mlp train` header: the setting, before anything is measured."""
@@ -220,14 +218,22 @@ class TrainingThreads:
         """After training: the count used last and, for `auto`, what the timings were."""
         if self.setting != AUTO or len(self.counts) == 1:
             return f"{self.current}"
-        if not self.chosen_from:
-            return f"{self.current} (auto; training ended before every count was timed)"
         timings = ", ".join(
             f"{1000 * seconds:.3g} ms at {count}"
             for count, seconds in sorted(self.chosen_from.items())
         )
         changed = f"; changed {self.switches} times" if self.switches else ""
-        return f"{self.current} (auto; epochs took {timings} when last timed{changed})"
+        return f"{self.current} (auto; a batch took {timings} when last timed{changed})"
+
+
+def batch_probe(trainer: Trainer) -> Callable[[], object]:
+    """One batch's loss and gradient at the trainer's shapes (the first batch, in file order,
+    at most PROBE_ROWS rows): what the thread count speeds up or slows down. It changes
+    nothing the training keeps: the next step computes its own forward and backward pass."""
+    first = trainer.batches[0]
+    rows = slice(first.start, min(first.stop, first.start + PROBE_ROWS))
+    X, y, wd = trainer.X[rows], trainer.y[rows], trainer.weight_decay
+    return lambda: trainer.model.loss_and_grad(X, y, wd)
 
 
 def same_numbers(trainer: Trainer, counts: tuple[int, ...]) -> tuple[int, ...]:

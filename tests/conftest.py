@@ -4,6 +4,15 @@ import pytest
 from typer.testing import CliRunner
 
 
+def one_thread(args):
+    """`mlp train` args with `--threads 1` added unless they choose: `auto` would time each
+    run's batches at every count, which only slows tests that time nothing."""
+    args = [str(a) for a in args]
+    if args[:1] == ["train"] and "--threads" not in args and "--help" not in args:
+        args += ["--threads", "1"]
+    return args
+
+
 @pytest.fixture
 def mlp_cli(monkeypatch):
     """Run `mlp ARGS...` in-process; returns the click Result (exit_code, stdout, stderr)."""
@@ -14,7 +23,7 @@ def mlp_cli(monkeypatch):
     runner = CliRunner()
 
     def invoke(*args):
-        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+        return runner.invoke(app, one_thread(args), catch_exceptions=False)
 
     return invoke
 

@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import one_thread
 
 from mlp.checkpoint import FORMAT_VERSION
 
@@ -39,7 +40,7 @@ def mlp_fast():
     command, runner = typer.main.get_command(app), CliRunner(env={"COLUMNS": "120"})
 
     def invoke(*args):
-        return runner.invoke(command, [str(a) for a in args], catch_exceptions=False)
+        return runner.invoke(command, one_thread(args), catch_exceptions=False)
 
     return invoke
 

@@ -117,7 +117,10 @@ def test_ctrl_c_in_a_real_process_then_resume_gives_the_uninterrupted_result(tmp
     config.write_text(CONFIG.replace("epochs: 6", "epochs: 100000").replace("[6]", "[64]"))
     run = tmp_path / "run"
     command = [sys.executable, "-m", "cli", "train", "--config", str(config), "--out", str(run)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    one = ["--threads", "1"]  # processes that time nothing
+    process = subprocess.Popen(
+        [*command, *one], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not (run / "metrics.jsonl").is_file():
         time.sleep(0.02)
@@ -129,14 +132,14 @@ def test_ctrl_c_in_a_real_process_then_resume_gives_the_uninterrupted_result(tmp
     epochs = load_training_state(run / "resume.npz").trainer["epochs_done"] + 3
     more = f"train.epochs={epochs}"
     resumed = subprocess.run(
-        [sys.executable, "-m", "cli", "train", "--resume", str(run), "--set", more, "-q"],
+        [*command[:4], "--resume", str(run), "--set", more, "-q", *one],
         capture_output=True,
         text=True,
     )
     assert resumed.returncode == 0, resumed.stderr
     straight = tmp_path / "straight"
     subprocess.run(
-        [*command[:-1], str(straight), "--set", more, "-q"], check=True, capture_output=True
+        [*command[:-1], str(straight), "--set", more, "-q", *one], check=True, capture_output=True
     )
     assert_same_weights(run, straight)
 
@@ -224,6 +227,7 @@ def test_an_unwritable_output_directory_is_one_line(mlp_cli, config, tmp_path):
 
 def test_two_runs_started_together_get_different_directories(config, tmp_path):
     command = [sys.executable, "-m", "cli", "train", "--config", str(config), "-q"]
+    command += ["--threads", "1"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     processes = [
         subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import one_thread
 
 import cli.rundir
 from cli.rundir import inspect_run
@@ -61,7 +62,7 @@ def forked_mlp(args, kill_at_step=0, kill_after=None):
             os.dup2(devnull, 2)
             sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (until _exit)
             cli.rundir._KILL_AT_STEP, cli.rundir._steps_taken = kill_at_step, 0
-            app([str(a) for a in args])
+            app(one_thread(args))
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         finally:

@@ -9,9 +9,12 @@ from threadpoolctl import ThreadpoolController
 from cli.rundir import RunError
 from cli.threads import (
     AUTO,
+    MARGIN,
+    PROBE_ROUNDS,
+    PROBE_SECONDS,
     RECHECK_SECONDS,
-    STRETCH_SECONDS,
     TrainingThreads,
+    batch_probe,
     parse_threads,
     same_numbers,
 )
@@ -30,23 +33,31 @@ def test_threads_option_refuses_anything_else(text):
 
 
 class FakeTraining:
-    """Epochs whose duration depends on the BLAS thread count in effect while they run,
-    measured on a fake clock: `cost(epoch, threads)` seconds each."""
+    """Epochs, and a probe, whose duration depends on the BLAS thread count in effect while
+    they run, measured on a fake clock: `cost(epoch, threads)` seconds per epoch, and a
+    sixteenth of that per probe."""
 
     def __init__(self, cost, epochs: int):
-        self.now, self.cost, self.epochs = 0.0, cost, epochs
+        self.now, self.cost, self.epochs, self.epoch = 0.0, cost, epochs, 0
         self.used: list[int] = []  # the thread count each epoch ran with
+        self.probes: list[int] = []  # the thread count of each probe
         self.blas = ThreadpoolController().select(user_api="blas").lib_controllers[0]
 
     def clock(self) -> float:
         return self.now
 
+    def probe(self) -> None:
+        threads = self.blas.get_num_threads()
+        self.probes.append(threads)
+        self.now += self.cost(self.epoch + 1, threads) / 16
+
     def run(self):
         for epoch in range(1, self.epochs + 1):
+            self.epoch = epoch
             threads = self.blas.get_num_threads()
             self.used.append(threads)
-            self.now += self.cost(epoch, threads)
-            yield epoch
+            self.now += self.cost(self.epoch, threads)
+            yield self.epoch
 
 
 def test_auto_times_each_count_keeps_the_faster_and_follows_a_change_of_load():
@@ -59,28 +70,39 @@ def test_auto_times_each_count_keeps_the_faster_and_follows_a_change_of_load():
 
     training = FakeTraining(cost, epochs=1000)
     tuner = TrainingThreads(AUTO, counts=(1, 2), clock=training.clock)
-    assert list(tuner.run(training.run())) == list(range(1, 1001))
-    used = training.used
-    # Epoch 1 (warming up, shorter than STRETCH_SECONDS) is not timed. A stretch lasts until
-    # it passes 0.05 s: 4 epochs at 1 thread (epochs 2-5), then 2 at 2 threads (6-7); at
-    # 1/64 s against 1/32 s per epoch, 1 thread is kept.
-    assert STRETCH_SECONDS == 0.05
-    assert used[:7] == [1] * 5 + [2] * 2
-    # The next check comes after RECHECK_SECONDS more training (more than 20 x the 0.0625 s
-    # stretch): 10 s / (1/64 s) = 640 epochs at 1 thread (8-647). By then 2 threads take
-    # 1/128 s; its stretch is 7 epochs (648-654, 0.0547 s), and 2 threads are kept from then.
+    assert list(tuner.run(training.run(), training.probe)) == list(range(1, 1001))
+    # Before epoch 1, three rounds: at 1 thread one untimed probe, then probes of 1/1024 s
+    # until PROBE_SECONDS have passed (11 probes: 0.0107 s); then as many at 2 threads
+    # (1/512 s each, after an untimed one); rounds 2 and 3 have no untimed probes.
+    assert (PROBE_SECONDS, PROBE_ROUNDS) == (0.01, 3)
+    check = [1] * 12 + [2] * 12 + ([1] * 11 + [2] * 11) * 2
+    assert training.probes[:68] == check
+    # 1 thread is kept until the next check, after RECHECK_SECONDS of training (more than 20x
+    # the check's 0.1 s): 10 s / (1/64 s) = epochs 1-640. By then 2 threads take 1/128 s,
+    # their probes 1/2048 s, twice as fast (more than MARGIN), and 2 threads are kept from
+    # epoch 641 on, with no third check in the 360 epochs (5.6 s) left.
     assert RECHECK_SECONDS == 10.0
-    assert set(used[7:647]) == {1}
-    assert set(used[647:]) == {2}
+    assert set(training.used[:640]) == {1}
+    assert set(training.used[640:]) == {2}
+    assert training.probes[68:] == check
     assert tuner.current == 2 and tuner.switches == 1
-    assert tuner.chosen_from == {1: 1 / 64, 2: 1 / 128}
+    assert tuner.chosen_from == {1: 1 / 1024, 2: 1 / 2048}
+
+
+def test_auto_leaves_a_near_tie_to_fewer_threads():
+    # 2 threads 5% faster than 1: within MARGIN, so 1 thread it is.
+    training = FakeTraining(lambda epoch, threads: 1 / 64 if threads == 1 else 0.95 / 64, 20)
+    tuner = TrainingThreads(AUTO, counts=(1, 2), clock=training.clock)
+    list(tuner.run(training.run(), training.probe))
+    assert MARGIN == 1.1
+    assert set(training.used) == {1}
 
 
 def test_training_threads_restores_the_blas_count_however_training_ends():
     training = FakeTraining(lambda epoch, threads: 0.001, epochs=5)
     before = training.blas.get_num_threads()
     other = 2 if before == 1 else 1
-    for epoch in TrainingThreads(other).run(training.run()):
+    for epoch in TrainingThreads(other).run(training.run(), training.probe):
         if epoch == 3:
             break  # as early stopping does
     assert training.used == [other] * 3
@@ -88,17 +110,15 @@ def test_training_threads_restores_the_blas_count_however_training_ends():
 
 
 class ThreadClock:
-    """A fake clock on which every reading at 2 BLAS threads advances 30 ms and at 1 thread
-    60 ms: two threads always look twice as fast, so `auto` takes them where it may. Each
-    epoch reads it twice, so an epoch lasts one step: a stretch (>= 50 ms) is then 1 epoch at
-    1 thread and 2 at 2 threads, and `auto` has chosen after 3 epochs."""
+    """A fake clock on which every reading at 2 BLAS threads advances 1 ms and at 1 thread
+    2 ms: two threads always look twice as fast, so `auto` takes them where it may."""
 
     def __init__(self):
         self.now = 0.0
         self.blas = ThreadpoolController().select(user_api="blas").lib_controllers[0]
 
     def __call__(self) -> float:
-        self.now += 0.030 if self.blas.get_num_threads() >= 2 else 0.060
+        self.now += 0.001 if self.blas.get_num_threads() >= 2 else 0.002
         return self.now
 
 
@@ -113,7 +133,7 @@ def train_params(setting, rows: int, batch: int, hidden: list[int]) -> tuple[byt
     trainer = Trainer(model, Adam(0.002), X, y, batch_size=batch, rng=rng, X_val=X_val, y_val=y_val)
     tuner = TrainingThreads(setting, counts=(1, 2), clock=ThreadClock())
     tuner.keep_numbers(trainer)
-    for _ in tuner.run(trainer.run(6)):
+    for _ in tuner.run(trainer.run(4), batch_probe(trainer)):
         pass
     return model.params.tobytes(), tuner.current
 
@@ -121,9 +141,9 @@ def train_params(setting, rows: int, batch: int, hidden: list[int]) -> tuple[byt
 def test_a_run_is_bitwise_equal_at_one_and_two_threads():
     # 256-row batches into 256 units: products OpenBLAS splits between threads, with row
     # counts that are multiples of 4 and inner dimensions of 64 and 256.
-    one, _ = train_params(1, rows=1024, batch=256, hidden=[256])
-    two, _ = train_params(2, rows=1024, batch=256, hidden=[256])
-    auto, used = train_params(AUTO, rows=1024, batch=256, hidden=[256])
+    one, _ = train_params(1, rows=512, batch=256, hidden=[256])
+    two, _ = train_params(2, rows=512, batch=256, hidden=[256])
+    auto, used = train_params(AUTO, rows=512, batch=256, hidden=[256])
     assert one == two == auto
     assert used == 2  # auto took the count that looked faster: it was free to
 
@@ -165,7 +185,7 @@ def test_train_shows_and_records_the_thread_count(mlp_cli, iris_config, tmp_path
 
 def test_auto_train_records_a_candidate_count(mlp_cli, iris_config, tmp_path):
     out = tmp_path / "run"
-    result = mlp_cli("train", "-c", iris_config, "--out", out, "-q")
+    result = mlp_cli("train", "-c", iris_config, "--out", out, "--threads", "auto", "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((out / "summary.json").read_text())["threads"] in (1, 2)
 
