@@ -1,7 +1,8 @@
 """How many BLAS threads the matrix products use: a fixed count, or `auto`, measured.
 
 No fixed rule is right everywhere: on a quiet 2-core machine two threads make large products
-about twice as fast, but with one core busy elsewhere they make training 1.5 to 2.5x slower.
+about twice as fast, but with other programs busy they made training up to 7x slower
+(benchmarks/README.md).
 So `auto` times the real work at each candidate count (1 and the cores this process may use)
 and keeps the faster, and training measures again now and then because load changes.
 
@@ -212,7 +213,7 @@ class TrainingThreads:
         if len(self.counts) == 1:
             return "1 (auto: this process may use one core)"
         listed = " or ".join(str(c) for c in self.counts)
-        return f"auto ({listed}, whichever trains faster; timed again as training goes)"
+        return f"auto ({listed}: the faster, timed again as training goes)"
 
     def report(self) -> str:
         """After training: the count used last and, for `auto`, what the timings were."""
