@@ -202,3 +202,13 @@ def test_a_bad_thread_count_is_one_line_and_exit_2(mlp_cli, iris_config, tmp_pat
     result = mlp_cli(command, *args, "--threads", "0")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: --threads 0: give a whole number >= 1, or auto"
+
+
+def test_cv_folds_run_one_at_a_time_use_the_given_count(mlp_cli, iris_config, tmp_path):
+    out = tmp_path / "cv"
+    result = mlp_cli(
+        "cv", "-c", iris_config, "-k", "2", "--jobs", "1", "--threads", "2", "--out", out
+    )
+    assert result.exit_code == 0, result.output
+    for fold in ("fold-1", "fold-2"):  # a sweep's or parallel cv's workers keep 1 thread
+        assert json.loads((out / fold / "summary.json").read_text())["threads"] == 2
