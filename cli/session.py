@@ -106,8 +106,8 @@ class Session:
     history: list[EpochReport] = field(default_factory=list)  # every epoch of the run so far
     wall_seconds: float = 0.0  # training time of earlier sessions of this run
     training_done: bool = False  # resumed after training ended, before the run was saved
-    # The BLAS thread count while training; None leaves it as it is (a sweep or cv worker,
-    # already held to one thread).
+    # The BLAS thread count while training (`mlp train --threads`, and 1 in sweep and cv
+    # workers); None leaves the BLAS's own count.
     threads: TrainingThreads | None = None
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
 
