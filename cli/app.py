@@ -189,12 +189,13 @@ def train_command(
         session.close()
     # The run is complete on disk before anything final is printed: a closed stdout from
     # here on costs nothing.
-    console.print(render.epochs_table(session.history))
-    for chart in render.learning_curves([metrics_record(r) for r in session.history]):
-        console.print(chart)
     final = summary["final"]
-    console.print(render.results_table(final))
-    console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
+    if not console.quiet:  # (rendering the tables and charts costs more than training iris)
+        console.print(render.epochs_table(session.history))
+        for chart in render.learning_curves([metrics_record(r) for r in session.history]):
+            console.print(chart)
+        console.print(render.results_table(final))
+        console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
     split, figures = headline(final)
     line = (
         f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
@@ -226,7 +227,8 @@ def open_session(
 def train_and_save(console: Console, session: Session) -> dict:
     """Train with a progress bar and save the run; a stop, a divergence or a failed write
     becomes one line on stderr and the exit code that says which."""
-    console.print(render.key_value_grid(header(session)))
+    if not console.quiet:
+        console.print(render.key_value_grid(header(session)))
     if session.resumed:
         trainer = session.trainer
         console.print(

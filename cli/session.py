@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import signal
@@ -216,7 +217,7 @@ class Session:
             "wall_seconds": self.wall_seconds,
             # the BLAS thread count used last (auto may change it during training)
             "threads": blas_thread_count() if self.threads is None else self.threads.current,
-            "versions": versions(),
+            "versions": dict(versions()),
         }
         return self.writer.finish(checkpoint, summary)
 
@@ -500,8 +501,9 @@ def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:
     return figures
 
 
+@functools.cache
 def versions() -> dict[str, str]:
-    """Versions of the things a run's numbers depend on."""
+    """Versions of the things a run's numbers depend on (read once per process)."""
     import platform
     from importlib import metadata
 

@@ -49,8 +49,11 @@ def forked_mlp(args, kill_at_step=0, kill_after=None):
     """Run `mlp ARGS` in a forked child (a real process, without the start-up cost of a new
     interpreter); it SIGKILLs itself at protocol step `kill_at_step`, or is killed by us
     `kill_after` seconds in. Returns the child's wait status as (exit code, signal)."""
+    import typer
+
     from cli.app import app
 
+    command = typer.main.get_command(app)  # built here, not in every child
     if args[0] == "train":
         args = [*args, "-q"]  # the protocol is what is tested, not the tables and charts
     pid = os.fork()
@@ -62,7 +65,7 @@ def forked_mlp(args, kill_at_step=0, kill_after=None):
             os.dup2(devnull, 2)
             sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (until _exit)
             cli.rundir._KILL_AT_STEP, cli.rundir._steps_taken = kill_at_step, 0
-            app(one_thread(args))
+            command.main([str(a) for a in one_thread(args)], prog_name="mlp")
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1
         finally:
