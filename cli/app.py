@@ -28,7 +28,12 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from cli.threads import TrainingThreads, one_shot_count, parse_threads, using
+from cli.threads import (
+    for_training,
+    one_shot_count,
+    parse_threads,
+    using,
+)
 from data import DATASETS
 from mlp import (
     evaluate,
@@ -182,7 +187,7 @@ def train_command(
     with user_errors():
         setting = parse_threads(threads)
         session = open_session(config_path, out, overrides or (), overwrite, resume)
-    session.threads = TrainingThreads(setting)
+    session.threads = for_training(setting, session.multiply_adds())
     try:
         summary = train_and_save(console, session)
     finally:

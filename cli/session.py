@@ -120,6 +120,13 @@ class Session:
         """The run directory, as the user named it."""
         return self.writer.run_dir
 
+    def multiply_adds(self) -> float:
+        """About how much arithmetic the training left to do takes: 3 passes (forward, and
+        backward for the deltas and the gradient) over every parameter for every row."""
+        rows = len(self.data.parts["train"][1])
+        epochs_left = max(self.config.train.epochs - len(self.history), 0)
+        return 3.0 * self.model.n_params * rows * epochs_left
+
     @property
     def resumed(self) -> bool:
         """True when this session continues an earlier one."""

@@ -137,6 +137,7 @@ class TrainingThreads:
         self.chosen_from: dict[int, float] = {}  # seconds per probe at the latest choice
         self.switches = 0  # changes of count after the first choice
         self.excluded: tuple[int, ...] = ()  # counts left out: they would change the numbers
+        self.small = False  # `auto` on a run too small to be worth timing (for_training)
         self._recheck_at = 0.0  # training time of the next check
         self._trained = 0.0  # training time so far, as the clock measures it
 
@@ -210,6 +211,8 @@ class TrainingThreads:
         if self.excluded:
             left_out = ", ".join(map(str, self.excluded))
             return f"1 (auto: {left_out} would change the numbers for this network's shapes)"
+        if self.small:
+            return "1 (auto: a small run, not worth timing)"
         if len(self.counts) == 1:
             return "1 (auto: this process may use one core)"
         listed = " or ".join(str(c) for c in self.counts)
@@ -260,6 +263,24 @@ def same_numbers(trainer: Trainer, counts: tuple[int, ...]) -> tuple[int, ...]:
     finally:
         blas.restore()
     return tuple(c for c in sorted(found) if c in counts and found[c] == found[1])
+
+
+# Below this much arithmetic in all (multiply-adds of every training step, forward and
+# backward), `auto` trains at one thread without measuring: the whole training takes well under
+# a second on one core, and a check (two probes' worth of rounds and the agreement test, about
+# 0.15 s for digits) would cost more than any thread count could save. Digits at 64-128-10,
+# 40 epochs: 1.5e9.
+AUTO_MIN_MULTIPLY_ADDS = 1e10
+
+
+def for_training(setting: ThreadSetting, multiply_adds: float) -> TrainingThreads:
+    """The thread counts of a training of `multiply_adds`: `auto` is one thread, unmeasured,
+    for a small run."""
+    if setting == AUTO and multiply_adds < AUTO_MIN_MULTIPLY_ADDS:
+        threads = TrainingThreads(AUTO, counts=(1,))
+        threads.small = True
+        return threads
+    return TrainingThreads(setting)
 
 
 def one_shot_count(setting: ThreadSetting) -> int:

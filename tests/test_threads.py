@@ -15,6 +15,7 @@ from cli.threads import (
     RECHECK_SECONDS,
     TrainingThreads,
     batch_probe,
+    candidates,
     parse_threads,
     same_numbers,
 )
@@ -212,3 +213,16 @@ def test_cv_folds_run_one_at_a_time_use_the_given_count(mlp_cli, iris_config, tm
     assert result.exit_code == 0, result.output
     for fold in ("fold-1", "fold-2"):  # a sweep's or parallel cv's workers keep 1 thread
         assert json.loads((out / fold / "summary.json").read_text())["threads"] == 2
+
+
+def test_auto_trains_a_small_run_at_one_thread_without_measuring():
+    from cli.threads import AUTO_MIN_MULTIPLY_ADDS, for_training
+
+    # digits 64-128-10 (9,610 parameters), 1,293 training rows, 40 epochs: 3 passes each
+    digits = 3 * 9610 * 1293 * 40
+    assert digits < AUTO_MIN_MULTIPLY_ADDS
+    small = for_training(AUTO, digits)
+    assert small.counts == (1,) and small.describe() == "1 (auto: a small run, not worth timing)"
+    # 784-256-10 (203,530 parameters) on 60,000 rows: one epoch is enough to be measured
+    assert len(for_training(AUTO, 3 * 203_530 * 60_000).counts) == len(candidates())
+    assert for_training(2, digits).counts == (2,)  # a fixed count is the user's choice
