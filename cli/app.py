@@ -81,6 +81,16 @@ ThreadsOption = Annotated[
         "(1 or one per core) and keep the faster.",
     ),
 ]
+# sweep and cv: how their runs are spread
+JobsOption = Annotated[
+    int | None,
+    typer.Option("--jobs", min=1, help="Runs (points or folds) at once (default: cores)."),
+]
+BackendOption = Annotated[str, typer.Option("--backend", help="local (joblib processes) or dask.")]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the final line.", metavar="")
 ]
@@ -655,16 +665,9 @@ def sweep_command(
         Path | None,
         typer.Option("--out", help="Sweep directory (default: runs/<config>-sweep-<grid>)."),
     ] = None,
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", min=1, help="Points run at once (default: cores).")
-    ] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="local (joblib processes) or dask.")
-    ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
-    ] = None,
+    jobs: JobsOption = None,
+    backend: BackendOption = "local",
+    scheduler: SchedulerOption = None,
     overrides: SetOption = None,
     cv: Annotated[
         int | None,
@@ -750,16 +753,9 @@ def cv_command(
         typer.Option("--out", help="Folder of the fold runs (default: runs/<config>-cv-<time>)."),
     ] = None,
     overrides: SetOption = None,
-    jobs: Annotated[
-        int | None, typer.Option("--jobs", min=1, help="Folds run at once (default: cores).")
-    ] = None,
-    backend: Annotated[
-        str, typer.Option("--backend", help="local (joblib processes) or dask.")
-    ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
-    ] = None,
+    jobs: JobsOption = None,
+    backend: BackendOption = "local",
+    scheduler: SchedulerOption = None,
     as_json: JsonOption = False,
     threads: Annotated[
         str,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import os
 import reprlib
 from collections.abc import Callable, Sequence
@@ -219,40 +218,13 @@ def _shown(value: Any) -> str:
 
 
 def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"must be an integer {bound}")
-        if value < minimum or (maximum is not None and value > maximum):
-            raise ValueError(f"must be an integer {bound}")
-        return value
-
-    return check
+    """The check of an integer key (the declared hyperparameters' own rule, mlp/hyperparams.py)."""
+    return Param("", minimum, int, low=minimum, high=maximum).check
 
 
-def _number(
-    low: float, high: float | None = None, *, open_low: bool = False, open_high: bool = True
-) -> Callable[[Any], float]:
-    def check(value: Any) -> float:
-        left, right = "(" if open_low else "[", ")" if open_high else "]"
-        bound = f"> {low}" if high is None and open_low else f">= {low}"
-        if high is not None:
-            bound = f"in {left}{low}, {high}{right}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"must be a number {bound}")
-        try:
-            value = float(value)  # an integer past 1.8e308 has no float: it is as good as inf
-        except OverflowError:
-            value = math.inf
-        if not math.isfinite(value):
-            raise ValueError("must be finite")
-        too_low = value <= low if open_low else value < low
-        too_high = high is not None and (value >= high if open_high else value > high)
-        if too_low or too_high:
-            raise ValueError(f"must be a number {bound}")
-        return value
-
-    return check
+def _number(low: float, high: float | None = None) -> Callable[[Any], float]:
+    """The check of a number key in [low, high), or >= low without `high`."""
+    return Param("", low, float, low=low, high=high, open_high=high is not None).check
 
 
 def _boolean(value: Any) -> bool:

@@ -428,7 +428,7 @@ def test_every_mistake_in_a_config_is_reported_at_once_one_line_each(tmp_path, m
     result = mlp_cli("train", "--config", path, "--set", "train.batch_size=0")
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines() == [
-        f"error: {path}: data.test_size: must be a number in [0.0, 1.0), got 2",
+        f"error: {path}: data.test_size: must be a number in [0, 1), got 2",
         f"error: {path}: model.hiden: unknown key (valid: activation, dtype, hidden, init_from)",
         f"error: {path}: train.epochs: must be an integer >= 1, got 0",
         "error: --set train.batch_size=0: train.batch_size: must be an integer >= 1, got 0",
@@ -437,7 +437,7 @@ def test_every_mistake_in_a_config_is_reported_at_once_one_line_each(tmp_path, m
         load_config(path)
     assert (caught.value.key, caught.value.detail) == (
         "data.test_size",
-        "must be a number in [0.0, 1.0), got 2",
+        "must be a number in [0, 1), got 2",
     )
     assert len(caught.value.errors) == 3
 
