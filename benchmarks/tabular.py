@@ -76,19 +76,15 @@ def ours(path: Path, engine: str = "auto"):
     return prep.transform(table), labels.y
 
 
-def peer(path: Path):
-    import pandas as pd
+def column_transformer(numbers: list[str], text: list[str]):
+    """scikit-learn's equivalent of our preprocessing: impute and scale the numbers, impute
+    and one-hot encode the text (unseen categories as zeros)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    frame = pd.read_csv(path, keep_default_na=False, na_values=list(MISSING_MARKERS))
-    frame = frame[frame["label"].notna()]
-    y = np.unique(frame.pop("label").to_numpy(), return_inverse=True)[1]
-    text = list(TEXT_COLUMNS)
-    numbers = [name for name in frame.columns if name not in text]
-    transform = ColumnTransformer(
+    return ColumnTransformer(
         [
             ("num", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
             (
@@ -101,6 +97,17 @@ def peer(path: Path):
             ),
         ]
     )
+
+
+def peer(path: Path):
+    import pandas as pd
+
+    frame = pd.read_csv(path, keep_default_na=False, na_values=list(MISSING_MARKERS))
+    frame = frame[frame["label"].notna()]
+    y = np.unique(frame.pop("label").to_numpy(), return_inverse=True)[1]
+    text = list(TEXT_COLUMNS)
+    numbers = [name for name in frame.columns if name not in text]
+    transform = column_transformer(numbers, text)
     return transform.fit_transform(frame), y
 
 
@@ -169,12 +176,9 @@ def _sklearn_mlp(seed: int):
 def accuracy_one(path: Path, target: str, seed: int) -> tuple[float, float, float]:
     """Test accuracy of (our prep + mlp, our prep + sklearn MLP, ColumnTransformer + MLP)."""
     import pandas as pd
-    from sklearn.compose import ColumnTransformer
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.impute import SimpleImputer
     from sklearn.model_selection import train_test_split
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     from mlp import MLP, Adam, Trainer, evaluate
 
@@ -200,19 +204,7 @@ def accuracy_one(path: Path, target: str, seed: int) -> tuple[float, float, floa
     frame.pop(target)
     text = [name for name in frame.columns if frame[name].dtype.kind not in "if"]
     numbers = [name for name in frame.columns if name not in text]
-    transform = ColumnTransformer(
-        [
-            ("num", make_pipeline(SimpleImputer(), StandardScaler()), numbers),
-            (
-                "cat",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-                ),
-                text,
-            ),
-        ]
-    )
+    transform = column_transformer(numbers, text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours_sk = _sklearn_mlp(seed).fit(X_train, y_train).score(X_test, y_test)
