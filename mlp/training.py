@@ -124,6 +124,10 @@ class Trainer:
         self.correct = 0
         self.seconds = 0.0
         self._stop = False
+        # Called after every step with the seconds the step took (its forward and backward
+        # passes and its update; not the validation pass): `mlp train --threads auto` times
+        # the thread counts on the training's own steps through it.
+        self.after_step: Callable[[float], None] | None = None
 
     def request_stop(self) -> None:
         """Ask `run` to stop after the batch in progress (safe to call from a signal handler)."""
@@ -192,6 +196,7 @@ class Trainer:
                     if self._stop:
                         self._stop = False
                         raise TrainingStopped(epoch, number - 1)
+                    step_started = time.perf_counter()
                     if self.optimizer.full_batch:
                         self._full_batch_step(epoch)
                     else:
@@ -199,6 +204,8 @@ class Trainer:
                     if not math.isfinite(self.model.params @ self.model.params):
                         raise TrainingDiverged("a weight", epoch, number)
                     self.batches_done = number
+                    if self.after_step is not None:
+                        self.after_step(time.perf_counter() - step_started)
         finally:
             self.seconds += time.perf_counter() - started
         val_started = time.perf_counter()
