@@ -1,6 +1,6 @@
 """Benchmark mlp's core against scikit-learn's MLPClassifier and PyTorch, in one process.
 
-    python benchmarks/run.py            # every workload, 5 interleaved repeats (a few minutes)
+    python benchmarks/run.py            # everything, 5 interleaved repeats (about 8 minutes)
     python benchmarks/run.py --quick    # fewer repeats and epochs, for a smoke test
 
 For each workload the peers train the same network (logistic hidden layers, softmax output),
@@ -9,7 +9,13 @@ standardised 80/20 stratified split. Runs are interleaved (ours, sklearn, torch,
 that a noisy neighbour slows every peer alike; each figure is the median over the repeats,
 with the spread (min-max). The matrix-product floor is the time of just one epoch's matmuls at
 the same shapes, measured in the same process. PyTorch is used when installed (CPU only) and
-is never a dependency of mlp. Results go to benchmarks/results/latest.{md,json}.
+is never a dependency of mlp.
+
+Two more tables come from their own scripts, run from here in the same process: the floor
+ratios at one BLAS thread (floor.py: an epoch against the five matrix products of its steps)
+and the thread rows (threads.py: --threads 1, 2 and auto, quiet and with one core busy). Every
+table gives the machine's 1-minute load average during its measurement. Results go to
+benchmarks/results/latest.{md,json}.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.floor import floor_rows, format_floor_table  # noqa: E402
 from mlp import MLP, SGD, Adam, Trainer, evaluate  # noqa: E402
 
 
@@ -298,6 +305,26 @@ def memory_figures(w: Workload, data) -> dict:
     }
 
 
+def thread_rows(repeats: int, quick: bool) -> list[dict]:
+    """threads.py's rows: each workload at --threads 1, 2 and auto, quiet and one core busy."""
+    from benchmarks import threads
+
+    return threads.measure(repeats, quick)
+
+
+def format_thread_table(rows: list[dict]) -> list[str]:
+    """threads.py's table of `thread_rows`."""
+    from benchmarks import threads
+
+    settings = [1, max(threads.candidates()), threads.AUTO]
+    columns = " | ".join(f"--threads {s}" for s in settings)
+    return [
+        f"| workload | machine | {columns} | auto / faster fixed | auto chose | load average |",
+        "|---|---|" + "---|" * len(settings) + "---|---|---|",
+        *(threads.format_row(row, settings) for row in rows),
+    ]
+
+
 # -- reporting -----------------------------------------------------------------------------
 
 
@@ -351,6 +378,7 @@ def main() -> None:
         typed = (data[0].astype(w.dtype), data[1], data[2].astype(w.dtype), data[3])
         times: dict[str, list[float]] = {name: [] for name in peers}
         accuracy: dict[str, float] = {}
+        load_before = os.getloadavg()[0]
         for repeat in range(repeats):
             for name, run in peers.items():  # interleaved: ours, sklearn, torch, ours, ...
                 ms, acc = run(w, typed, seed=repeat)
@@ -366,6 +394,7 @@ def main() -> None:
             "spread": {name: [min(t), max(t)] for name, t in times.items()},
             "accuracy": accuracy,
             "floor_ms": floor,
+            "load": [load_before, os.getloadavg()[0]],
             "ours_over_floor": ours / floor,
             "ours_over": {
                 name: ours / float(np.median(t)) for name, t in times.items() if name != "ours"
@@ -384,10 +413,18 @@ def main() -> None:
     memory = memory_figures(mnist, loaded.get("mnist-like") or load("mnist-like")) if mnist else {}
     processes = process_figures(3 if not args.quick else 1)
     print(json.dumps({"memory": memory, "processes": processes}, indent=2))
-    write_report(args.out, machine, rows, memory, processes, torch_note, repeats)
+    extra = {}
+    if not args.only:
+        floor = floor_rows(3 if args.quick else 15, load, loaded)
+        print("\n".join(format_floor_table(floor)), flush=True)
+        threads = thread_rows(repeats=1 if args.quick else 3, quick=args.quick)
+        extra = {"floor": floor, "threads": threads}
+    write_report(args.out, machine, rows, memory, processes, torch_note, repeats, extra)
 
 
-def write_report(out: Path, machine, rows, memory, processes, torch_note, repeats) -> None:
+def write_report(
+    out: Path, machine, rows, memory, processes, torch_note, repeats, extra: dict
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     peers = [p for p in ("sklearn", "torch") if any(p in r["ms_per_epoch"] for r in rows)]
@@ -399,8 +436,8 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
         + " | ".join(f"{p} ms/epoch | ours/{p}" for p in peers)
         + " | matmul floor ms | ours/floor | test acc (ours / "
         + " / ".join(peers)
-        + ") |",
-        "|" + "---|" * (5 + 2 * len(peers) + 1),
+        + ") | load average |",
+        "|" + "---|" * (5 + 2 * len(peers) + 2),
     ]
     for r in rows:
         cells = [r["workload"], r["dtype"], fmt_spread(r, "ours")]
@@ -417,6 +454,7 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
         cells.append(
             " / ".join(f"{r['accuracy'][p]:.3f}" for p in ["ours", *peers] if p in r["accuracy"])
         )
+        cells.append(f"{r['load'][0]:.2f}-{r['load'][1]:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "| process | wall s | peak MB |", "|---|---|---|"]
     for name, figures in processes.items():
@@ -430,6 +468,22 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
             + ", ".join(f"{m:.1f}" for m in memory["extra_after_each_epoch_mb"])
             + " MB.",
         ]
+    if "floor" in extra:
+        lines += [
+            "",
+            "The floor at one BLAS thread (`floor.py`): a training epoch against the five matrix",
+            "products of its steps, alternating, median of the per-round ratios.",
+            "",
+            *format_floor_table(extra["floor"]),
+        ]
+    if "threads" in extra:
+        lines += [
+            "",
+            "The thread rows (`threads.py`): ms per epoch of whole short runs, the thread choice's",
+            "own measuring included.",
+            "",
+            *format_thread_table(extra["threads"]),
+        ]
     (out / "latest.md").write_text("\n".join(lines) + "\n")
     (out / "latest.json").write_text(
         json.dumps(
@@ -441,6 +495,7 @@ def write_report(out: Path, machine, rows, memory, processes, torch_note, repeat
                 "workloads": rows,
                 "memory": memory,
                 "processes": processes,
+                **extra,
             },
             indent=2,
         )

@@ -25,7 +25,7 @@ def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         out = np.negative(z, out=out)
         np.exp(out, out=out)
     out += 1.0
-    return np.reciprocal(out, out=out)
+    return np.divide(1.0, out, out=out)  # the same bits as np.reciprocal, a third faster here
 
 
 def sigmoid_derivative(a: np.ndarray) -> np.ndarray:
@@ -65,14 +65,23 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     The softmax Jacobian and the derivative of -log p_y cancel to p - y, which is why the
     softmax and the loss are fused here rather than differentiated separately.
     """
-    B, rows = len(y), np.arange(len(y))
-    shifted = logits - logits.max(axis=1, keepdims=True)  # z - max z: nothing overflows
-    target = shifted[rows, y]  # z_{i, y_i} - max z_i
-    probs = np.exp(shifted, out=shifted)
+    B, K = logits.shape
+    # Entry (i, j) of a B x K array is entry i K + j of its flat view. Indexing that view with
+    # such offsets took a third of the time of indexing with (row, column) pairs here, and
+    # this function's dozen small calls are a fifth of a digits step (benchmarks/floor.py).
+    # The labels are not checked (a label >= K would read the next row): Trainer checks them.
+    row_starts = np.arange(0, B * K, K)
+    at_y = row_starts + y  # where z_{i, y_i} is
+    # max_k z_ik through argmax: NumPy's max along rows of a few classes is slower than both.
+    top = logits.reshape(-1)[row_starts + logits.argmax(axis=1)]
+    shifted = logits - top[:, None]  # z - max z: nothing overflows
+    flat = shifted.reshape(-1)
+    target = flat[at_y]  # z_{i, y_i} - max z_i
+    probs = np.exp(shifted, out=shifted)  # flat is now a view of probs
     sums = probs.sum(axis=1, keepdims=True)
     loss = float(np.log(sums).sum() - target.sum()) / B  # E = mean(log sum_k exp z_k - z_y)
     probs /= sums  # p = softmax(z)
-    probs[rows, y] -= 1.0  # p - y, with y one-hot
+    flat[at_y] -= 1.0  # p - y, with y one-hot
     probs /= B
     return loss, probs
 

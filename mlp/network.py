@@ -38,6 +38,12 @@ def _check_dtype(dtype: np.dtype | type | str) -> np.dtype:
     return dtype
 
 
+def check_labels(y: np.ndarray, n_classes: int, what: str = "labels") -> None:
+    """Raise ValueError unless every entry of `y` is a class index 0, ..., n_classes - 1."""
+    if len(y) and not (y.min() >= 0 and y.max() < n_classes):
+        raise ValueError(f"{what} must be class indices 0 to {n_classes - 1}")
+
+
 class MLP:
     """A fully connected network described by its layer sizes `[d, h1, ..., hk, K]`."""
 
@@ -170,7 +176,8 @@ class MLP:
         [a_0 = X, a_1, ..., a_{L-1}]: backward needs both."""
         zs, activations = [], [X]
         for layer, (W, b) in enumerate(zip(self.weights, self.biases), start=1):
-            z = activations[-1] @ W + b  # z_l = a_{l-1} W_l + b_l
+            z = activations[-1] @ W
+            z += b  # z_l = a_{l-1} W_l + b_l (b added in place: one array, not two)
             zs.append(z)
             if layer < self.n_layers:
                 activations.append(self.activation.fn(z))  # a_l = sigma(z_l)
@@ -200,7 +207,8 @@ class MLP:
             if weight_decay:
                 grad_W += weight_decay * W  # + d/dW (lambda/2)||W||^2 = lambda W
             if l > 1:  # (BP2) delta_{l-1} = (delta_l W_l^T) * sigma'(z_{l-1})
-                delta = (delta @ W.T) * self.activation.derivative(zs[l - 2], a_prev)
+                delta = delta @ W.T
+                delta *= self.activation.derivative(zs[l - 2], a_prev)
         return loss, self.grad
 
     def loss_and_grad(
@@ -208,6 +216,8 @@ class MLP:
     ) -> tuple[float, np.ndarray]:
         """The objective E + L2 penalty and its gradient (flat, in the layout of `params`; a
         new array, unlike `backward`'s)."""
+        y = np.asarray(y)
+        check_labels(y, self.layer_sizes[-1])
         loss, grad = self.backward(*self.forward(X), y, weight_decay)
         return loss + self.penalty(weight_decay), grad.copy()
 

@@ -109,6 +109,40 @@ def test_a_diverging_learning_rate_raises_naming_epoch_and_batch():
     assert f"epoch {info.value.epoch}, batch {info.value.batch}" in str(info.value)
 
 
+def test_a_non_finite_gradient_is_named_with_its_epoch_and_batch():
+    # Row 19 holds an infinite input, so batch 3 (rows 16-23, in file order) is the first whose
+    # gradient dE/dW1 = X^T delta_1 is not finite; its loss stays finite (sigmoid saturates).
+    X, y = toy(n=40)
+    X[19, 0] = np.inf
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, SGD(0.1), X, y, epochs=2, batch_size=8, shuffle=False, rng=None)
+    assert (info.value.what, info.value.epoch, info.value.batch) == ("the gradient", 1, 3)
+
+
+@pytest.mark.parametrize("bad", [3, -1])
+def test_labels_outside_the_classes_are_refused_before_training(bad):
+    X, y = toy(n=6)
+    y[4] = bad  # the network below has 3 classes: 0, 1 and 2
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="class indices 0 to 2"):
+        Trainer(model, SGD(0.1), X, y, batch_size=2, rng=None, shuffle=False)
+    with pytest.raises(ValueError, match="validation labels must be class indices 0 to 2"):
+        Trainer(model, SGD(0.1), X, y % 3, batch_size=2, rng=None, shuffle=False, X_val=X, y_val=y)
+    with pytest.raises(ValueError, match="class indices 0 to 2"):
+        model.loss_and_grad(X, y)
+
+
+def test_a_saved_order_that_is_not_a_permutation_is_refused():
+    X, y = toy(n=6)
+    rng = np.random.default_rng(0)
+    trainer = Trainer(MLP([3, 4, 3], rng), SGD(0.1), X, y, batch_size=2, rng=rng)
+    state = trainer.state_dict()
+    for bad in ([0, 1, 2, 3, 4, 4], [0, 1, 2, 3, 4, 6], [-1, 1, 2, 3, 4, 5]):
+        with pytest.raises(ValueError, match="order does not match"):
+            trainer.load_state_dict({**state, "order": np.array(bad)})
+
+
 def test_huge_but_finite_inputs_only_saturate_and_train_on():
     X, y = toy(n=20)
     model = MLP([3, 5, 3], np.random.default_rng(0))
