@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.threads import AUTO, batch_probe, candidates, for_training  # noqa: E402
+from cli.threads import AUTO, candidates, for_training  # noqa: E402
 from mlp import MLP, Adam, Trainer  # noqa: E402
 
 BUSY_LIMIT = 600  # seconds: the busy loop ends by itself even if this script is killed
@@ -76,7 +76,7 @@ def ms_per_epoch(w: Workload, data, setting) -> tuple[float, int]:
     # as `mlp train` builds it (cli/app.py, Session.multiply_adds): a small run's auto is 1
     threads = for_training(setting, 3.0 * model.n_params * len(y) * w.epochs)
     threads.keep_numbers(trainer)
-    for _ in threads.run(trainer.run(w.epochs), batch_probe(trainer)):
+    for _ in threads.run(trainer.run(w.epochs), trainer):
         pass
     return 1000 * (time.perf_counter() - started) / w.epochs, threads.current
 

@@ -41,7 +41,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
-from cli.threads import TrainingThreads, batch_probe, blas_thread_count, using
+from cli.threads import TrainingThreads, blas_thread_count, using
 from data import Dataset
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
@@ -141,12 +141,12 @@ class Session:
             return
         started = last_save = time.perf_counter()
         n_classes = self.model.layer_sizes[-1]
+        epochs = self.trainer.run(self.config.train.epochs)
         with stop_on_signals(self.trainer) as received:
             try:
-                epochs = self.trainer.run(self.config.train.epochs)
                 if self.threads is not None:
                     self.threads.keep_numbers(self.trainer)
-                    epochs = self.threads.run(epochs, batch_probe(self.trainer))
+                    epochs = self.threads.run(epochs, self.trainer)
                 for report in epochs:
                     if report.train_loss > DIVERGENCE_FACTOR * math.log(n_classes):
                         raise LossDiverged(report.epoch, report.train_loss, n_classes)
@@ -167,6 +167,8 @@ class Session:
                 self.wall_seconds += time.perf_counter() - started
                 self.save_state("failed", last_good=True)
                 raise
+            finally:  # now, not when collected: gives back the trainer's hook, the BLAS's count
+                epochs.close()
         self.wall_seconds += time.perf_counter() - started
 
     def save_state(self, status: str, running_seconds: float = 0.0, last_good=False) -> None:

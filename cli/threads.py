@@ -19,16 +19,16 @@ whole run). A fixed `--threads N` is the user's choice and is used as given.
 
 Switching costs little but not nothing: building a `ThreadpoolController` (which scans the
 loaded libraries) took 0.3 ms here, and each `limit` call 13 us. A controller is built once per
-run, and training switches only at checks, at most one per RECHECK_SECONDS of training, so the
-cost stays far below 1% even for 3 ms digits epochs.
+run, and training switches only during a check, between blocks of at least BLOCK_SECONDS of
+steps (2 x ROUNDS switches at most, once per RECHECK_SECONDS of training), so the cost stays
+far below 1%.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -40,20 +40,35 @@ from mlp.evaluation import predict_logits
 AUTO = "auto"
 ThreadSetting = int | str  # a fixed count >= 1, or AUTO
 
-# Training: `auto` times a probe (one batch's loss and gradient) at each count, in
-# PROBE_ROUNDS interleaved rounds of at least PROBE_SECONDS each (a neighbour's load comes and
-# goes within milliseconds: one short window can flatter either count, so it takes the median),
-# before the first epoch and after every RECHECK_SECONDS of training (or RECHECK_FACTOR times
-# what the last check cost, if more: checking then costs at most 5%).
-PROBE_SECONDS = 0.01
-PROBE_ROUNDS = 3
+# Training: `auto` times the training's own steps (Trainer.after_step) at each count, in
+# blocks that alternate between the counts (1, 2, 1, 2, ...), before the first epoch's steps
+# and again after every RECHECK_SECONDS of training (or RECHECK_FACTOR times the steps the
+# last check took, if more: checking then costs at most 5%). A step at the slower count costs
+# only what it takes beyond the faster one, not a whole wasted probe, so a check can afford
+# several rounds. Measured with benchmarks/threads.py's MNIST-sized network (784-256-10, batch
+# 128, 7 to 9 ms a step) on our 2-core machine, quiet and with a busy-loop neighbour:
+# - the first step after a switch is slower (at 2 threads its median was 7.9 ms against 7.2 ms
+#   for the steps after it, its 90th percentile 42 ms: the BLAS's threads wake up), so it is
+#   not timed;
+BLOCK_SECONDS = 0.02  # - a block is the steps after that one until they took this long:
+# a few MNIST-sized steps, a couple of hundred digits-sized ones, several of the scheduler's
+# time slices, so one slice lost to a neighbour does not decide a round;
+ROUNDS = 5  # - and a check is at most this many rounds of one block per count: about 0.2 s
+# of steps, nearly free on a quiet machine (where the counts differ by a few percent) and
+# ended after one round on a loaded one (see LOSE_LIMIT).
+# A neighbour's load comes and goes within milliseconds, and it hurts more threads far more
+# than fewer: one thread is at most N times slower than N, but with one core busy 2 threads
+# took 4x as long as one per MNIST-sized step (and 3-10x in benchmarks/README.md). So a
+# higher count must beat the fewer threads' median by MARGIN (a near tie goes to fewer)...
+MARGIN = 1.1
+# ...and a higher count that is LOSE_LIMIT times slower than fewer threads in any one round is
+# out of this check at once, which also ends the check as soon as the load shows: a round at
+# 2 threads with a neighbour busy was 2.7x to 13x slower than at one, while on a quiet machine
+# 2 threads took 0.83x (7.2 against 8.7 ms a step). A round lost by chance costs at most what
+# the higher count would have saved, until the next check.
+LOSE_LIMIT = 1.5
 RECHECK_SECONDS = 10.0
 RECHECK_FACTOR = 20.0
-# More threads must be this much faster to be chosen: one thread is at most N times slower
-# than N, but N threads on a loaded machine were up to 10x slower than one (benchmarks/
-# threads.py), so a near tie goes to fewer threads.
-MARGIN = 1.1
-PROBE_ROWS = 4096  # a full-batch optimizer's probe is this many rows, not the whole set
 
 T = TypeVar("T")
 
@@ -112,34 +127,95 @@ def blas_thread_count() -> int | None:
     return max(counts) if counts else None
 
 
-class TrainingThreads:
-    """The BLAS thread count while training, fixed or chosen by timing the training's work.
+class Check:
+    """One measurement of the candidate thread counts on the training's steps: feed it every
+    step's seconds (`step`), run the next step at `count`, and read `best` once `done`.
 
-    With `auto`, before the first epoch and again after every RECHECK_SECONDS of training, a
-    probe (one batch's loss and gradient, the run's own shapes and data, see `batch_probe`)
-    is timed at each candidate count (see `_choose`); the faster count is kept.
-    Whole epochs would be the most natural measurement, but a long epoch run at the slower
-    count costs that whole epoch again: with 0.5 s MNIST epochs and 2 threads 4x slower under
-    load, measured epochs made `auto` 2.5x slower than 1 thread over 2 epochs (benchmarks/
-    threads.py --quick); probes cost about PROBE_ROUNDS x 2 x PROBE_SECONDS per check.
+    Each round times one block per count still in the running, ascending; the first step
+    after a change of count is not timed. It is a pure calculation on the seconds it is given
+    (no clock, no BLAS), so the choice can be tested with made-up step times.
     """
 
-    def __init__(
-        self,
-        setting: ThreadSetting,
-        counts: tuple[int, ...] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, counts: tuple[int, ...]) -> None:
+        self.counts = counts  # ascending, one thread first
+        self.running = list(counts)  # the counts not yet out of this check
+        self.times: dict[int, list[float]] = {c: [] for c in counts}  # seconds per step
+        self.count = counts[0]  # the count the next step runs at
+        self.spent = 0.0  # seconds of the steps this check has timed or skipped
+        self.done = False
+        self.best = counts[0]
+        self._round = 0
+        self._skip = True  # the next step follows a change of count: not timed
+        self._seconds, self._steps = 0.0, 0  # the block so far
+
+    def step(self, seconds: float) -> None:
+        """A step took `seconds` at `count`."""
+        self.spent += seconds
+        if self._skip:
+            self._skip = False
+            return
+        self._seconds += seconds
+        self._steps += 1
+        if self._seconds >= BLOCK_SECONDS:
+            self.times[self.count].append(self._seconds / self._steps)
+            self._seconds, self._steps = 0.0, 0
+            self._next_block()
+
+    def _next_block(self) -> None:
+        """After a block: leave out the count if it lost badly this round, then move on to
+        the next count of the round, the next round, or the decision."""
+        count, this_round = self.count, self._round
+        fewer = [self.times[c][this_round] for c in self.running if c < count]
+        if fewer and self.times[count][this_round] > LOSE_LIMIT * min(fewer):
+            self.running.remove(count)
+        later = [c for c in self.running if c > count]
+        if later:
+            self._use(later[0])
+            return
+        self._round += 1
+        if self._round < ROUNDS and len(self.running) > 1:
+            self._use(self.running[0])
+            return
+        self.best = self.running[0]
+        medians = {c: float(np.median(self.times[c])) for c in self.running}
+        for c in self.running[1:]:  # ascending: a higher count must earn its place
+            if medians[c] * MARGIN < medians[self.best]:
+                self.best = c
+        self.done = True
+
+    def _use(self, count: int) -> None:
+        self._skip = self._skip or count != self.count
+        self.count = count
+
+    def seconds_per_step(self) -> dict[int, float]:
+        """The median seconds per step of every count timed so far."""
+        return {c: float(np.median(t)) for c, t in self.times.items() if t}
+
+
+class TrainingThreads:
+    """The BLAS thread count while training, fixed or chosen by timing the training's steps.
+
+    With `auto`, before the first step and again after every RECHECK_SECONDS of training, a
+    `Check` times blocks of the training's own steps at each candidate count, switching
+    counts between steps from the trainer's `after_step` hook; the faster count is kept.
+    Probes (a batch's loss and gradient computed only to be timed) were what this did before:
+    each cost a whole step, so there could be only a few short ones, and under load those
+    chose 2 threads where they were 2.5x slower (benchmarks/README.md).
+    """
+
+    def __init__(self, setting: ThreadSetting, counts: tuple[int, ...] | None = None) -> None:
         self.setting = setting
         self.counts = (setting,) if setting != AUTO else (counts or candidates())
-        self.clock = clock
         self.current: int = self.counts[0]  # the count in use (the one used last, at the end)
-        self.chosen_from: dict[int, float] = {}  # seconds per probe at the latest choice
+        self.chosen_from: dict[int, float] = {}  # seconds per step at the latest choice
         self.switches = 0  # changes of count after the first choice
         self.excluded: tuple[int, ...] = ()  # counts left out: they would change the numbers
         self.small = False  # `auto` on a run too small to be worth timing (for_training)
+        self.check: Check | None = None  # the check in progress, if any
+        self.chosen: int | None = None  # what the latest check chose
         self._recheck_at = 0.0  # training time of the next check
-        self._trained = 0.0  # training time so far, as the clock measures it
+        self._trained = 0.0  # seconds of training steps so far
+        self._blas: BlasThreads | None = None
 
     def keep_numbers(self, trainer: Trainer) -> None:
         """With `auto`, leave out the counts whose products differ from one thread's on this
@@ -150,59 +226,45 @@ class TrainingThreads:
         self.excluded = tuple(c for c in self.counts if c not in agree)
         self.counts, self.current = agree, agree[0]
 
-    def run(self, epochs: Iterator[T], probe: Callable[[], object]) -> Iterator[T]:
-        """Yield what `epochs` yields, at the count chosen by timing `probe` (which must
-        leave the training as it was), and restore the BLAS's own count when it ends,
-        however it ends. Only the time inside the trainer counts towards a check."""
-        blas = BlasThreads()
+    def run(self, epochs: Iterator[T], trainer: Trainer) -> Iterator[T]:
+        """Yield what `epochs` (from `trainer.run`) yields at the chosen count, timing
+        `trainer`'s steps through its `after_step` hook for `auto`; when it ends, however it
+        ends, give the trainer back its hook and the BLAS its own count."""
+        self._blas, previous = BlasThreads(), trainer.after_step
         try:
+            self._blas.set(self.current)
             if len(self.counts) > 1:
-                self._choose(blas, probe)
-            else:
-                blas.set(self.current)
-            while True:
-                started = self.clock()
-                try:
-                    item = next(epochs)
-                except StopIteration:
-                    return
-                self._trained += self.clock() - started
-                if len(self.counts) > 1 and self._trained >= self._recheck_at:
-                    self._choose(blas, probe)
-                yield item
+                self.check = Check(self.counts)  # on the first steps (the first one untimed)
+                trainer.after_step = self.after_step
+            yield from epochs
         finally:
-            blas.restore()
+            trainer.after_step = previous
+            self._blas.restore()
+            self._blas = None
 
-    def _choose(self, blas: BlasThreads, probe: Callable[[], object]) -> None:
-        """Time `probe` at each count in PROBE_ROUNDS interleaved rounds (as many probes each
-        time as PROBE_SECONDS took at the first count) and keep the count with the lowest
-        median, a higher count only if it beats the lower ones by MARGIN."""
-        rounds: dict[int, list[float]] = {count: [] for count in self.counts}
-        repeats, spent = 0, 0.0
-        for round_ in range(PROBE_ROUNDS):
-            for count in self.counts:
-                blas.set(count)
-                if round_ == 0:
-                    probe()  # untimed: wakes the BLAS's threads and warms the caches
-                started, done = self.clock(), 0
-                while True:
-                    probe()
-                    done += 1
-                    if done == repeats or (not repeats and self.clock() - started >= PROBE_SECONDS):
-                        break
-                repeats = repeats or done
-                elapsed = self.clock() - started
-                rounds[count].append(elapsed / done)
-                spent += elapsed
-        seconds = {count: float(np.median(times)) for count, times in rounds.items()}
-        best = self.counts[0]
-        for count in self.counts[1:]:  # ascending: a higher count must earn its place
-            if seconds[count] * MARGIN < seconds[best]:
-                best = count
-        self.switches += bool(self.chosen_from) and best != self.current
-        self.current, self.chosen_from = best, seconds
-        blas.set(best)
-        self._recheck_at = self._trained + max(RECHECK_SECONDS, RECHECK_FACTOR * spent)
+    def after_step(self, seconds: float) -> None:
+        """The trainer's hook: a step took `seconds`; start, feed or end a check, and set the
+        count the next step runs at."""
+        self._trained += seconds
+        if self.check is None:
+            if self._trained < self._recheck_at:
+                return
+            self.check = Check(self.counts)
+        else:
+            self.check.step(seconds)
+        check = self.check
+        if check.done:
+            self.switches += self.chosen is not None and check.best != self.chosen
+            self.chosen = check.best
+            self.chosen_from = check.seconds_per_step()
+            self._recheck_at = self._trained + max(RECHECK_SECONDS, RECHECK_FACTOR * check.spent)
+            self.check = None
+        self._set(check.best if check.done else check.count)
+
+    def _set(self, count: int) -> None:
+        if count != self.current:
+            self._blas.set(count)
+            self.current = count
 
     def describe(self) -> str:
         """For the `mlp train` header: the setting, before anything is measured."""
@@ -228,16 +290,6 @@ class TrainingThreads:
         )
         changed = f"; changed {self.switches} times" if self.switches else ""
         return f"{self.current} (auto; a batch took {timings} when last timed{changed})"
-
-
-def batch_probe(trainer: Trainer) -> Callable[[], object]:
-    """One batch's loss and gradient at the trainer's shapes (the first batch, in file order,
-    at most PROBE_ROWS rows): what the thread count speeds up or slows down. It changes
-    nothing the training keeps: the next step computes its own forward and backward pass."""
-    first = trainer.batches[0]
-    rows = slice(first.start, min(first.stop, first.start + PROBE_ROWS))
-    X, y, wd = trainer.X[rows], trainer.y[rows], trainer.weight_decay
-    return lambda: trainer.model.loss_and_grad(X, y, wd)
 
 
 def same_numbers(trainer: Trainer, counts: tuple[int, ...]) -> tuple[int, ...]:
@@ -267,9 +319,9 @@ def same_numbers(trainer: Trainer, counts: tuple[int, ...]) -> tuple[int, ...]:
 
 # Below this much arithmetic in all (multiply-adds of every training step, forward and
 # backward), `auto` trains at one thread without measuring: the whole training takes well under
-# a second on one core, and a check (two probes' worth of rounds and the agreement test, about
-# 0.15 s for digits) would cost more than any thread count could save. Digits at 64-128-10,
-# 40 epochs: 1.5e9.
+# a second on one core, and a check (the agreement test, and the rounds' steps at the slower
+# count) would cost more than any thread count could save. Digits at 64-128-10, 40 epochs:
+# 1.5e9.
 AUTO_MIN_MULTIPLY_ADDS = 1e10
 
 

@@ -1,5 +1,6 @@
 """--threads: the BLAS thread count, fixed or chosen by timing, never changing the numbers."""
 
+import contextlib
 import json
 
 import numpy as np
@@ -9,12 +10,13 @@ from threadpoolctl import ThreadpoolController
 from cli.rundir import RunError
 from cli.threads import (
     AUTO,
+    BLOCK_SECONDS,
+    LOSE_LIMIT,
     MARGIN,
-    PROBE_ROUNDS,
-    PROBE_SECONDS,
     RECHECK_SECONDS,
+    ROUNDS,
+    Check,
     TrainingThreads,
-    batch_probe,
     candidates,
     parse_threads,
     same_numbers,
@@ -33,110 +35,168 @@ def test_threads_option_refuses_anything_else(text):
         parse_threads(text)
 
 
-class FakeTraining:
-    """Epochs, and a probe, whose duration depends on the BLAS thread count in effect while
-    they run, measured on a fake clock: `cost(epoch, threads)` seconds per epoch, and a
-    sixteenth of that per probe."""
-
-    def __init__(self, cost, epochs: int):
-        self.now, self.cost, self.epochs, self.epoch = 0.0, cost, epochs, 0
-        self.used: list[int] = []  # the thread count each epoch ran with
-        self.probes: list[int] = []  # the thread count of each probe
-        self.blas = ThreadpoolController().select(user_api="blas").lib_controllers[0]
-
-    def clock(self) -> float:
-        return self.now
-
-    def probe(self) -> None:
-        threads = self.blas.get_num_threads()
-        self.probes.append(threads)
-        self.now += self.cost(self.epoch + 1, threads) / 16
-
-    def run(self):
-        for epoch in range(1, self.epochs + 1):
-            self.epoch = epoch
-            threads = self.blas.get_num_threads()
-            self.used.append(threads)
-            self.now += self.cost(self.epoch, threads)
-            yield self.epoch
+def run_check(seconds_per_step) -> tuple[Check, list[int]]:
+    """Feed a check made-up step times, `seconds_per_step(count, round)`, until it is done;
+    the check and the count each step ran at."""
+    check, used = Check((1, 2)), []
+    while not check.done:
+        used.append(check.count)
+        check.step(seconds_per_step(check.count, len(check.times[check.count])))
+    return check, used
 
 
-def test_auto_times_each_count_keeps_the_faster_and_follows_a_change_of_load():
-    # Epochs of 1/64 s at 1 thread and 1/32 s at 2; from epoch 401 on, 2 threads take 1/128 s.
-    # (Binary fractions: the fake clock's sums are exact.)
-    def cost(epoch, threads):
-        if threads == 1:
-            return 1 / 64
-        return 1 / 32 if epoch <= 400 else 1 / 128
-
-    training = FakeTraining(cost, epochs=1000)
-    tuner = TrainingThreads(AUTO, counts=(1, 2), clock=training.clock)
-    assert list(tuner.run(training.run(), training.probe)) == list(range(1, 1001))
-    # Before epoch 1, three rounds: at 1 thread one untimed probe, then probes of 1/1024 s
-    # until PROBE_SECONDS have passed (11 probes: 0.0107 s); then as many at 2 threads
-    # (1/512 s each, after an untimed one); rounds 2 and 3 have no untimed probes.
-    assert (PROBE_SECONDS, PROBE_ROUNDS) == (0.01, 3)
-    check = [1] * 12 + [2] * 12 + ([1] * 11 + [2] * 11) * 2
-    assert training.probes[:68] == check
-    # 1 thread is kept until the next check, after RECHECK_SECONDS of training (more than 20x
-    # the check's 0.1 s): 10 s / (1/64 s) = epochs 1-640. By then 2 threads take 1/128 s,
-    # their probes 1/2048 s, twice as fast (more than MARGIN), and 2 threads are kept from
-    # epoch 641 on, with no third check in the 360 epochs (5.6 s) left.
-    assert RECHECK_SECONDS == 10.0
-    assert set(training.used[:640]) == {1}
-    assert set(training.used[640:]) == {2}
-    assert training.probes[68:] == check
-    assert tuner.current == 2 and tuner.switches == 1
-    assert tuner.chosen_from == {1: 1 / 1024, 2: 1 / 2048}
+def test_a_check_times_blocks_of_steps_in_turn_and_keeps_the_faster():
+    # 1/256 s a step at 1 thread, 1/512 s at 2 (binary fractions: the sums are exact).
+    check, used = run_check(lambda count, round_: 1 / 256 if count == 1 else 1 / 512)
+    # Each block: one untimed step after the change of count, then steps until they took
+    # BLOCK_SECONDS: 6 at 1 thread (6/256 = 0.0234 s; 5 are 0.0195 s), 11 at 2 (0.0215 s).
+    assert (BLOCK_SECONDS, ROUNDS) == (0.02, 5)
+    assert used == ([1] * 7 + [2] * 12) * 5
+    assert check.best == 2
+    assert check.seconds_per_step() == {1: 1 / 256, 2: 1 / 512}
+    assert check.spent == 5 * (7 / 256 + 12 / 512)
 
 
-def test_auto_leaves_a_near_tie_to_fewer_threads():
-    # 2 threads 5% faster than 1: within MARGIN, so 1 thread it is.
-    training = FakeTraining(lambda epoch, threads: 1 / 64 if threads == 1 else 0.95 / 64, 20)
-    tuner = TrainingThreads(AUTO, counts=(1, 2), clock=training.clock)
-    list(tuner.run(training.run(), training.probe))
+@pytest.mark.parametrize(
+    ("two_threads", "best"),
+    [
+        ([0.95] * 5, 1),  # 5% faster: within MARGIN, a near tie goes to fewer threads
+        ([0.8] * 5, 2),  # 20% faster: more than MARGIN
+        ([0.5, 0.5, 1.4, 0.5, 0.5], 2),  # slower in one round, not badly: the median decides
+    ],
+)
+def test_a_higher_count_must_win_by_the_margin_in_the_median(two_threads, best):
+    check, _ = run_check(lambda count, round_: 0.01 if count == 1 else 0.01 * two_threads[round_])
     assert MARGIN == 1.1
-    assert set(training.used) == {1}
+    assert len(check.times[1]) == len(check.times[2]) == 5  # all five rounds ran
+    assert check.best == best
 
 
-def test_training_threads_restores_the_blas_count_however_training_ends():
-    training = FakeTraining(lambda epoch, threads: 0.001, epochs=5)
-    before = training.blas.get_num_threads()
-    other = 2 if before == 1 else 1
-    for epoch in TrainingThreads(other).run(training.run(), training.probe):
-        if epoch == 3:
-            break  # as early stopping does
-    assert training.used == [other] * 3
-    assert training.blas.get_num_threads() == before
+def test_a_higher_count_that_loses_badly_in_one_round_is_out_at_once():
+    # 1/128 s a step at 1 thread; 2 threads twice as fast in round 1, but twice as slow in
+    # round 2 (a neighbour's load), more than LOSE_LIMIT.
+    two_threads = [1 / 256, 1 / 64]
+    check, used = run_check(lambda count, round_: 1 / 128 if count == 1 else two_threads[round_])
+    assert LOSE_LIMIT == 1.5
+    # blocks: 3 steps at 1 thread (3/128 s), 6 then 2 at 2 threads (6/256 s, 2/64 s), each
+    # after an untimed one; the check ends after round 2, and 1 thread it is
+    assert used == [1] * 4 + [2] * 7 + [1] * 4 + [2] * 3 and check.done
+    assert check.best == 1
+    assert check.seconds_per_step() == {1: 1 / 128, 2: (1 / 256 + 1 / 64) / 2}
 
 
-class ThreadClock:
-    """A fake clock on which every reading at 2 BLAS threads advances 1 ms and at 1 thread
-    2 ms: two threads always look twice as fast, so `auto` takes them where it may."""
+class FakeTrainer:
+    """Epochs of `steps` steps whose seconds, reported to `after_step` as the real trainer
+    does, depend on the BLAS thread count in effect: `cost(step, threads)`."""
 
-    def __init__(self):
-        self.now = 0.0
+    def __init__(self, cost, steps: int = 100):
+        self.cost, self.steps, self.step = cost, steps, 0
+        self.after_step = None
+        self.used: list[int] = []  # the thread count each step ran with
         self.blas = ThreadpoolController().select(user_api="blas").lib_controllers[0]
 
-    def __call__(self) -> float:
-        self.now += 0.001 if self.blas.get_num_threads() >= 2 else 0.002
-        return self.now
+    def run(self, epochs: int, fail_at: int | None = None):
+        for epoch in range(1, epochs + 1):
+            for _ in range(self.steps):
+                self.step += 1
+                if self.step == fail_at:
+                    raise FloatingPointError("diverged")
+                threads = self.blas.get_num_threads()
+                self.used.append(threads)
+                if self.after_step is not None:
+                    self.after_step(self.cost(self.step, threads))
+            yield epoch
 
 
-def train_params(setting, rows: int, batch: int, hidden: list[int]) -> tuple[bytes, int]:
+def test_auto_keeps_the_faster_and_checks_again_as_training_goes():
+    # 1/256 s a step at 1 thread. 2 threads take 1/128 s until step 3000 (a neighbour's
+    # load), 1/1024 s after it.
+    def cost(step, threads):
+        if threads == 1:
+            return 1 / 256
+        return 1 / 128 if step <= 3000 else 1 / 1024
+
+    trainer = FakeTrainer(cost)
+    tuner = TrainingThreads(AUTO, counts=(1, 2))
+    assert list(tuner.run(trainer.run(60), trainer)) == list(range(1, 61))
+    # The first check: a block at 1 thread (7 steps), then one at 2 (untimed, then 3 steps
+    # of 1/128 s): 2x as slow, more than LOSE_LIMIT, so the check ends with 1 thread.
+    assert trainer.used[:11] == [1] * 7 + [2] * 4
+    # The next check after RECHECK_SECONDS of training (the check's 0.059 s x 20 is less):
+    # 10 s / (1/256 s) = 2560 more steps at 1 thread, then the check (steps 2572-2582) runs
+    # while 2 threads are still slow, and 1 thread is kept.
+    assert RECHECK_SECONDS == 10.0
+    assert set(trainer.used[11 : 11 + 2560 + 7]) == {1}
+    assert trainer.used[11 + 2560 + 7 : 11 + 2560 + 11] == [2] * 4
+    # The third check, 2560 steps later (from step 5143), finds 2 threads 4x as fast: 5
+    # rounds of 7 steps at 1 and 22 at 2 (21 x 1/1024 s = 0.0205 s), and 2 threads after.
+    third = 2 * (11 + 2560)
+    assert set(trainer.used[11 + 2560 + 11 : third]) == {1}
+    assert trainer.used[third : third + 5 * 29] == ([1] * 7 + [2] * 22) * 5
+    assert set(trainer.used[third + 5 * 29 :]) == {2} and len(trainer.used) == 6000
+    assert tuner.current == 2 and tuner.switches == 1
+    assert tuner.chosen_from == {1: 1 / 256, 2: 1 / 1024}
+
+
+def hook(seconds: float) -> None:
+    """Someone else's after_step, to be given back."""
+
+
+@pytest.mark.parametrize("ending", ["finished", "broken off", "failed"])
+def test_training_threads_give_back_the_hook_and_the_blas_count_however_training_ends(ending):
+    # 1/64 s steps: blocks of 3 steps, so the first epoch already runs at both counts
+    trainer = FakeTrainer(lambda step, threads: 1 / 64, steps=10)
+    trainer.after_step = hook
+    before = trainer.blas.get_num_threads()
+    tuner = TrainingThreads(AUTO, counts=(1, 2))
+    epochs = tuner.run(trainer.run(5, fail_at=25 if ending == "failed" else None), trainer)
+    with contextlib.suppress(FloatingPointError):
+        for epoch in epochs:
+            assert trainer.after_step == tuner.after_step  # timing the steps
+            if epoch == 2 and ending == "broken off":
+                epochs.close()  # as Session.run does when it stops early
+                break
+    assert trainer.used[:10] == [1, 1, 1, 2, 2, 2, 1, 1, 1, 2]
+    assert len(trainer.used) == {"finished": 50, "broken off": 20, "failed": 24}[ending]
+    assert trainer.after_step is hook
+    assert trainer.blas.get_num_threads() == before
+
+
+def test_a_fixed_count_is_used_throughout_and_nothing_is_timed():
+    trainer = FakeTrainer(lambda step, threads: 0.001, steps=10)
+    before = trainer.blas.get_num_threads()
+    other = 2 if before == 1 else 1
+    for _ in TrainingThreads(other).run(trainer.run(3), trainer):
+        assert trainer.after_step is None
+    assert trainer.used == [other] * 30
+    assert trainer.blas.get_num_threads() == before
+
+
+def train_params(setting, rows: int, batch: int, hidden: list[int]) -> tuple[bytes, set[int]]:
     """Train a fresh network on synthetic data under `setting`; its weights' bytes and the
-    thread count used last."""
+    thread counts its steps ran at. With `auto`, a step is reported to take 40 ms at one
+    thread and 20 ms at two, whatever it took: two threads look faster, so `auto` runs steps
+    at both where it may."""
     data = np.random.default_rng(5)
     X, X_val = data.standard_normal((rows, 64)), data.standard_normal((rows // 4, 64))
     y, y_val = data.integers(0, 10, rows), data.integers(0, 10, rows // 4)
     rng = np.random.default_rng(0)
     model = MLP([64, *hidden, 10], rng)
     trainer = Trainer(model, Adam(0.002), X, y, batch_size=batch, rng=rng, X_val=X_val, y_val=y_val)
-    tuner = TrainingThreads(setting, counts=(1, 2), clock=ThreadClock())
+    tuner = TrainingThreads(setting, counts=(1, 2))
     tuner.keep_numbers(trainer)
-    for _ in tuner.run(trainer.run(4), batch_probe(trainer)):
+    blas, used = ThreadpoolController().select(user_api="blas").lib_controllers[0], set()
+
+    def after_step(seconds: float) -> None:
+        threads = blas.get_num_threads()
+        used.add(threads)
+        TrainingThreads.after_step(tuner, 0.04 if threads == 1 else 0.02)
+
+    tuner.after_step = after_step
+    for _ in tuner.run(trainer.run(4), trainer):
         pass
-    return model.params.tobytes(), tuner.current
+    assert trainer.after_step is None
+    return model.params.tobytes(), used or {tuner.current}  # one count: no hook, no steps timed
 
 
 def test_a_run_is_bitwise_equal_at_one_and_two_threads():
@@ -146,7 +206,7 @@ def test_a_run_is_bitwise_equal_at_one_and_two_threads():
     two, _ = train_params(2, rows=512, batch=256, hidden=[256])
     auto, used = train_params(AUTO, rows=512, batch=256, hidden=[256])
     assert one == two == auto
-    assert used == 2  # auto took the count that looked faster: it was free to
+    assert used == {1, 2}  # auto's steps ran at both counts: it was free to
 
 
 def test_auto_never_takes_a_count_that_changes_the_numbers():
@@ -154,9 +214,9 @@ def test_auto_never_takes_a_count_that_changes_the_numbers():
     # products differently at 2 threads (see cli/threads.py), and 2 threads look faster.
     one, _ = train_params(1, rows=781, batch=256, hidden=[300])
     two, _ = train_params(2, rows=781, batch=256, hidden=[300])
-    auto, _ = train_params(AUTO, rows=781, batch=256, hidden=[300])
+    auto, used = train_params(AUTO, rows=781, batch=256, hidden=[300])
     assert two != one  # the hazard is real here (else this test would prove nothing)
-    assert auto == one
+    assert auto == one and used == {1}
 
 
 def test_same_numbers_leaves_out_a_count_whose_gradient_differs(monkeypatch):
