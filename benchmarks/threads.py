@@ -1,15 +1,17 @@
 """Epoch time at --threads 1, --threads 2 and auto, on a quiet machine and with one core busy.
 
-    python benchmarks/threads.py            # 3 interleaved repeats (about 2 minutes on 2 cores)
+    python benchmarks/threads.py            # 3 interleaved repeats (about 3 minutes on 2 cores)
     python benchmarks/threads.py --quick    # 1 repeat, for a smoke test
 
 Each figure is a whole short training run (the model and trainer built afresh, as `mlp train`
 does) divided by its epochs, so `auto` pays for its own measuring: its first stretches run at
-each thread count, the slower one included. The three settings are interleaved (1, 2, auto,
-1, 2, auto, ...) so that a neighbour's load falls on all of them alike; each figure is the
-median over the repeats. "One core busy" starts a busy-loop process (bounded to BUSY_LIMIT
-seconds in any case) before that condition and stops it after. The 1-minute load average is
-read after every run and reported as its range over the condition. Results go to
+each thread count, the slower one included. The three settings are interleaved, in an order
+that turns each repeat (1, 2, auto; 2, auto, 1; auto, 1, 2), so that a neighbour's load falls
+on all of them alike and no setting always follows another (OpenBLAS's second thread spins for
+about 0.1 s after a 2-thread product, which slows whatever runs next on a busy machine); each
+figure is the median over the repeats. "One core busy" starts a busy-loop process (bounded to
+BUSY_LIMIT seconds in any case) before that condition and stops it after. The 1-minute load
+average is read after every run and reported as its range over the condition. Results go to
 benchmarks/results/threads.{md,json}.
 """
 
@@ -98,8 +100,9 @@ def measure(repeats: int, quick: bool) -> list[dict]:
                 ms_per_epoch(w, data, 1)  # warm-up: first allocations, code paths
                 times: dict[str, list[float]] = {str(s): [] for s in settings}
                 loads, auto_used = [], []
-                for _ in range(repeats):
-                    for setting in settings:
+                for repeat in range(repeats):
+                    turn = repeat % len(settings)
+                    for setting in settings[turn:] + settings[:turn]:
                         ms, used = ms_per_epoch(w, data, setting)
                         times[str(setting)].append(ms)
                         loads.append(os.getloadavg()[0])
