@@ -316,13 +316,7 @@ def format_thread_table(rows: list[dict]) -> list[str]:
     """threads.py's table of `thread_rows`."""
     from benchmarks import threads
 
-    settings = [1, max(threads.candidates()), threads.AUTO]
-    columns = " | ".join(f"--threads {s}" for s in settings)
-    return [
-        f"| workload | machine | {columns} | auto / faster fixed | auto chose | load average |",
-        "|---|---|" + "---|" * len(settings) + "---|---|---|",
-        *(threads.format_row(row, settings) for row in rows),
-    ]
+    return [*threads.table_head(), *(threads.format_row(row) for row in rows)]
 
 
 # -- reporting -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Epoch time at --threads 1, --threads 2 and auto, on a quiet machine and with one core busy.
 
-    python benchmarks/threads.py            # 3 interleaved repeats (about 3 minutes on 2 cores)
+    python benchmarks/threads.py            # 3 interleaved repeats (about 8 minutes on 2 cores)
     python benchmarks/threads.py --quick    # 1 repeat, for a smoke test
 
 Each figure is a whole short training run (the model and trainer built afresh, as `mlp train`
@@ -9,8 +9,12 @@ each thread count, the slower one included. The three settings are interleaved, 
 that turns each repeat (1, 2, auto; 2, auto, 1; auto, 1, 2), so that a neighbour's load falls
 on all of them alike and no setting always follows another (OpenBLAS's second thread spins for
 about 0.1 s after a 2-thread product, which slows whatever runs next on a busy machine); each
-figure is the median over the repeats. "One core busy" starts a busy-loop process (bounded to
-BUSY_LIMIT seconds in any case) before that condition and stops it after. The 1-minute load
+time is the median over the repeats. `auto / faster fixed` takes the fixed count with the lower
+median and is the median, over the repeats, of each repeat's ratio of auto to that count. Each
+repeat also runs `--threads 1` a second time: the same ratio between the two identical runs,
+the last column, is the noise the machine puts on any such figure. "One core busy" starts a
+busy-loop process (it ends with this script, and after BUSY_LIMIT seconds in any case) before
+that condition and stops it after. The 1-minute load
 average is read after every run and reported as its range over the condition. Results go to
 benchmarks/results/threads.{md,json}.
 """
@@ -36,7 +40,11 @@ from cli.threads import AUTO, candidates, for_training  # noqa: E402
 from mlp import MLP, Adam, Trainer  # noqa: E402
 
 BUSY_LIMIT = 600  # seconds: the busy loop ends by itself even if this script is killed
-BUSY_LOOP = f"import time\nend = time.time() + {BUSY_LIMIT}\nwhile time.time() < end: pass\n"
+# The busy loop also ends when this script does (its parent changes), killed or not.
+BUSY_LOOP = (
+    f"import os, time\nparent, end = os.getppid(), time.time() + {BUSY_LIMIT}\n"
+    "while time.time() < end and os.getppid() == parent: pass\n"
+)
 
 
 @dataclass(frozen=True)
@@ -47,15 +55,20 @@ class Workload:
     sizes: tuple[int, ...]
     batch_size: int
     rows: int
-    epochs: int  # per timed run: about a second or two of training on this machine
+    epochs: int  # per timed run
     dtype: str = "float64"
 
 
-WORKLOADS = [
+WORKLOADS = [  # runs of about 1.5 s, and MNIST's own size (56,000 training rows): about 6 s
     Workload("digits 64-128-10 b32", (64, 128, 10), 32, 1437, 100),
     Workload("digits 64-256-128-10 b32", (64, 256, 128, 10), 32, 1437, 25),
     Workload("mnist-sized 784-256-10 b128", (784, 256, 10), 128, 4096, 8),
+    Workload("mnist-sized 784-256-10 b128, 56,000 rows", (784, 256, 10), 128, 56_000, 2),
 ]
+
+
+SETTINGS = [1, max(candidates()), AUTO]  # the fixed counts, then auto
+AGAIN = "1 again"  # --threads 1 run a second time in each repeat, to show the noise
 
 
 def synthetic(w: Workload) -> tuple[np.ndarray, np.ndarray]:
@@ -83,9 +96,14 @@ def ms_per_epoch(w: Workload, data, setting) -> tuple[float, int]:
     return 1000 * (time.perf_counter() - started) / w.epochs, threads.current
 
 
+def paired(times: list[float], baseline: list[float]) -> float:
+    """The median, over the repeats, of each repeat's ratio of `times` to `baseline`."""
+    return float(np.median(np.array(times) / np.array(baseline)))
+
+
 def measure(repeats: int, quick: bool) -> list[dict]:
     """Every workload and setting, in each condition; one row per workload and condition."""
-    settings = [1, max(candidates()), AUTO]
+    settings = SETTINGS
     rows = []
     for condition in ("quiet", "one core busy"):
         busy = None
@@ -95,33 +113,39 @@ def measure(repeats: int, quick: bool) -> list[dict]:
         try:
             for w in WORKLOADS:
                 if quick:
-                    w = Workload(w.name, w.sizes, w.batch_size, w.rows, max(w.epochs // 4, 3))
+                    w = Workload(w.name, w.sizes, w.batch_size, w.rows, max(w.epochs // 4, 1))
                 data = synthetic(w)
                 ms_per_epoch(w, data, 1)  # warm-up: first allocations, code paths
-                times: dict[str, list[float]] = {str(s): [] for s in settings}
+                runs = [*settings, AGAIN]
+                times: dict[str, list[float]] = {str(s): [] for s in runs}
                 loads, auto_used = [], []
                 for repeat in range(repeats):
-                    turn = repeat % len(settings)
-                    for setting in settings[turn:] + settings[:turn]:
-                        ms, used = ms_per_epoch(w, data, setting)
+                    turn = repeat % len(runs)
+                    for setting in runs[turn:] + runs[:turn]:
+                        ms, used = ms_per_epoch(w, data, 1 if setting == AGAIN else setting)
                         times[str(setting)].append(ms)
                         loads.append(os.getloadavg()[0])
                         if setting == AUTO:
                             auto_used.append(used)
                 medians = {s: float(np.median(v)) for s, v in times.items()}
-                fixed = min(medians[str(s)] for s in settings if s != AUTO)
+                # The faster fixed count by its median; then auto against it repeat by repeat
+                # (the runs of one repeat are seconds apart, so a slow spell hits them alike).
+                fixed = min((s for s in settings if s != AUTO), key=lambda s: medians[str(s)])
                 rows.append(
                     {
                         "workload": w.name,
                         "condition": condition,
                         "ms": medians,
                         "all_ms": times,
-                        "auto_over_best_fixed": medians[AUTO] / fixed,
+                        "faster_fixed": fixed,
+                        "auto_over_best_fixed": paired(times[AUTO], times[str(fixed)]),
+                        # the same setting twice: how far two identical runs differ here
+                        "noise": paired(times[AGAIN], times["1"]),
                         "auto_used": auto_used,
                         "load": [min(loads), max(loads)],
                     }
                 )
-                print(format_row(rows[-1], settings), flush=True)
+                print(format_row(rows[-1]), flush=True)
         finally:
             if busy is not None:
                 busy.terminate()
@@ -129,13 +153,24 @@ def measure(repeats: int, quick: bool) -> list[dict]:
     return rows
 
 
-def format_row(row: dict, settings) -> str:
-    ms = " | ".join(f"{row['ms'][str(s)]:.2f}" for s in settings)
+def table_head() -> list[str]:
+    """The header lines of the table of `measure`'s rows."""
+    columns = " | ".join(f"--threads {s}" for s in SETTINGS)
+    return [
+        f"| workload | machine | {columns} | auto / faster fixed | auto chose | "
+        "noise: --threads 1 twice | load average |",
+        "|---|---|" + "---|" * len(SETTINGS) + "---|---|---|---|",
+    ]
+
+
+def format_row(row: dict) -> str:
+    """One row of the table: median ms per epoch of each setting, and the paired ratios."""
+    ms = " | ".join(f"{row['ms'][str(s)]:.2f}" for s in SETTINGS)
     low, high = row["load"]
     return (
         f"| {row['workload']} | {row['condition']} | {ms} | "
-        f"{row['auto_over_best_fixed']:.2f}x | {', '.join(map(str, row['auto_used']))} | "
-        f"{low:.2f}-{high:.2f} |"
+        f"{row['auto_over_best_fixed']:.2f}x (vs {row['faster_fixed']}) | "
+        f"{', '.join(map(str, row['auto_used']))} | {row['noise']:.2f}x | {low:.2f}-{high:.2f} |"
     )
 
 
@@ -146,7 +181,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
-    settings = [1, max(candidates()), AUTO]
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (
         f"Measured {when} on {os.cpu_count()} cores; load average before: "
@@ -154,14 +188,10 @@ def main() -> None:
         "(whole runs, auto's measuring included)."
     )
     print(head)
-    columns = " | ".join(f"--threads {s}" for s in settings)
-    table = [
-        f"| workload | machine | {columns} | auto / faster fixed | auto chose | load average |",
-        "|---|---|" + "---|" * len(settings) + "---|---|---|",
-    ]
+    table = table_head()
     print("\n".join(table), flush=True)
     rows = measure(repeats, args.quick)
-    table += [format_row(row, settings) for row in rows]
+    table += [format_row(row) for row in rows]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "threads.md").write_text(head + "\n\n" + "\n".join(table) + "\n")
     (args.out / "threads.json").write_text(
