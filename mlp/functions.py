@@ -68,8 +68,9 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     B, K = logits.shape
     # Entry (i, j) of a B x K array is entry i K + j of its flat view. Indexing that view with
     # such offsets took a third of the time of indexing with (row, column) pairs here, and
-    # this function's dozen small calls are a fifth of a digits step (benchmarks/floor.py).
-    # The labels are not checked (a label >= K would read the next row): Trainer checks them.
+    # this function's dozen small calls are a fifth of a digits step (benchmarks/
+    # step_profile.py). The labels are not checked (a label >= K would read the next row):
+    # Trainer and MLP.loss_and_grad check them.
     row_starts = np.arange(0, B * K, K)
     at_y = row_starts + y  # where z_{i, y_i} is
     # max_k z_ik through argmax: NumPy's max along rows of a few classes is slower than both.
