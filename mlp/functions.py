@@ -72,10 +72,12 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     # step_profile.py). The labels are not checked (a label >= K would read the next row):
     # Trainer and MLP.loss_and_grad check them.
     row_starts = np.arange(0, B * K, K)
-    at_y = row_starts + y  # where z_{i, y_i} is
+    at_y = row_starts + np.asarray(y, dtype=np.intp)  # where z_{i, y_i} is
     # max_k z_ik through argmax: NumPy's max along rows of a few classes is slower than both.
     top = logits.reshape(-1)[row_starts + logits.argmax(axis=1)]
-    shifted = logits - top[:, None]  # z - max z: nothing overflows
+    # z - max z: nothing overflows. In C order whatever the logits' order, so that `flat` is a
+    # view of it (of a Fortran-ordered array, reshape(-1) would be a copy).
+    shifted = np.subtract(logits, top[:, None], order="C")
     flat = shifted.reshape(-1)
     target = flat[at_y]  # z_{i, y_i} - max z_i
     probs = np.exp(shifted, out=shifted)  # flat is now a view of probs

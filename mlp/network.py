@@ -39,9 +39,15 @@ def _check_dtype(dtype: np.dtype | type | str) -> np.dtype:
 
 
 def check_labels(y: np.ndarray, n_classes: int, what: str = "labels") -> None:
-    """Raise ValueError unless every entry of `y` is a class index 0, ..., n_classes - 1."""
-    if len(y) and not (y.min() >= 0 and y.max() < n_classes):
-        raise ValueError(f"{what} must be class indices 0 to {n_classes - 1}")
+    """Raise ValueError unless `y` is a vector of class indices 0, ..., n_classes - 1."""
+    if y.ndim != 1:
+        raise ValueError(f"{what} must be a vector of class indices, got shape {y.shape}")
+    outside = np.flatnonzero((y < 0) | (y >= n_classes))
+    if len(outside):
+        row = int(outside[0])
+        raise ValueError(
+            f"{what} must be class indices 0 to {n_classes - 1}; row {row} has {y[row]!r}"
+        )
 
 
 class MLP:

@@ -165,15 +165,17 @@ class Trainer:
         loss, grad = model.backward(zs, activations, y_batch, self.weight_decay)
         if not math.isfinite(loss):
             raise TrainingDiverged("the loss", epoch, number)
+        # v.v is finite only if every entry of v is, and below 1e154 in size: one BLAS call
+        # each, before and after the update (~30 us each of a 1.8 ms MNIST-sized step,
+        # benchmarks/step_profile.py). The test before it cannot be left to the one after: a
+        # finite gradient entry above 1e154 makes Adam's v infinite and its step 0, so the
+        # weight freezes while its p.p stays finite; and it leaves the model and the optimizer
+        # as they were before the bad step.
+        if not math.isfinite(grad @ grad):
+            raise TrainingDiverged("the gradient", epoch, number)
         self.optimizer.step(model.params, grad)
-        # One test per step, after the update: p.p is finite only if every weight is (or if it
-        # overflows: |p| > 1e154 is divergence too). A non-finite gradient entry always leaves
-        # a non-finite weight behind (p - lr inf, or inf / inf in Adam's step), so the gradient
-        # is looked at only to name the culprit. Each such test is ~30 us of a 1.8 ms
-        # MNIST-sized step (benchmarks/step_profile.py): testing both every step cost 1.5%.
         if not math.isfinite(model.params @ model.params):
-            culprit = "the gradient" if not math.isfinite(grad @ grad) else "a weight"
-            raise TrainingDiverged(culprit, epoch, number)
+            raise TrainingDiverged("a weight", epoch, number)
         self.loss_sum += loss * len(y_batch)
         self.correct += int(np.count_nonzero(zs[-1].argmax(axis=1) == y_batch))
 
@@ -258,8 +260,8 @@ class Trainer:
         """Continue from a `state_dict` taken from a trainer over the same data and settings."""
         self.epochs_done = int(state["epochs_done"])
         self.batches_done = int(state["batches_done"])
-        order = None if state["order"] is None else np.asarray(state["order"], dtype=np.intp)
-        if order is not None and (len(order) != len(self.X) or not _is_permutation(order)):
+        order = None if state["order"] is None else np.asarray(state["order"])
+        if order is not None and not _is_permutation(order, len(self.X)):
             raise ValueError("the saved epoch order does not match the training data")
         self._set_order(order)
         self.loss_sum = float(state["loss_sum"])
@@ -269,11 +271,13 @@ class Trainer:
             self.rng.bit_generator.state = state["rng"]
 
 
-def _is_permutation(order: np.ndarray) -> bool:
-    """True when `order` holds each of 0, ..., len(order) - 1 exactly once."""
-    seen = np.zeros(len(order), dtype=bool)
-    if len(order) and (order.min() < 0 or order.max() >= len(order)):
+def _is_permutation(order: np.ndarray, n: int) -> bool:
+    """True when `order` is a vector of integers holding each of 0, ..., n - 1 exactly once."""
+    if order.shape != (n,) or order.dtype.kind not in "iu":
         return False
+    if n and (order.min() < 0 or order.max() >= n):
+        return False
+    seen = np.zeros(n, dtype=bool)
     seen[order] = True
     return bool(seen.all())
 

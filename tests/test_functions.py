@@ -141,3 +141,15 @@ def test_sigmoid_writes_into_out_when_given():
     assert sigmoid(z, out=out) is out
     np.testing.assert_allclose(out, 1 / (1 + np.exp(-z)), rtol=1e-15)
     assert np.array_equal(z, [-1.0, 0.0, 2.0])  # the input is untouched
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("label_dtype", [np.intp, np.int32, np.uint8, np.uint64])
+def test_fused_gradient_for_any_memory_order_and_integer_label_type(order, label_dtype):
+    rng = np.random.default_rng(3)
+    z = np.asarray(rng.normal(size=(5, 4)), order=order)
+    y = np.array([0, 3, 1, 1, 2], dtype=label_dtype)
+    expected = (softmax(z) - onehot(y.astype(np.intp), 4)) / 5
+    loss, grad = softmax_cross_entropy(z, y)
+    np.testing.assert_allclose(grad, expected, rtol=1e-13, atol=1e-16)
+    assert loss == pytest.approx(cross_entropy(z, y.astype(np.intp)), rel=1e-14)

@@ -133,12 +133,44 @@ def test_labels_outside_the_classes_are_refused_before_training(bad):
         model.loss_and_grad(X, y)
 
 
+def test_a_finite_gradient_too_large_to_square_stops_adam_before_it_freezes_a_weight():
+    # Inputs of 1e160 give finite gradient entries above 1e154: Adam's v would become
+    # infinite and its step 0, freezing the weight while every weight stays finite. The test
+    # before the update names the gradient, and leaves the model and optimizer untouched.
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(24, 6)), rng.integers(0, 3, 24)
+    X[:, 0] *= 1e160
+    model = MLP([6, 7, 3], np.random.default_rng(1), activation="relu")
+    before = model.params.copy()
+    optimizer = Adam(0.01)
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, optimizer, X, y, epochs=2, batch_size=8, shuffle=False, rng=None)
+    assert (info.value.what, info.value.epoch, info.value.batch) == ("the gradient", 1, 1)
+    assert np.array_equal(model.params, before) and optimizer.m is None
+
+
+def test_labels_must_be_a_vector():
+    X, y = toy(n=6)
+    model = MLP([3, 4, 3], np.random.default_rng(0))
+    onehot = np.eye(3, dtype=int)[y]  # values 0 and 1, all "in range", but not indices
+    with pytest.raises(ValueError, match=r"vector of class indices, got shape \(6, 3\)"):
+        Trainer(model, SGD(0.1), X, onehot, batch_size=2, rng=None, shuffle=False)
+
+
 def test_a_saved_order_that_is_not_a_permutation_is_refused():
     X, y = toy(n=6)
     rng = np.random.default_rng(0)
     trainer = Trainer(MLP([3, 4, 3], rng), SGD(0.1), X, y, batch_size=2, rng=rng)
     state = trainer.state_dict()
-    for bad in ([0, 1, 2, 3, 4, 4], [0, 1, 2, 3, 4, 6], [-1, 1, 2, 3, 4, 5]):
+    bad_orders = (
+        [0, 1, 2, 3, 4, 4],
+        [0, 1, 2, 3, 4, 6],
+        [-1, 1, 2, 3, 4, 5],
+        [[0, 1, 2], [3, 4, 5]],
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0],
+        3,
+    )
+    for bad in bad_orders:
         with pytest.raises(ValueError, match="order does not match"):
             trainer.load_state_dict({**state, "order": np.array(bad)})
 
