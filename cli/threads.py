@@ -67,6 +67,10 @@ MARGIN = 1.1
 # 2 threads took 0.83x (7.2 against 8.7 ms a step). A round lost by chance costs at most what
 # the higher count would have saved, until the next check.
 LOSE_LIMIT = 1.5
+# The first step after a switch is timed all the same when it took this long: waking the
+# threads costs milliseconds (the 42 ms above at most), a small part of such a step, and
+# leaving it out would cost a whole long step (a full-batch L-BFGS iteration, say) per block.
+WAKE_UP_SECONDS = 10 * BLOCK_SECONDS
 RECHECK_SECONDS = 10.0
 RECHECK_FACTOR = 20.0
 
@@ -103,14 +107,12 @@ class BlasThreads:
 
         self._controller = ThreadpoolController()  # the slow part: scans the loaded libraries
         self._original = None
-        self.count: int | None = None
 
     def set(self, count: int) -> None:
         """Use `count` threads from now on."""
         limiter = self._controller.limit(limits=count, user_api="blas")
         if self._original is None:
             self._original = limiter  # remembers the limits from before the first change
-        self.count = count
 
     def restore(self) -> None:
         """Give the BLAS back the thread count it had before the first `set`."""
@@ -132,13 +134,13 @@ class Check:
     step's seconds (`step`), run the next step at `count`, and read `best` once `done`.
 
     Each round times one block per count still in the running, ascending; the first step
-    after a change of count is not timed. It is a pure calculation on the seconds it is given
-    (no clock, no BLAS), so the choice can be tested with made-up step times.
+    after a change of count is not timed, unless it took WAKE_UP_SECONDS or more. It is a
+    pure calculation on the seconds it is given (no clock, no BLAS), so the choice can be
+    tested with made-up step times.
     """
 
     def __init__(self, counts: tuple[int, ...]) -> None:
-        self.counts = counts  # ascending, one thread first
-        self.running = list(counts)  # the counts not yet out of this check
+        self.running = list(counts)  # ascending, one thread first: those not yet out
         self.times: dict[int, list[float]] = {c: [] for c in counts}  # seconds per step
         self.count = counts[0]  # the count the next step runs at
         self.spent = 0.0  # seconds of the steps this check has timed or skipped
@@ -153,7 +155,8 @@ class Check:
         self.spent += seconds
         if self._skip:
             self._skip = False
-            return
+            if seconds < WAKE_UP_SECONDS:
+                return  # waking the threads may have cost more than the step
         self._seconds += seconds
         self._steps += 1
         if self._seconds >= BLOCK_SECONDS:
@@ -195,7 +198,7 @@ class Check:
 class TrainingThreads:
     """The BLAS thread count while training, fixed or chosen by timing the training's steps.
 
-    With `auto`, before the first step and again after every RECHECK_SECONDS of training, a
+    With `auto`, on the first steps and again after every RECHECK_SECONDS of training, a
     `Check` times blocks of the training's own steps at each candidate count, switching
     counts between steps from the trainer's `after_step` hook; the faster count is kept.
     Probes (a batch's loss and gradient computed only to be timed) were what this did before:
@@ -284,12 +287,14 @@ class TrainingThreads:
         """After training: the count used last and, for `auto`, what the timings were."""
         if self.setting != AUTO or len(self.counts) == 1:
             return f"{self.current}"
+        if self.chosen is None:
+            return f"{self.current} (auto; training ended before the first timing was done)"
         timings = ", ".join(
             f"{1000 * seconds:.3g} ms at {count}"
             for count, seconds in sorted(self.chosen_from.items())
         )
         changed = f"; changed {self.switches} times" if self.switches else ""
-        return f"{self.current} (auto; a batch took {timings} when last timed{changed})"
+        return f"{self.current} (auto; a step took {timings} when last timed{changed})"
 
 
 def same_numbers(trainer: Trainer, counts: tuple[int, ...]) -> tuple[int, ...]:

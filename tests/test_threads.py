@@ -15,6 +15,7 @@ from cli.threads import (
     MARGIN,
     RECHECK_SECONDS,
     ROUNDS,
+    WAKE_UP_SECONDS,
     Check,
     TrainingThreads,
     candidates,
@@ -85,6 +86,16 @@ def test_a_higher_count_that_loses_badly_in_one_round_is_out_at_once():
     assert check.seconds_per_step() == {1: 1 / 128, 2: (1 / 256 + 1 / 64) / 2}
 
 
+def test_a_long_first_step_after_a_switch_is_timed_too():
+    # Steps of 1/2 s (a full-batch iteration, say) at 1 thread and 1/4 s at 2, both longer
+    # than WAKE_UP_SECONDS: each step is a block by itself, and none is left untimed, so a
+    # check costs 10 steps, not 20.
+    check, used = run_check(lambda count, round_: 1 / 2 if count == 1 else 1 / 4)
+    assert WAKE_UP_SECONDS == 0.2
+    assert used == [1, 2] * 5 and check.best == 2
+    assert check.spent == 5 * (1 / 2 + 1 / 4)
+
+
 class FakeTrainer:
     """Epochs of `steps` steps whose seconds, reported to `after_step` as the real trainer
     does, depend on the BLAS thread count in effect: `cost(step, threads)`."""
@@ -136,6 +147,14 @@ def test_auto_keeps_the_faster_and_checks_again_as_training_goes():
     assert set(trainer.used[third + 5 * 29 :]) == {2} and len(trainer.used) == 6000
     assert tuner.current == 2 and tuner.switches == 1
     assert tuner.chosen_from == {1: 1 / 256, 2: 1 / 1024}
+
+
+def test_a_run_that_ends_inside_the_first_check_says_so():
+    trainer = FakeTrainer(lambda step, threads: 1 / 256, steps=5)
+    tuner = TrainingThreads(AUTO, counts=(1, 2))
+    assert list(tuner.run(trainer.run(1), trainer)) == [1]
+    assert tuner.chosen is None
+    assert tuner.report() == "1 (auto; training ended before the first timing was done)"
 
 
 def hook(seconds: float) -> None:
