@@ -42,6 +42,7 @@ from mlp import (
     predict_proba,
 )
 from mlp.checkpoint import atomic_write
+from mlp.schedules import DEFAULT_SCHEDULE
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -114,7 +115,7 @@ def header(session: Session) -> list[tuple]:
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
     extras = []
     schedule, stopping = config.train.lr_schedule, config.train.early_stopping
-    if schedule.name != "constant":
+    if schedule.name != DEFAULT_SCHEDULE:
         details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(schedule).items())
         extras.append(("lr schedule", f"{schedule.name}: {details}"))
     if stopping is not None:

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import reprlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,12 @@ from data import DATASETS, TableSettings, is_table_path
 from data.encoding import MISSING_POLICIES
 from data.table import DELIMITERS
 from mlp.early_stopping import EarlyStopping
-from mlp.functions import ACTIVATIONS
+from mlp.functions import ACTIVATIONS, DEFAULT_ACTIVATION
 from mlp.hyperparams import HyperparameterError, Param
 from mlp.network import DTYPES
+from mlp.optimizers import DEFAULT_OPTIMIZER
 from mlp.optimizers import OPTIMIZERS as OPTIMIZER_CLASSES
+from mlp.schedules import DEFAULT_SCHEDULE
 from mlp.schedules import SCHEDULES as SCHEDULE_KINDS
 
 
@@ -119,7 +122,7 @@ class ModelConfig:
     """The network between the data's input and output sizes."""
 
     hidden: tuple[int, ...] = (128,)
-    activation: str = "sigmoid"
+    activation: str = DEFAULT_ACTIVATION
     dtype: str = "float64"
     init_from: str | None = None
 
@@ -139,16 +142,40 @@ def _summary(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0]
 
 
+@functools.cache
+def _optimizer_config(cls: type) -> type:
+    return _declared(f"{cls.__name__}Config", cls.name, cls.PARAMS, _summary(cls.__doc__))
+
+
+@functools.cache
+def _schedule_config(kind: Any) -> type:
+    return _declared(f"{kind.name.capitalize()}Schedule", kind.name, kind.PARAMS, kind.help)
+
+
+class _DerivedConfigs(Mapping):
+    """name -> the config dataclass derived from that entry of a registry in mlp/.
+
+    The registry is read at each look-up, so an entry added to it at run time (the one line
+    docs/adding-an-optimizer.md asks for, or a test's throwaway optimizer) is a config choice
+    at once; each declaration's dataclass is derived once.
+    """
+
+    def __init__(self, registry: Mapping[str, Any], derive: Callable[[Any], type]) -> None:
+        self._registry, self._derive = registry, derive
+
+    def __getitem__(self, name: str) -> type:
+        return self._derive(self._registry[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry)
+
+    def __len__(self) -> int:
+        return len(self._registry)
+
+
 # One dataclass per optimizer and per schedule, derived from the declarations in mlp/.
-OPTIMIZERS: dict[str, type] = {
-    name: _declared(f"{cls.__name__}Config", name, cls.PARAMS, _summary(cls.__doc__))
-    for name, cls in OPTIMIZER_CLASSES.items()
-}
-SGDConfig, AdamConfig = OPTIMIZERS["sgd"], OPTIMIZERS["adam"]
-SCHEDULES: dict[str, type] = {
-    name: _declared(f"{name.capitalize()}Schedule", name, kind.PARAMS, kind.help)
-    for name, kind in SCHEDULE_KINDS.items()
-}
+OPTIMIZERS: Mapping[str, type] = _DerivedConfigs(OPTIMIZER_CLASSES, _optimizer_config)
+SCHEDULES: Mapping[str, type] = _DerivedConfigs(SCHEDULE_KINDS, _schedule_config)
 OptimizerConfig = Any  # an instance of one of OPTIMIZERS' dataclasses
 ScheduleConfig = Any  # an instance of one of SCHEDULES' dataclasses
 
@@ -170,8 +197,8 @@ class TrainConfig:
     batch_size: int = 32
     shuffle: bool = True
     weight_decay: float = 0.0
-    optimizer: OptimizerConfig = field(default_factory=SGDConfig)
-    lr_schedule: ScheduleConfig = field(default_factory=SCHEDULES["constant"])
+    optimizer: OptimizerConfig = field(default_factory=lambda: OPTIMIZERS[DEFAULT_OPTIMIZER]())
+    lr_schedule: ScheduleConfig = field(default_factory=lambda: SCHEDULES[DEFAULT_SCHEDULE]())
     early_stopping: EarlyStoppingConfig | None = None
 
 
@@ -317,9 +344,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
-NAMED_SECTIONS: dict[str, tuple[dict[str, type], str]] = {
-    "train.optimizer": (OPTIMIZERS, "sgd"),
-    "train.lr_schedule": (SCHEDULES, "constant"),
+NAMED_SECTIONS: dict[str, tuple[Mapping[str, type], str]] = {
+    "train.optimizer": (OPTIMIZERS, DEFAULT_OPTIMIZER),
+    "train.lr_schedule": (SCHEDULES, DEFAULT_SCHEDULE),
 }
 
 
@@ -367,13 +394,22 @@ def _checked(where: str, path: str, value: Any, cls: type | None = None) -> Any:
         raise _fail(where, path, f"{err}, got {_shown(value)}") from None
 
 
-def _build(where: str, prefix: str, cls: type, raw: dict, built: dict | None = None) -> Any:
-    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out.
+def _build(
+    where: str,
+    prefix: str,
+    cls: type,
+    raw: dict,
+    built: dict | None = None,
+    valid_extra: Sequence[str] = (),
+) -> Any:
+    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out; every
+    unknown key and every bad value reported at once.
 
-    `built` holds sub-sections the caller has already turned into dataclasses.
+    `built` holds sub-sections the caller has already turned into dataclasses; `valid_extra`
+    names keys the caller has taken out of `raw` already (a named section's `name`).
     """
     problems = _Problems()
-    problems.attempt(_unknown_keys, where, prefix, raw, _field_names(cls))
+    problems.attempt(_unknown_keys, where, prefix, raw, [*valid_extra, *_field_names(cls)])
     values = dict(built or {})
     for f in dataclasses.fields(cls):
         path = f"{prefix}.{f.name}"
@@ -404,8 +440,8 @@ def _named(where: str, path: str, raw: Any) -> Any:
         raise _fail(
             where, f"{path}.name", f"must be one of {', '.join(registry)}, got {_shown(name)}"
         )
-    _unknown_keys(where, path, raw, ["name", *_field_names(cls)])
-    return _build(where, path, cls, raw)
+    # Unknown keys and bad values of the known ones are reported together, in one go.
+    return _build(where, path, cls, raw, valid_extra=("name",))
 
 
 def _early_stopping(where: str, raw: Any, data: DataConfig | None) -> EarlyStoppingConfig | None:
@@ -452,7 +488,7 @@ def _check_optimizer(where: str, train: TrainConfig) -> None:
             f"must be 0 with {cls.name}, which decays the weights itself "
             f"(set train.optimizer.weight_decay), got {_shown(train.weight_decay)}",
         )
-    if cls.full_batch and train.lr_schedule.name != "constant":
+    if cls.full_batch and train.lr_schedule.name != DEFAULT_SCHEDULE:
         raise _fail(
             where,
             "train.lr_schedule",

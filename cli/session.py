@@ -47,7 +47,7 @@ from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
-from mlp.schedules import make_schedule
+from mlp.schedules import DEFAULT_SCHEDULE, SCHEDULES, make_schedule
 
 # Seconds between saves of a running run's state (at an epoch's end): a run killed outright
 # (SIGKILL, power cut) loses at most this much. MLP_AUTOSAVE_SECONDS overrides it.
@@ -61,9 +61,6 @@ DIVERGENCE_FACTOR = 10.0
 
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
-# Schedules computed from the total number of epochs: a new total would change every epoch's
-# rate, including those already trained, so their runs cannot be extended.
-SCHEDULES_OF_TOTAL_EPOCHS = {"cosine"}
 # data.json's "split" for a run whose split was handed to it (a cross-validation fold)
 # rather than drawn from the config's sizes: resuming it reads the split back.
 GIVEN_SPLIT = "given"
@@ -243,7 +240,7 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
     X_val, y_val = data.part("val") or (None, None)
     schedule = config.train.lr_schedule
     lr_schedule = None
-    if schedule.name != "constant":
+    if schedule.name != DEFAULT_SCHEDULE:
         lr_schedule = make_schedule(
             schedule.name,
             lr=config.train.optimizer.lr,
@@ -384,7 +381,9 @@ def _resume(
             "only train.epochs may change (start a new run for anything else)"
         )
     schedule = config.train.lr_schedule.name
-    if changed and schedule in SCHEDULES_OF_TOTAL_EPOCHS:
+    # A schedule computed from the total number of epochs: a new total would change every
+    # epoch's rate, including those already trained, so its runs cannot be extended.
+    if changed and SCHEDULES[schedule].uses_total_epochs:
         raise RunError(
             f"{where}: the {schedule} lr schedule is computed from train.epochs, so a new "
             f"total would change the rates of epochs already trained; start a new run instead"
