@@ -700,15 +700,22 @@ def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<con
     if not isinstance(raw, dict):
         _validate(raw, source)  # raises the top-level error
     notes = []
+    problems = _Problems()  # an unknown key in one --set hides no mistake in another
+    applied = []
     for override in overrides:
-        raw, dropped = _overridden(raw, override)
+        result = problems.attempt(_overridden, raw, override)
+        if result is None:
+            continue
+        raw, dropped = result
+        applied.append(override)
         if dropped:
             notes.append(f"{_set_text(override)} left out {', '.join(dropped)} (not taken by it)")
     try:
         config = _validate(raw, source)
-        return dataclasses.replace(config, notes=(*notes, *config.notes))
     except ConfigError as err:
-        raise ConfigError.combined([_blamed(one, overrides) for one in err.errors]) from None
+        problems.found += [_blamed(one, applied) for one in err.errors]
+    problems.raise_any()
+    return dataclasses.replace(config, notes=(*notes, *config.notes))
 
 
 def _blamed(err: ConfigError, overrides: Sequence[str]) -> ConfigError:
