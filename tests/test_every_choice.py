@@ -196,3 +196,44 @@ def test_cli_names_no_registered_optimizer_schedule_or_activation():
 def test_the_literal_scan_finds_a_name_outside_docstrings():
     source = '"""adam in a docstring is fine."""\nif settings.name == "adam":\n    pass\n'
     assert [v for _, v in string_literals(source) if v in REGISTERED] == ["adam"]
+
+
+# -- docs/adding-an-optimizer.md, followed to the letter -----------------------------------------
+
+RECIPE = Path(__file__).resolve().parents[1] / "docs" / "adding-an-optimizer.md"
+
+
+def recipe_module() -> str:
+    """The first Python block of the recipe: the new optimizer's whole module."""
+    text = RECIPE.read_text()
+    start = text.index("```python\n") + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_recipe_in_the_docs_adds_an_optimizer_that_trains_resumes_and_exports(
+    mlp_cli, tmp_path, iris_rows, monkeypatch
+):
+    namespace: dict = {"__name__": "adagrad_from_the_docs"}
+    exec(compile(recipe_module(), str(RECIPE), "exec"), namespace)  # the module, as written
+    (cls,) = [v for v in namespace.values() if isinstance(v, type) and "name" in v.__dict__]
+    monkeypatch.setitem(OPTIMIZERS, cls.name, cls)  # the registry's one line
+
+    config = tiny_config(
+        tmp_path / "tiny.yaml", cls.name, DEFAULT_ACTIVATION, "float64", DEFAULT_SCHEDULE
+    )
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    header = ok(mlp_cli("train", "--config", config, "--out", run))
+    assert f"optimizer  {cls.name}: lr=0.01, eps=1e-10" in header
+    ok(mlp_cli("train", "--resume", run, "--set", "train.epochs=3", "--quiet"))
+    ok(mlp_cli("train", "--config", config, "--out", straight, "--set", "train.epochs=3"))
+    assert (run / "model.npz").read_bytes() == (straight / "model.npz").read_bytes()
+
+    csv_path, X = iris_rows
+    probabilities = predicted_probabilities(ok(mlp_cli("predict", run, csv_path, "--proba")))
+    ok(mlp_cli("export", run, tmp_path / "model.onnx"))
+    session = onnxruntime.InferenceSession(
+        str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    np.testing.assert_allclose(
+        session.run(["probabilities"], {"input": X})[0], probabilities, atol=1e-5
+    )
