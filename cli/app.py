@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -679,6 +680,7 @@ def sweep_command(
             "and rank by mean accuracy over the folds.",
         ),
     ] = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train one run per point of a grid, in parallel; rank them by validation accuracy
@@ -689,7 +691,7 @@ def sweep_command(
     """
     from cli import remote, sweep
 
-    console = output.console(quiet=as_json)
+    console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
         base = load_config(config_path, overrides or ())
@@ -709,7 +711,10 @@ def sweep_command(
     )
     rows: list[dict] = []
     try:
-        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
+        with (
+            cluster or contextlib.nullcontext(),
+            render.count_progress(console, "points") as progress,
+        ):
             task = progress.add_task("points", total=len(points))
             for row in sweep.run_points(
                 config_path, points, out, n_jobs, local=not scheduler, cv=cv, client=cluster
@@ -719,9 +724,12 @@ def sweep_command(
                 if row["status"] == "interrupted":
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
+        done = sum(row["status"] == "completed" for row in rows)
+        options = ("--grid", str(grid), *(("--cv", str(cv)) if cv else ()))
+        again = continue_command("sweep", config_path, overrides, options, out)
         raise fail(
-            f"interrupted after {len(rows)} of {len(points)} points; run the same command "
-            "again to finish the rest (finished points are kept)",
+            f"interrupted after {done} of {len(points)} points; the finished points are kept; "
+            f"continue with: {again}",
             130,
             prefix="",
         ) from None
@@ -729,6 +737,13 @@ def sweep_command(
         ranked, best = sweep.save_results(out, rows)
     if as_json:
         output.print_line(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
+    elif quiet:
+        output.print_line(
+            f"best of {len(points)} points: {best['id']} {best['overrides']}; "
+            f"config in {out / 'best.yaml'}"
+            if best is not None
+            else f"no point of {len(points)} completed; see {out / 'results.jsonl'}"
+        )
     else:
         console.print(render.sweep_table(ranked))
         if best is not None:
@@ -751,12 +766,17 @@ def cv_command(
     ] = 5,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder of the fold runs (default: runs/<config>-cv-<time>)."),
+        typer.Option(
+            "--out",
+            help="Folder of the fold runs (default: runs/<config>-cv). The same command again "
+            "continues it: finished folds are kept, interrupted ones resume.",
+        ),
     ] = None,
     overrides: SetOption = None,
     jobs: JobsOption = None,
     backend: BackendOption = "local",
     scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
     threads: Annotated[
         str,
@@ -771,29 +791,31 @@ def cv_command(
     tested on the rows its fold holds out; the folds' accuracy and loss with mean +- std.
 
     data.test_size does not apply; data.val_size is carved out of each fold's training rows.
+    Running the same command again continues an interrupted cross-validation.
     """
     from cli import cv, remote
 
-    console = output.console(quiet=as_json)
+    console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
         setting = parse_threads(threads)
         config = load_config(config_path, overrides or ())
         splits = cv.fold_splits(config, folds)
-        if out is None:
-            out = rundir.new_default_dir(f"{config_path.stem}-cv")
-        elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
-        out.mkdir(parents=True, exist_ok=True)
+        out = out or cv.default_out(config_path)
+        continued = cv.claim_out(out, config, folds)
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(
-        f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}",
+        f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}"
+        + (" (continued: finished folds are kept)" if continued else ""),
         soft_wrap=True,
     )
     rows: list[dict] = []
     try:
-        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
+        with (
+            cluster or contextlib.nullcontext(),
+            render.count_progress(console, "folds") as progress,
+        ):
             task = progress.add_task("folds", total=folds)
             rows_iter = cv.run_folds(
                 config_path, config, splits, out, n_jobs, not scheduler, cluster, threads=setting
@@ -804,10 +826,19 @@ def cv_command(
                 if row["status"] == "interrupted":
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        raise fail(f"interrupted after {len(rows)} of {folds} folds", 130, prefix="") from None
+        done = sum(row["status"] == "completed" for row in rows)
+        again = continue_command("cv", config_path, overrides, ("--folds", str(folds)), out)
+        raise fail(
+            f"interrupted after {done} of {folds} folds; the finished folds and the state of "
+            f"the interrupted ones are kept; continue with: {again}",
+            130,
+            prefix="",
+        ) from None
     result = cv.summarize(rows)
     if as_json:
         output.print_line(json.dumps(result))
+    elif quiet:
+        output.print_line(cv_line(result, folds, out))
     else:
         console.print(render.cv_table(result))
     failed = [row for row in result["folds"] if row["status"] != "completed"]
@@ -818,6 +849,26 @@ def cv_command(
             markup=False,
         )
         raise typer.Exit(FAILED)
+
+
+def continue_command(
+    name: str, config_path: Path, overrides, options: tuple[str, ...], out: Path
+) -> str:
+    """The command line that continues an interrupted sweep or cv in the same folder."""
+    words = ["mlp", name, "--config", str(config_path), *options, "--out", str(out)]
+    for override in overrides or ():
+        words += ["--set", override]
+    return shlex.join(words)
+
+
+def cv_line(result: dict, folds: int, out: Path) -> str:
+    """`mlp cv --quiet`'s one line."""
+    if result["mean"] is None:
+        return f"no fold of {folds} completed; in {out}"
+    return (
+        f"mean accuracy {result['mean']:.4f} +- {result['std']:.4f} (loss "
+        f"{result['loss_mean']:.4f}) over {folds} folds; in {out}"
+    )
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:

@@ -243,22 +243,23 @@ def run_points(client: Any, base: Path, points: list, out: Path, cv: int | None)
 
 
 def run_folds(
-    client: Any, base: Path, config: Config, splits: list[dict], out: Path
+    client: Any, base: Path, config: Config, splits: dict[int, dict], out: Path
 ) -> Iterator[dict]:
     """Each fold's row (cli.cv.run_fold's), in the order they finish on the cluster, its run
-    written under `out`."""
+    written under `out`; `splits`: {fold number: its split} of the folds to train."""
     from cli.cv import fold_dir, fold_row
 
     version, base_text = mlp_version(), str(base.resolve())
     [data] = _scatter_data(client, [config])
     if isinstance(data, Exception):
         raise data
+    numbers = list(splits)
     calls = [
-        (fold_task, (version, base_text, config, number, split, data))
-        for number, split in enumerate(splits, start=1)
+        (fold_task, (version, base_text, config, number, splits[number], data))
+        for number in numbers
     ]
     for index, result in _as_completed(client, calls):
-        number = index + 1
+        number = numbers[index]
         run_dir = fold_dir(out, number)
         if isinstance(result, BaseException):
             yield fold_row(number, run_dir, "failed", _why(result))

@@ -77,7 +77,7 @@ def test_cv_holds_every_row_out_once_and_each_fold_is_an_ordinary_run(
     assert table.exit_code == 0, table.stderr
     assert f"{report['mean']:.4f} ± {report['std']:.4f}" in table.stdout
     (default,) = (tmp_path / "runs").iterdir()
-    assert default.name.startswith("iris-cv-")
+    assert default.name == f"{config.stem}-cv"  # the same each time: a rerun continues it
     for k, fold in enumerate(folds, start=1):
         again = summary_of(default / f"fold-{k}")["final"]["test"]
         assert again["accuracy"] == fold["accuracy"] and again["loss"] == fold["loss"]
@@ -105,6 +105,30 @@ def test_a_folder_that_is_not_empty_is_refused(mlp_cli, config, tmp_path):
     (tmp_path / "cv" / "notes.txt").write_text("mine")
     result = mlp_cli("cv", "--config", config, "--out", tmp_path / "cv")
     assert result.exit_code == 2 and "not an empty folder" in result.stderr
+
+
+def test_a_cv_folder_refuses_another_config_or_fold_count_naming_the_difference(
+    mlp_cli, config, tmp_path
+):
+    out = tmp_path / "cv"
+    first = mlp_cli("cv", "--config", config, "--folds", "3", "--jobs", "1", "--out", out, "-q")
+    assert first.exit_code == 0, first.stderr
+    models = {p: p.read_bytes() for p in sorted(out.glob("fold-*/model.npz"))}
+    other_folds = mlp_cli("cv", "--config", config, "--folds", "4", "--out", out)
+    assert other_folds.exit_code == 2
+    assert (
+        "--folds (3 there, 4 now)" in other_folds.stderr and "another --out" in other_folds.stderr
+    )
+    epochs = mlp_cli(
+        "cv", "--config", config, "--folds", "3", "--out", out, "--set", "train.epochs=7"
+    )
+    assert epochs.exit_code == 2 and "train.epochs (" in epochs.stderr
+    assert len(epochs.stderr.strip().splitlines()) == 1
+    # nothing was touched, and the same command again keeps every finished fold
+    again = mlp_cli("cv", "--config", config, "--folds", "3", "--out", out, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert {p: p.read_bytes() for p in sorted(out.glob("fold-*/model.npz"))} == models
+    assert "mean accuracy" in first.stdout and len(first.stdout.strip().splitlines()) == 1
 
 
 def test_sweep_cv_ranks_points_by_mean_cross_validated_accuracy(mlp_cli, config, tmp_path):
