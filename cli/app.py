@@ -582,13 +582,14 @@ def predict_command(
     with user_errors():
         setting = parse_threads(threads)
         config = None
-        if run.is_file():  # any model file in the checkpoint format, read with the defaults
-            checkpoint = load_checkpoint(run)
+        if run.is_file():  # a model file: it records how its run reads tables
+            model_path = run
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-            checkpoint = load_checkpoint(completed.model_path)
-        inputs = scoring.predict_inputs(checkpoint, config, input_csv)
+            model_path = completed.model_path
+        checkpoint = load_checkpoint(model_path)
+        inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
     with using(one_shot_count(setting)):

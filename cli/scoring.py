@@ -9,6 +9,8 @@ matched by name, and encoded with what the run learned from its training rows.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,6 +124,50 @@ def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) ->
     return Rows(X, labels.y, "all rows", str(path), unseen)
 
 
+# A table run's model file records how the run reads a table (checkpoint format 2), so that
+# `mlp predict RUN/model.npz` reads a file exactly as `mlp predict RUN` does, with no config.
+READING = "prep.reading"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a table is read for a model: its id column (copied into predictions), delimiter and
+    header setting."""
+
+    id: str | None = None
+    delimiter: str = "auto"
+    header: bool = True
+
+
+def reading_arrays(config: Config, id_column: str | None) -> dict[str, np.ndarray]:
+    """The model file's record of how the run reads tables; `id_column`: the run's id column
+    as the data found it."""
+    reading = Reading(id_column, config.data.delimiter, config.data.header)
+    return {READING: np.array([json.dumps(dataclasses.asdict(reading))])}
+
+
+def reading_of(checkpoint: Checkpoint, config: Config | None, model_path: Path) -> Reading:
+    """How to read a table for this model: as its file records (format 2), else as the run's
+    config says (`config`, or the config.yaml beside an older model file), else the defaults."""
+    recorded = (checkpoint.preprocessing or {}).get(READING)
+    if recorded is not None:
+        try:
+            fields = json.loads(str(recorded[0]))
+            return Reading(**fields)
+        except (ValueError, TypeError, IndexError):
+            raise RunError(
+                f"{model_path}: {READING} is not a record of how to read a table"
+            ) from None
+    beside = model_path.parent / "config.yaml"
+    if config is None and model_path.name != "config.yaml" and beside.is_file():
+        from cli.config import loads_config
+
+        config = loads_config(beside.read_text(encoding="utf-8"), source=str(beside))
+    if config is None:
+        return Reading()
+    return Reading(config.data.id, config.data.delimiter, config.data.header)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """A file to predict on, as the model's inputs, with its ids when the run has an id column."""
@@ -132,13 +178,14 @@ class Inputs:
     unseen: dict[str, int]
 
 
-def predict_inputs(checkpoint: Checkpoint, config: Config | None, path: Path) -> Inputs:
-    """Read `path` with the run's settings (the defaults for a bare model file)."""
-    delimiter = config.data.delimiter if config else "auto"
-    header = config.data.header if config else True
-    table = read_rows(path, delimiter, header)
+def predict_inputs(
+    checkpoint: Checkpoint, config: Config | None, path: Path, model_path: Path
+) -> Inputs:
+    """Read `path` as the run reads tables (`reading_of`), as the model's inputs and ids."""
+    reading = reading_of(checkpoint, config, model_path)
+    table = read_rows(path, reading.delimiter, reading.header)
     X, unseen = _table_inputs(checkpoint, table)
-    id_column = config.data.id if config else None
+    id_column = reading.id
     ids = table.column(id_column).text() if id_column in table.names else None
     return Inputs(X, ids, id_column if ids is not None else None, unseen)
 

@@ -41,6 +41,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
+from cli.scoring import reading_arrays
 from cli.threads import TrainingThreads, blas_thread_count, using
 from data import Dataset
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
@@ -207,7 +208,10 @@ class Session:
         with using(1):
             final_figures = split_figures(self.model, self.data)
         data = self.data
-        prep = None if data.preprocessor is None else data.preprocessor.to_arrays()
+        prep = None
+        if data.preprocessor is not None:  # a table: how it was encoded, and how it is read
+            id_column = data.dataset.roles.id if data.dataset.roles is not None else None
+            prep = data.preprocessor.to_arrays() | reading_arrays(self.config, id_column)
         checkpoint = Checkpoint(
             self.model, data.dataset.classes, data.mean, data.scale, data.input_names, prep
         )

@@ -11,8 +11,10 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
     prep.*          1-D arrays   optional: how raw table columns become the d inputs (one-hot
-                              categories, imputation, scaling), stored by the caller as plain
-                              arrays and handed back as they were (`Checkpoint.preprocessing`)
+                              categories, imputation, scaling) and how a table is read (its id
+                              column, delimiter and header: `prep.reading`, since format 2),
+                              stored by the caller as plain arrays and handed back as they were
+                              (`Checkpoint.preprocessing`)
 
 Loading never unpickles: no code inside a file is ever run. Files are read by `mlp.npz`, which
 checks every member's header against the zip directory and the file's size before reading any
@@ -40,7 +42,7 @@ from mlp.functions import ACTIVATIONS
 from mlp.network import DTYPES, MLP
 from mlp.npz import Archive, Member, NpzError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: before a table run's file recorded how its tables are read
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
 PREP_PREFIX = "prep."
 _METADATA = (
