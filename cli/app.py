@@ -327,12 +327,15 @@ def eval_command(
             )
         else:
             rows = scoring.file_rows(checkpoint, config, completed.data, data)
-    for line in scoring.unseen_lines(rows.unseen):
-        error_console().print(line, markup=False)
+    for line in [*scoring.unseen_lines(rows.unseen), scoring.unlabelled_line(rows)]:
+        if line:
+            error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
         result = evaluate(checkpoint.model, rows.X, rows.y)
     report = scores_report(checkpoint, result, rows.y)
+    counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
+    report |= counts
     if as_json:
         output.print_line(json.dumps(report))
         return
@@ -348,7 +351,7 @@ def eval_command(
                 ("run", str(completed.path)),
                 ("model", architecture(checkpoint.model.layer_sizes)),
                 ("data", rows.data),
-                ("split", f"{rows.split} ({report['n']} samples)"),
+                ("split", f"{rows.split} ({rows_text(rows)})"),
                 ("loss", f"{report['loss']:.4f}"),
                 ("accuracy", f"{report['accuracy']:.4f}"),
             ]
@@ -357,6 +360,14 @@ def eval_command(
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
+
+
+def rows_text(rows) -> str:
+    """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
+    text = f"{len(rows.y)} samples"
+    if rows.n_unlabelled:
+        text += f" scored of {rows.n_read} read, {rows.n_unlabelled} without a label"
+    return text
 
 
 def scores_report(checkpoint, result, y: np.ndarray) -> dict:

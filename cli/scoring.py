@@ -41,6 +41,12 @@ class Rows:
     split: str  # "test", "val", "train", or "all rows" of another file
     data: str  # the file or bundled set they come from
     unseen: dict[str, int] = field(default_factory=dict)  # column -> cells of new categories
+    n_unlabelled: int = 0  # rows of the file left out: their label cell is empty
+
+    @property
+    def n_read(self) -> int:
+        """Every row read: those scored and those left out without a label."""
+        return len(self.y) + self.n_unlabelled
 
 
 def _recorded_source_check(run: CompletedRun, path: Path | None) -> None:
@@ -121,7 +127,18 @@ def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) ->
         table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
     )
     X, unseen = _table_inputs(checkpoint, table.take(np.flatnonzero(labels.kept)))
-    return Rows(X, labels.y, "all rows", str(path), unseen)
+    unlabelled = int(table.n_rows - np.count_nonzero(labels.kept))
+    return Rows(X, labels.y, "all rows", str(path), unseen, unlabelled)
+
+
+def unlabelled_line(rows: Rows) -> str | None:
+    """What to say on stderr about rows of a file left out for want of a label."""
+    if not rows.n_unlabelled:
+        return None
+    return (
+        f"note: {rows.n_unlabelled} of {rows.n_read} rows of {rows.data} have no label and "
+        f"were left out; {len(rows.y)} scored"
+    )
 
 
 # A table run's model file records how the run reads a table (checkpoint format 2), so that
