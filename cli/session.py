@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,7 @@ class Session:
                 "status": status,
                 "epochs": self.config.train.epochs,  # what "completed" was measured against
                 "wall_seconds": self.wall_seconds + running_seconds,
+                "saved": now_text(),  # `mlp runs` dates a run by this, never by file times
             },
             best_params=None if self.stopper is None else self.stopper.best_params,
         )
@@ -225,6 +227,8 @@ class Session:
             "best": best,
             "final": final_figures,
             "wall_seconds": self.wall_seconds,
+            "started": self.writer.data_record().get("started"),
+            "saved": now_text(),
             # the BLAS thread count used last (auto may change it during training)
             "threads": blas_thread_count() if self.threads is None else self.threads.current,
             "versions": dict(versions()),
@@ -273,13 +277,20 @@ def _stopper(config: Config) -> EarlyStopping | None:
     return EarlyStopping(settings.monitor, settings.patience, settings.min_delta)
 
 
+def now_text() -> str:
+    """The time now, local, to the second, with its UTC offset: 2026-12-06T14:05:09+01:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def data_facts(config: Config, data: PreparedData) -> dict:
     """What data.json says about the data besides its digest."""
     dataset = data.dataset
     facts = {
+        "started": now_text(),  # when the run started: `mlp runs` shows it
         "dataset": dataset.name,
         "rows": dataset.n_samples,
         "feature_names": list(dataset.feature_names),
+        "inputs": len(data.input_names),  # the network's input width, one-hot columns counted
         "classes": dataset.classes.tolist(),
     }
     if dataset.table is not None and dataset.roles is not None:

@@ -26,7 +26,8 @@ def test_eval_data_counts_the_rows_read_scored_and_left_out(mlp_cli, tmp_path):
     data = write_rows(tmp_path / "train.csv", rows(60))
     config = tmp_path / "c.yaml"
     config.write_text(
-        f"data: {{dataset: {data}, missing: impute}}\nmodel: {{hidden: [3]}}\ntrain: {{epochs: 2, batch_size: 8}}\n"
+        f"data: {{dataset: {data}, missing: impute}}\nmodel: {{hidden: [3]}}\n"
+        "train: {epochs: 2, batch_size: 8}\n"
     )
     run = tmp_path / "run"
     assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
