@@ -166,3 +166,27 @@ def test_sweep_cv_ranks_points_by_mean_cross_validated_accuracy(mlp_cli, config,
     ]
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["train"]["optimizer"]["lr"] == points[0]["overrides"]["train.optimizer.lr"]
+
+
+def test_a_rerun_redoes_a_damaged_fold_and_keeps_the_others(mlp_cli, config, tmp_path):
+    out = tmp_path / "cv"
+    args = ("cv", "--config", config, "--folds", "3", "--jobs", "1", "--out", out, "--json")
+    first = json.loads(mlp_cli(*args).stdout)
+    models = {k: (out / f"fold-{k}" / "model.npz").read_bytes() for k in (1, 2, 3)}
+    (out / "fold-2" / "model.npz").write_bytes(b"not a model")  # damaged after the fact
+    kept = (out / "fold-1" / "model.npz").stat().st_mtime_ns
+    again = mlp_cli(*args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["folds"] == first["folds"]
+    assert {k: (out / f"fold-{k}" / "model.npz").read_bytes() for k in (1, 2, 3)} == models
+    assert (out / "fold-1" / "model.npz").stat().st_mtime_ns == kept  # not retrained
+
+
+def test_sweep_quiet_prints_the_winner_in_one_line(mlp_cli, config, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("train.optimizer.lr: [0.001, 0.05]\n")
+    args = ("--config", config, "--grid", grid, "--jobs", "1", "--out", tmp_path / "s")
+    result = mlp_cli("sweep", *args, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("best of 2 points: ") and "best.yaml" in line
