@@ -14,6 +14,7 @@ import typer
 
 from cli import output
 from cli.config import ConfigError
+from cli.environment import EnvironmentSettingError
 from cli.rundir import RunError
 from data import DataError
 from mlp import CheckpointError
@@ -45,7 +46,7 @@ def user_errors() -> Iterator[None]:
     """Turn every kind of bad input into a CommandError: exit 2, or 1 for a failing disk."""
     try:
         yield
-    except (ConfigError, DataError, CheckpointError, RunError) as err:
+    except (ConfigError, DataError, CheckpointError, RunError, EnvironmentSettingError) as err:
         raise fail(str(err), BAD_INPUT) from None
     except OSError as err:
         # A full or failing disk is a failure to write; anything else (a path that is not a

@@ -50,6 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cli import environment
 from mlp.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -109,8 +110,15 @@ class RunError(Exception):
 
 # -- fault injection: the test suite kills a real process at every step of the protocol --------
 
-_KILL_AT_STEP = int(os.environ.get("MLP_TEST_KILL_AT_STEP", "0") or 0)
 _steps_taken = 0
+_KILL_AT_STEP: int | None = None  # set directly by tests that fork; else the variable's value
+
+
+def _kill_step() -> int:
+    """MLP_TEST_KILL_AT_STEP, checked: 0 (unset) never kills."""
+    if _KILL_AT_STEP is not None:
+        return _KILL_AT_STEP
+    return environment.integer("MLP_TEST_KILL_AT_STEP", 0)
 
 
 def _step() -> None:
@@ -121,7 +129,7 @@ def _step() -> None:
     """
     global _steps_taken
     _steps_taken += 1
-    if _steps_taken == _KILL_AT_STEP:
+    if _steps_taken == _kill_step():
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -483,6 +491,7 @@ class RunWriter:
     def create(cls, out: Path | None, name: str, overwrite: bool) -> RunWriter:
         """A writer for a new run: `out` (replaced only with `overwrite`), or a new directory
         `runs/<name>-<timestamp>`."""
+        _kill_step()  # a malformed MLP_TEST_KILL_AT_STEP is refused before anything is made
         if out is None:
             run_dir = _new_default_run(name)
             return cls(run_dir, RunLock(run_dir), staged=False)
@@ -505,6 +514,7 @@ class RunWriter:
     def reopen(cls, run: Path) -> RunWriter:
         """A writer continuing `run`: in `.staged/` if a change to it was interrupted, else in
         place (see `begin_change` for extending a complete run)."""
+        _kill_step()
         run_dir = locate(run)
         if not is_run(run_dir):
             raise RunError(f"--resume {run}: not a run directory (no {CONFIG_FILE})")

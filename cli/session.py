@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import functools
 import math
-import os
 import signal
 import threading
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cli import environment
 from cli.config import Config, config_to_dict, dump_config, load_config, loads_config
 from cli.experiment import (
     PreparedData,
@@ -53,7 +53,13 @@ from mlp.schedules import DEFAULT_SCHEDULE, SCHEDULES, make_schedule
 
 # Seconds between saves of a running run's state (at an epoch's end): a run killed outright
 # (SIGKILL, power cut) loses at most this much. MLP_AUTOSAVE_SECONDS overrides it.
-AUTOSAVE_SECONDS = float(os.environ.get("MLP_AUTOSAVE_SECONDS", "60") or 60)
+AUTOSAVE_SECONDS = 60.0
+
+
+def autosave_seconds() -> float:
+    """MLP_AUTOSAVE_SECONDS, checked (one line naming it when malformed), or the default."""
+    return environment.number("MLP_AUTOSAVE_SECONDS", AUTOSAVE_SECONDS)
+
 
 # A run has diverged when an epoch's mean training loss passes this many times the loss of
 # guessing uniformly, log(K). Training only ever starts near log(K) and goes down; a mean
@@ -109,6 +115,9 @@ class Session:
     # The BLAS thread count while training (`mlp train --threads`, and 1 in sweep and cv
     # workers); None leaves the BLAS's own count.
     threads: TrainingThreads | None = None
+    # Seconds between autosaves, read when the session is made: a malformed variable is
+    # reported before training starts.
+    autosave: float = field(default_factory=autosave_seconds)
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
 
     def __post_init__(self) -> None:
@@ -152,7 +161,7 @@ class Session:
                     self.history.append(report)
                     self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
-                    if time.perf_counter() - last_save >= AUTOSAVE_SECONDS:
+                    if time.perf_counter() - last_save >= self.autosave:
                         self.save_state("running", time.perf_counter() - started)
                         last_save = time.perf_counter()
                     on_epoch(report)
@@ -320,6 +329,7 @@ def start_session(
     `dataset`: the config's dataset, already loaded (by a client, for a Dask worker that
     cannot read the client's files); by default it is loaded here.
     """
+    autosave = autosave_seconds()  # a malformed variable is refused before anything is made
     if out is not None:
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
@@ -341,7 +351,15 @@ def start_session(
         writer.close()
         raise
     return Session(
-        config, config_path, writer, data, model, optimizer, trainer, stopper=_stopper(config)
+        config,
+        config_path,
+        writer,
+        data,
+        model,
+        optimizer,
+        trainer,
+        stopper=_stopper(config),
+        autosave=autosave,
     )
 
 
@@ -368,6 +386,7 @@ def resume_session(
 ) -> Session:
     """Continue the run in `run` exactly where it stopped (or extend a finished one);
     `dataset`: its data already loaded, as for `start_session`."""
+    autosave_seconds()  # a malformed variable is refused before the run is touched
     writer = RunWriter.reopen(run)
     try:
         return _resume(writer, run, config_path, overrides, dataset)
