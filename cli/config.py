@@ -1,7 +1,8 @@
 """The YAML config: read safely, validated into frozen dataclasses, in this one place.
 
     seed: 0
-    data:  {dataset, target, test_size, val_size, standardize}
+    data:  {dataset, target, test_size, val_size, standardize,
+            drop, id, categorical, missing, delimiter, header}     (the last six: CSV files)
     model: {hidden, activation, dtype, init_from}
     train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...},
             lr_schedule: {name, ...}, early_stopping: {...} or null}
@@ -12,8 +13,9 @@ a config with several such mistakes gets one `ConfigError` with one line for eac
 stands for "the default" only where the default is null (`data.target`, `model.init_from`,
 `train.early_stopping`); elsewhere it is a wrong type like any other.
 
-Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to the
-current directory, as with any other command-line argument; not relative to the config file.
+Paths in a config (a CSV dataset, `model.init_from`) written in the file are relative to the
+file's folder, and those given with `--set` to the working directory; either way the run
+stores them absolute (`load_config`), so that it reads the same files from anywhere.
 
 Files and `--set` values are read with PyYAML's safe loader (no tags that build Python objects),
 taught one YAML 1.2 habit: `1e-3` is a number, not the string '1e-3'.

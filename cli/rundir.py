@@ -98,7 +98,6 @@ _WRITE_ORDER = (
     SUMMARY_FILE,
 )
 SPLITS = ("train", "val", "test")
-STATUSES = ("completed", "running", "interrupted", "failed", "damaged")
 DEFAULT_ROOT = Path("runs")
 # atomic_write's temporary files: ".model.npz.<random>.tmp" beside model.npz, and so on
 _TEMPORARY = re.compile(r"^\.(" + "|".join(map(re.escape, RUN_FILES)) + r")\.\w+\.tmp$")
@@ -348,7 +347,7 @@ class RunState:
     """What a reader can tell about a run directory without trusting any of its files."""
 
     path: Path
-    status: str  # one of STATUSES
+    status: str  # completed, running, interrupted, failed or damaged
     problem: str | None = None  # why it is damaged, or what is pending
     config_text: str | None = None
     summary: dict | None = None
@@ -462,11 +461,6 @@ def open_completed(run: Path) -> CompletedRun:
     split = read_split(run_dir)
     model_path = _overlay(run_dir, MODEL_FILE)
     return CompletedRun(run_dir, config_text, data, split, model_path, summary)
-
-
-def model_file(run: Path) -> Path:
-    """The model.npz of a completed run (for `mlp predict`, which needs only the model)."""
-    return open_completed(run).model_path
 
 
 # -- writing: one writer holding the lock --------------------------------------------------------
