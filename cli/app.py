@@ -35,6 +35,7 @@ from cli.threads import (
     parse_threads,
     using,
 )
+from cli.usage import UsageError
 from data import DATASETS
 from mlp import (
     evaluate,
@@ -233,10 +234,12 @@ def open_session(
     """A new session from a config, or one that resumes a run."""
     if resume is not None:
         if out is not None or overwrite:
-            raise RunError("--resume continues a run in place: --out and --overwrite do not apply")
+            raise UsageError(
+                "--resume continues a run in place: --out and --overwrite do not apply"
+            )
         return resume_session(resume, config_path, overrides)
     if config_path is None:
-        raise RunError("missing --config FILE (or --resume RUN)")
+        raise UsageError("missing --config FILE (or --resume RUN)")
     config = load_config(config_path, overrides)
     return start_session(config, config_path, out, overwrite)
 
@@ -314,14 +317,14 @@ def eval_command(
     with user_errors():
         setting = parse_threads(threads)
         if split is not None and split not in SPLITS:
-            raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+            raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
         checkpoint = load_checkpoint(completed.model_path)
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
-            raise RunError(
+            raise UsageError(
                 f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
                 "so every row of it is scored; leave out --split"
             )
@@ -420,7 +423,7 @@ def gradcheck_command(
     with user_errors():
         setting = parse_threads(threads)
         if not eps > 0:
-            raise RunError(f"--eps {eps}: must be > 0")
+            raise UsageError(f"--eps {eps}: must be > 0")
         config = load_config(config_path, overrides or ())
         rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
         data = prepare_data(config, rng)
@@ -510,9 +513,9 @@ def runs_command(
 
     with user_errors():
         if sort not in RUN_COLUMNS:
-            raise RunError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
+            raise UsageError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
         if not folder.is_dir():
-            raise RunError(f"{folder}: no such folder of runs")
+            raise UsageError(f"{folder}: no such folder of runs")
         rows = [run_row(d) for d in sorted(folder.iterdir()) if d.is_dir() and rundir.is_run(d)]
     # Missing values sort last; numbers descending (best first), text ascending.
     descending = sort in ("epochs", "best_val_accuracy", "test_accuracy", "date")
@@ -886,9 +889,9 @@ def cv_line(result: dict, folds: int, out: Path) -> str:
 def check_backend(backend: str, scheduler: str | None) -> None:
     """Refuse a --backend/--scheduler pair that does not go together."""
     if backend not in ("local", "dask"):
-        raise RunError(f"--backend {backend}: choose local or dask")
+        raise UsageError(f"--backend {backend}: choose local or dask")
     if (backend == "dask") != (scheduler is not None):
-        raise RunError("--backend dask and --scheduler ADDRESS go together")
+        raise UsageError("--backend dask and --scheduler ADDRESS go together")
 
 
 @command("datasets")
@@ -904,7 +907,7 @@ def datasets_command(
     if name is not None:
         with user_errors():
             if name not in DATASETS:
-                raise RunError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+                raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
             dataset = DATASETS[name].load()
         one = {
             "name": name,

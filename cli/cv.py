@@ -35,6 +35,7 @@ from cli.rundir import DEFAULT_ROOT, RunError, inspect_run, is_run, read_split
 from cli.session import Session, flat_keys, resume_session, start_session
 from cli.sweep import train_in_worker, watch_parent
 from cli.threads import ThreadSetting
+from cli.usage import UsageError
 from data import DataError, Dataset, split_indices, stratified_folds
 from mlp import CheckpointError
 from mlp.checkpoint import atomic_write
@@ -52,27 +53,27 @@ def claim_out(out: Path, config: Config, k: int) -> bool:
     """Make `out` this cross-validation's folder; True when it already was (a rerun).
 
     A folder that records another config or number of folds, or holds files but no record, is
-    refused (RunError) with the first difference and a hint, before anything is trained.
+    refused (UsageError) with the first difference and a hint, before anything is trained.
     """
     # as JSON would read it back: lists, not tuples
     record = json.loads(json.dumps({"folds": k, "config": config_to_dict(config)}))
     path = out / RECORD
     if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out}: exists and is not a folder; choose another --out")
+        raise UsageError(f"--out {out}: exists and is not a folder; choose another --out")
     if path.is_file():
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as err:
-            raise RunError(f"{path}: unreadable ({err}); choose another --out") from None
+            raise UsageError(f"{path}: unreadable ({err}); choose another --out") from None
         difference = _first_difference(saved, record)
         if difference:
-            raise RunError(
+            raise UsageError(
                 f"--out {out}: holds a cross-validation with another {difference}; "
                 "choose another --out (or rerun with the same config and --folds to continue it)"
             )
         return True
     if out.is_dir() and any(out.iterdir()):
-        raise RunError(
+        raise UsageError(
             f"--out {out}: exists and is not an empty folder or one of mlp cv's; "
             "choose another --out"
         )

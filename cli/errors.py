@@ -16,6 +16,7 @@ from cli import output
 from cli.config import ConfigError
 from cli.environment import EnvironmentSettingError
 from cli.rundir import RunError
+from cli.usage import UsageError
 from data import DataError
 from mlp import CheckpointError
 
@@ -46,7 +47,14 @@ def user_errors() -> Iterator[None]:
     """Turn every kind of bad input into a CommandError: exit 2, or 1 for a failing disk."""
     try:
         yield
-    except (ConfigError, DataError, CheckpointError, RunError, EnvironmentSettingError) as err:
+    except (
+        ConfigError,
+        DataError,
+        CheckpointError,
+        RunError,
+        UsageError,
+        EnvironmentSettingError,
+    ) as err:
         raise fail(str(err), BAD_INPUT) from None
     except OSError as err:
         # A full or failing disk is a failure to write; anything else (a path that is not a

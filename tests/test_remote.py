@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from cli.remote import check_versions, mlp_version
-from cli.rundir import RunError
+from cli.usage import UsageError
 
 distributed = pytest.importorskip("dask.distributed")  # installed with the test extra
 
@@ -256,7 +256,7 @@ def test_a_worker_killed_mid_point_does_not_sink_the_sweep(mlp_cli, cluster, cli
 def test_workers_of_another_version_are_refused_with_one_line():
     mine = mlp_version()
     check_versions("tcp://h:1", {"tcp://10.0.0.1:4000": mine})  # the same version: accepted
-    with pytest.raises(RunError) as caught:
+    with pytest.raises(UsageError) as caught:
         check_versions("tcp://h:1", {"tcp://10.0.0.2:4000": "0.0.0-other", "tcp://b:1": mine})
     message = str(caught.value)
     assert "worker tcp://10.0.0.2:4000 runs mlp-trainer 0.0.0-other" in message

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from threadpoolctl import ThreadpoolController
 
-from cli.rundir import RunError
 from cli.threads import (
     AUTO,
     BLOCK_SECONDS,
@@ -24,6 +23,7 @@ from cli.threads import (
     parse_threads,
     same_numbers,
 )
+from cli.usage import UsageError
 from mlp import MLP, Adam, Trainer
 
 
@@ -34,7 +34,7 @@ def test_threads_option_parses_a_count_or_auto(text, expected):
 
 @pytest.mark.parametrize("text", ["0", "-1", "two", "1.5", ""])
 def test_threads_option_refuses_anything_else(text):
-    with pytest.raises(RunError, match="--threads"):
+    with pytest.raises(UsageError, match="--threads"):
         parse_threads(text)
 
 
