@@ -315,7 +315,7 @@ def eval_command(
             raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        checkpoint = load_checkpoint(completed.model_path)
+        checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
@@ -585,7 +585,7 @@ def predict_command(
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-            checkpoint = load_checkpoint(completed.model_path)
+            checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
         inputs = scoring.predict_inputs(checkpoint, config, input_csv)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
@@ -626,8 +626,10 @@ def export_command(
     from cli import export
 
     with user_errors():
-        path = run if run.is_file() else rundir.open_completed(run).model_path
-        checkpoint = load_checkpoint(path)
+        if run.is_file():
+            checkpoint = load_checkpoint(run)
+        else:
+            checkpoint = rundir.open_completed(run).checkpoint
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)

@@ -430,9 +430,10 @@ def _resume(
     if not writer.has_data():  # killed before the data was recorded: record it now
         writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
+    stopped_early = False  # killed after the stopping epoch, before the run was saved complete
     if stopper is not None and state is not None:
         for report in history:  # its counters follow from the history; its best weights were saved
-            stopper.update(report, state.params)
+            stopped_early = stopper.update(report, state.params)
         stopper.best_params = state.best_params
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
@@ -447,9 +448,9 @@ def _resume(
         history=history,
         wall_seconds=wall,
         # killed while saving a finished run: nothing is left to train, only to save
-        training_done=state is not None
-        and status == "completed"
-        and state.info.get("epochs") == epochs,
+        # (or after early stopping's last epoch: an uninterrupted run trains no further)
+        training_done=stopped_early
+        or (state is not None and status == "completed" and state.info.get("epochs") == epochs),
     )
 
 
