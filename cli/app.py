@@ -702,6 +702,7 @@ def sweep_command(
         points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
+        rundir.lock_folder(out, "sweep")  # one sweep per folder, held until this process ends
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
@@ -783,9 +784,12 @@ def cv_command(
         splits = cv.fold_splits(config, folds)
         if out is None:
             out = rundir.new_default_dir(f"{config_path.stem}-cv")
-        elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        elif out.exists() and not out.is_dir():
             raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
         out.mkdir(parents=True, exist_ok=True)
+        rundir.lock_folder(out, "cv")  # one cv per folder, held until this process ends
+        if any(entry.name != rundir.LOCK_FILE for entry in out.iterdir()):
+            raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(

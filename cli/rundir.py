@@ -189,10 +189,29 @@ class RunLock:
             self.fd = None
 
 
+_FOLDER_LOCKS: dict[tuple[int, int], RunLock] = {}  # (device, inode) -> held by this process
+
+
 def lock_folder(folder: Path, command: str) -> RunLock:
     """Hold `folder/.lock` for the rest of this process: one `command` (sweep or cv) per folder.
-    A second one is refused at once, naming the holder's process id."""
-    return RunLock(folder, f"is running an mlp {command} in this folder")
+    Another process's is refused at once, naming the holder's process id; this process may
+    take it again (a second command run in-process, as the tests do)."""
+    info = folder.stat()
+    key = (info.st_dev, info.st_ino)
+    held = _FOLDER_LOCKS.get(key)
+    if held is None or not _still_there(held):
+        held = _FOLDER_LOCKS[key] = RunLock(folder, f"is running an mlp {command} in this folder")
+    return held
+
+
+def _still_there(lock: RunLock) -> bool:
+    """Whether the lock file held is still the folder's (not a folder since removed)."""
+    try:
+        on_disk = os.stat(lock.path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(lock.fd) if lock.fd is not None else None
+    return held is not None and (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
 
 # How long a reader waits for a new holder to write its pid (between its flock and its write).
