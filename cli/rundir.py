@@ -553,8 +553,16 @@ def describe_data_change(recorded: dict, now: dict) -> str:
         if key in recorded and recorded.get(key) != now.get(key)
     ]
     if now.get("sha256"):
-        details.append(f"sha256 {recorded.get('sha256', '')[:12]}... -> {now['sha256'][:12]}...")
+        old, new = str(recorded.get("sha256", "")), str(now["sha256"])
+        shown = _differing_prefix(old, new)
+        details.append(f"sha256 {old[:shown]}... -> {new[:shown]}...")
     return f"{name}: differs from the data the run recorded ({', '.join(details)})"
+
+
+def _differing_prefix(a: str, b: str, at_least: int = 12) -> int:
+    """How many leading characters show two digests apart: 12, or up to the first that differs."""
+    common = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return max(at_least, common + 1)
 
 
 # -- the state of a run, as `mlp runs` shows it ----------------------------------------------

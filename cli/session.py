@@ -153,11 +153,16 @@ class Session:
                     self.history.append(report)
                     self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
+                    # Before the autosave, so that the state saved holds the best weights so
+                    # far: a run killed after it resumes with this epoch's best, not the last.
+                    stop = self.stopper is not None and self.stopper.update(
+                        report, self.model.params
+                    )
                     if time.perf_counter() - last_save >= AUTOSAVE_SECONDS:
                         self.save_state("running", time.perf_counter() - started)
                         last_save = time.perf_counter()
                     on_epoch(report)
-                    if self.stopper is not None and self.stopper.update(report, self.model.params):
+                    if stop:
                         break
             except TrainingStopped as stop:
                 self.wall_seconds += time.perf_counter() - started

@@ -161,7 +161,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     except BaseException as err:  # KeyboardInterrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError) and err.filename is None:  # say which file failed
+        # Say which file failed: the one asked for, never the temporary file (a failed rename
+        # names the temporary file first).
+        if isinstance(err, OSError) and err.filename != str(path):
             raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 

@@ -182,6 +182,50 @@ def test_a_kill_at_any_step_of_a_change_leaves_the_earlier_run_as_it_was(
     assert step > 10
 
 
+EARLY = (
+    "seed: 4\n"
+    "data: {dataset: iris, test_size: 0.2, val_size: 0.1}\n"
+    "model: {hidden: [5]}\n"
+    "train:\n"
+    "  epochs: 30\n"
+    "  batch_size: 64\n"
+    "  optimizer: {name: adam, lr: 0.05}\n"
+    "  early_stopping: {monitor: val_accuracy, patience: 2, restore_best: RESTORE}\n"
+)  # stops after epoch 7: its best is epoch 5, then 2 epochs without a better val accuracy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("restore_best", ["false", "true"])
+def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
+    tmp_path, monkeypatch, restore_best
+):
+    monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)  # save the state at every epoch
+    config = tmp_path / "early.yaml"
+    config.write_text(EARLY.replace("RESTORE", restore_best))
+    straight = tmp_path / "straight"
+    assert forked_mlp(["train", "--config", config, "--out", straight]) == (0, None)
+    expected = json.loads((straight / "summary.json").read_text())
+    assert expected["epochs"] == 7 and expected["best"]["epoch"] == 5  # the case described
+    killed_at = []
+    for step in range(1, 300):
+        run = tmp_path / f"killed-{step}"
+        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
+        if code == 0:  # every step of the protocol has been cut
+            break
+        assert sig == signal.SIGKILL
+        killed_at.append(step)
+        if not (run / "config.yaml").exists():  # killed before the run existed: start again
+            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
+        elif assert_complete_or_resumable(run) == "interrupted":
+            assert forked_mlp(["train", "--resume", run]) == (0, None)
+        summary = json.loads((run / "summary.json").read_text())
+        assert weights(run) == weights(straight), f"killed at step {step}"
+        assert (summary["epochs"], summary["best"]) == (7, expected["best"]), step
+        assert len((run / "metrics.jsonl").read_text().splitlines()) == 7, step
+    # config, data and split, 7 epochs of metrics and saved state, final state, model, summary
+    assert len(killed_at) >= 36
+
+
 def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
     monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)
     long = ["--set", "train.epochs=40"]
