@@ -223,7 +223,7 @@ def _lock_holder(fd: int) -> str:
     taken the lock but not yet written its pid."""
     deadline = time.monotonic() + _HOLDER_PATIENCE_SECONDS
     while True:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, IndexError):  # empty, or not yet a pid
             return f"process {int(os.pread(fd, 32, 0).decode().splitlines()[0])}"
         if time.monotonic() > deadline:
             return "another mlp process"
