@@ -658,6 +658,12 @@ def _once_more_if_moved(run_dir: Path, read):
             raise _damaged(run_dir, moved.name, moved.why) from None
 
 
+def completed_files(run_dir: Path, names: tuple[str, ...]) -> tuple[dict | None, dict[str, bytes]]:
+    """summary.json and the bytes of the files `names` it vouches for, all of one commit
+    (None and {} when the run is not complete); RunError naming a file that is damaged."""
+    return _once_more_if_moved(run_dir, lambda: _vouched_files(run_dir, names))
+
+
 def completed_summary(run_dir: Path) -> dict | None:
     """summary.json when the run is complete (every file it vouches for is the one it names),
     None when the run is not complete; RunError naming the file that is damaged."""
@@ -740,7 +746,7 @@ def open_completed(run: Path) -> CompletedRun:
     once; a file that still does not match is damaged, and named.
     """
     run_dir = locate(run)
-    summary, files = _once_more_if_moved(run_dir, lambda: _vouched_files(run_dir, _READ_BY_EVAL))
+    summary, files = completed_files(run_dir, _READ_BY_EVAL)
     if summary is None:
         read_config_text(run_dir)  # not a run at all: say so
         state = inspect_run(run_dir)
