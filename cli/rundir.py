@@ -8,8 +8,10 @@ This module is the only code that knows the paths inside a run. A run directory 
     metrics.jsonl   one JSON object per epoch, appended
     resume.npz      weights, optimizer and trainer state: everything needed to continue
     model.npz       the final model (the core's checkpoint format)
-    summary.json    final figures and the model's SHA-256; written last: it marks completion
-    .lock           the writer's lock (flock, released by the OS when the process dies)
+    summary.json    final figures, the SHA-256 of every other file and a checksum of its own
+                    content; written last: it marks completion
+    .lock           the writer's lock (flock, released by the OS when the process dies); in a
+                    sweep's or cv's folder, that command's lock
     .staged/        a change being built beside a complete run (extension, --overwrite)
 
 The protocol, after git's and SQLite's (see shared/STYLE.md):
@@ -19,7 +21,9 @@ The protocol, after git's and SQLite's (see shared/STYLE.md):
 - Every file is replaced by writing a temporary file, checking every byte, fsync, rename,
   fsync of the directory (`mlp.checkpoint.atomic_write`). Appends to metrics.jsonl check every
   byte and cut a short write back off, so a full disk never leaves two records run together.
-- Complete means summary.json is present and names the SHA-256 of the model.npz beside it.
+- Complete means summary.json is present and every file it vouches for has the SHA-256 it
+  names. Readers take each file once and check it, so they see one commit or none: a commit
+  that lands under a reader is read again, once. A saved resume.npz vouches for config.yaml.
   Anything short of that is resumable: `mlp train --resume` continues from resume.npz, or from
   the start when the run was killed before its first save (config.yaml is written first).
 - A change to a complete run (more epochs, or --overwrite) is built in `.staged/`, itself a
@@ -30,7 +34,10 @@ The protocol, after git's and SQLite's (see shared/STYLE.md):
   interrupted) is resumed by `mlp train --resume RUN` or replaced by another --overwrite.
 
 Readers never trust a file: a file that cannot be read makes the run `damaged`, with a line
-that names the file, and the other runs of a folder are still listed.
+that names the file, and the other runs of a folder are still listed. Every file inside a run
+is opened without following a link, and only when it is a regular file of a plausible size
+(a FIFO would block, a device never end, a link lead outside the run); the run directory
+itself may be a link.
 """
 
 from __future__ import annotations
