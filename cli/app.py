@@ -320,7 +320,7 @@ def eval_command(
             raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        checkpoint = load_checkpoint(completed.model_path)
+        checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
@@ -598,11 +598,12 @@ def predict_command(
         config = None
         if run.is_file():  # a model file: it records how its run reads tables
             model_path = run
+            checkpoint = load_checkpoint(run)
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
             model_path = completed.model_path
-        checkpoint = load_checkpoint(model_path)
+            checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
         inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
@@ -643,8 +644,10 @@ def export_command(
     from cli import export
 
     with user_errors():
-        path = run if run.is_file() else rundir.open_completed(run).model_path
-        checkpoint = load_checkpoint(path)
+        if run.is_file():
+            checkpoint = load_checkpoint(run)
+        else:
+            checkpoint = rundir.open_completed(run).checkpoint
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)
@@ -718,6 +721,7 @@ def sweep_command(
         points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
+        rundir.lock_folder(out, "sweep")  # one sweep per folder, held until this process ends
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
@@ -817,7 +821,7 @@ def cv_command(
         config = load_config(config_path, overrides or ())
         splits = cv.fold_splits(config, folds)
         out = out or cv.default_out(config_path)
-        continued = cv.claim_out(out, config, folds)
+        continued = cv.claim_out(out, config, folds)  # one cv per folder: its lock, held
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(

@@ -31,7 +31,15 @@ import numpy as np
 
 from cli.config import Config, ConfigError, config_to_dict
 from cli.experiment import load_data
-from cli.rundir import DEFAULT_ROOT, RunError, inspect_run, is_run, read_split
+from cli.rundir import (
+    DEFAULT_ROOT,
+    LOCK_FILE,
+    RunError,
+    inspect_run,
+    is_run,
+    lock_folder,
+    read_split,
+)
 from cli.session import Session, flat_keys, resume_session, start_session
 from cli.sweep import train_in_worker, watch_parent
 from cli.threads import ThreadSetting
@@ -54,12 +62,15 @@ def claim_out(out: Path, config: Config, k: int) -> bool:
 
     A folder that records another config or number of folds, or holds files but no record, is
     refused (UsageError) with the first difference and a hint, before anything is trained.
+    The folder's lock is taken first and held until this process ends: one cv per folder.
     """
     # as JSON would read it back: lists, not tuples
     record = json.loads(json.dumps({"folds": k, "config": config_to_dict(config)}))
     path = out / RECORD
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    lock_folder(out, "cv")  # another cv here is refused, naming its process
     if path.is_file():
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -72,12 +83,11 @@ def claim_out(out: Path, config: Config, k: int) -> bool:
                 "choose another --out (or rerun with the same config and --folds to continue it)"
             )
         return True
-    if out.is_dir() and any(out.iterdir()):
+    if any(entry.name != LOCK_FILE for entry in out.iterdir()):
         raise UsageError(
             f"--out {out}: exists and is not an empty folder or one of mlp cv's; "
             "choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=1) + "\n"
     atomic_write(path, lambda file: file.write(text.encode("utf-8")))
     return False

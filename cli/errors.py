@@ -22,6 +22,8 @@ from mlp import CheckpointError
 
 BAD_INPUT = 2  # anything wrong with what the user gave us
 FAILED = 1  # training that failed, a gradient check that did not pass, a write that failed
+# A disk that cannot take more: full, over quota, failing, or a file-size limit (ulimit -f)
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 
 class CommandError(Exception):
@@ -59,7 +61,7 @@ def user_errors() -> Iterator[None]:
     except OSError as err:
         # A full or failing disk is a failure to write; anything else (a path that is not a
         # folder, no permission) is the user's to fix.
-        code = FAILED if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else BAD_INPUT
+        code = FAILED if err.errno in WRITE_FAILURES else BAD_INPUT
         raise fail(describe_os_error(err), code) from None
 
 

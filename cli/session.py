@@ -161,11 +161,16 @@ class Session:
                     self.history.append(report)
                     self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
+                    # Before the autosave, so that the state saved holds the best weights so
+                    # far: a run killed after it resumes with this epoch's best, not the last.
+                    stop = self.stopper is not None and self.stopper.update(
+                        report, self.model.params
+                    )
                     if time.perf_counter() - last_save >= self.autosave:
                         self.save_state("running", time.perf_counter() - started)
                         last_save = time.perf_counter()
                     on_epoch(report)
-                    if self.stopper is not None and self.stopper.update(report, self.model.params):
+                    if stop:
                         break
             except TrainingStopped as stop:
                 self.wall_seconds += time.perf_counter() - started
@@ -463,9 +468,10 @@ def _resume(
     if not writer.has_data():  # killed before the data was recorded: record it now
         writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
+    stopped_early = False  # killed after the stopping epoch, before the run was saved complete
     if stopper is not None and state is not None:
         for report in history:  # its counters follow from the history; its best weights were saved
-            stopper.update(report, state.params)
+            stopped_early = stopper.update(report, state.params)
         stopper.best_params = state.best_params
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
@@ -480,9 +486,9 @@ def _resume(
         history=history,
         wall_seconds=wall,
         # killed while saving a finished run: nothing is left to train, only to save
-        training_done=state is not None
-        and status == "completed"
-        and state.info.get("epochs") == epochs,
+        # (or after early stopping's last epoch: an uninterrupted run trains no further)
+        training_done=stopped_early
+        or (state is not None and status == "completed" and state.info.get("epochs") == epochs),
     )
 
 

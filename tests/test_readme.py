@@ -37,7 +37,7 @@ def test_the_readmes_gradcheck_sample_is_what_the_command_prints(mlp_cli, monkey
     start = README.index("```\n" + command) + len("```\n" + command)
     sample = README[start : README.index("```", start)]
     monkeypatch.chdir(ROOT)
-    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("COLUMNS", "80")  # as every README sample
     result = mlp_cli("gradcheck", "--config", "configs/digits.yaml")
     assert result.exit_code == 0, result.stderr
     assert significant(result.stdout) == significant(sample)
