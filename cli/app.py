@@ -23,7 +23,7 @@ from rich.table import Table
 from cli import output, render, rundir
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
-from cli.experiment import architecture, build_model, prepare_data
+from cli.experiment import architecture, build_model, prepare_data, sample_weights
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
@@ -412,6 +412,7 @@ def gradcheck_command(
         rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
         data = prepare_data(config, rng)
         model = build_model(config, data, rng)
+        weights = sample_weights(config, data)  # the objective train.class_weight sets
     X, y = data.parts["train"]
     X, y = X[:samples], y[:samples]
     with using(one_shot_count(setting)):
@@ -423,6 +424,7 @@ def gradcheck_command(
             weight_decay=config.train.weight_decay,
             max_entries=GRADCHECK_MAX_ENTRIES,
             rng=rng,
+            sample_weight=None if weights is None else weights[:samples],
         )
     report = gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
     worst = max(r.max_rel_error for r in results)

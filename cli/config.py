@@ -35,7 +35,7 @@ import yaml
 from cli.yamlsafe import safe_load
 from data import DATASETS, TableSettings, is_table_path
 from data.encoding import MISSING_POLICIES
-from data.table import DELIMITERS
+from data.table import DECIMALS, DELIMITERS
 from mlp.early_stopping import EarlyStopping
 from mlp.functions import ACTIVATIONS
 from mlp.hyperparams import HyperparameterError, Param
@@ -112,6 +112,8 @@ class DataConfig:
     missing: str = _TABLE.missing
     delimiter: str = _TABLE.delimiter
     header: bool = _TABLE.header
+    decimal: str = _TABLE.decimal
+    max_categories: int = _TABLE.max_categories
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=SGDConfig)
     lr_schedule: ScheduleConfig = field(default_factory=SCHEDULES["constant"])
     early_stopping: EarlyStoppingConfig | None = None
+    # "none", "balanced" (n / (K n_k), as scikit-learn), or {class label (as text): weight}
+    class_weight: str | dict[str, float] = "none"
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,9 @@ class Config:
     # What the CLI should say about settings that do not apply (not part of the saved config).
     notes: tuple[str, ...] = field(default=(), compare=False)
 
+
+# train.class_weight's named settings; a mapping of class labels to weights is the third form
+CLASS_WEIGHTS = ("none", "balanced")
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 TOP_LEVEL = ("seed", *SECTIONS)
@@ -279,8 +286,25 @@ def _categorical(value: Any) -> str | tuple[str, ...]:
 def _delimiter(value: Any) -> str:
     if value not in ("auto", *DELIMITERS):
         shown = ", ".join(repr(d) for d in DELIMITERS)
-        raise ValueError(f"must be auto or one of {shown} (decimal commas are not supported)")
+        raise ValueError(f"must be auto or one of {shown} (for decimal commas: data.decimal)")
     return value
+
+
+def _class_weight(value: Any) -> str | dict[str, float]:
+    if value is None or value in CLASS_WEIGHTS:
+        return value or "none"
+    message = f"must be {' or '.join(CLASS_WEIGHTS)}, or a mapping of class labels to weights > 0"
+    if not isinstance(value, dict) or not value:
+        raise ValueError(message)
+    weights = {}
+    check = _number(0.0)
+    for label, weight in value.items():
+        if isinstance(label, bool) or not isinstance(label, (str, int, float)):
+            raise ValueError(message)
+        if check(weight) <= 0:
+            raise ValueError(message)
+        weights[str(label)] = float(weight)
+    return weights
 
 
 def _hidden(value: Any) -> tuple[int, ...]:
@@ -306,6 +330,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "data.missing": _choice(MISSING_POLICIES),
     "data.delimiter": _delimiter,
     "data.header": _boolean,
+    "data.decimal": _choice(DECIMALS),
+    "data.max_categories": _integer(2),
     "model.hidden": _hidden,
     "model.activation": _choice(tuple(ACTIVATIONS)),
     "model.dtype": _choice(DTYPES),
@@ -314,6 +340,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "train.batch_size": _integer(1),
     "train.shuffle": _boolean,
     "train.weight_decay": _number(0.0),
+    "train.class_weight": _class_weight,
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
@@ -740,6 +767,8 @@ def table_settings(config: Config) -> TableSettings:
         missing=data.missing,
         delimiter=data.delimiter,
         header=data.header,
+        decimal=data.decimal,
+        max_categories=data.max_categories,
     )
 
 

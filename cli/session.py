@@ -33,6 +33,7 @@ from cli.experiment import (
     draw_split,
     load_data,
     prepare,
+    sample_weights,
 )
 from cli.rundir import (
     RunError,
@@ -262,6 +263,7 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
         X_val=X_val,
         y_val=y_val,
         lr_schedule=lr_schedule,
+        sample_weight=sample_weights(config, data),
     )
 
 
@@ -496,6 +498,7 @@ def metrics_record(report: EpochReport) -> dict:
         "train_accuracy": report.train_accuracy,
         "val_loss": report.val_loss,
         "val_accuracy": report.val_accuracy,
+        "val_balanced_accuracy": report.val_balanced_accuracy,
         "lr": report.lr,
         "seconds": report.seconds,
     }

@@ -41,6 +41,8 @@ data:
   missing: error
   delimiter: auto
   header: true
+  decimal: auto
+  max_categories: 50
 model:
   hidden: [128]
   activation: sigmoid
@@ -68,6 +70,8 @@ DEFAULTS = {
         "missing": "error",
         "delimiter": "auto",
         "header": True,
+        "decimal": "auto",
+        "max_categories": 50,
     },
     "model": {"hidden": [128], "activation": "sigmoid", "dtype": "float64", "init_from": None},
     "train": {
@@ -78,6 +82,7 @@ DEFAULTS = {
         "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False},
         "lr_schedule": {"name": "constant"},
         "early_stopping": None,
+        "class_weight": "none",
     },
 }
 
@@ -375,7 +380,7 @@ def test_overrides_apply_to_a_config_file(tmp_path):
         ("train.optimizer={name: lion}", "train.optimizer.name: must be one of sgd, adam, adamw"),
         ("train.lr=0.1", "--set train.lr=0.1: train.lr: unknown key (valid: batch_size,"),
         ("colour=red", "--set colour=red: colour: unknown key (valid: data, model, seed, train)"),
-        ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, delimiter"),
+        ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, decimal,"),
         ("train.optimizer.beta1=0.5", "train.optimizer.beta1: unknown key (valid: lr, momentum"),
         ("seed.x=1", "--set seed.x=1: seed.x: unknown key (it has no sub-keys)"),
         ("train.epochs.x=1", "train.epochs.x: unknown key (it has no sub-keys)"),

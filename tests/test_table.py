@@ -65,13 +65,34 @@ def test_semicolons_win_over_decimal_commas_because_the_header_splits_alike(tmp_
     path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
     table = read_table(path, engine=engine)
     assert table.delimiter == ";" and cells(table.column("b")) == [2.0, 3.0]
-    assert cells(table.column("a")) == ["1,5", "2,25"]  # decimal commas stay text
+    assert cells(table.column("a")) == [1.5, 2.25]  # decimal commas, taken by auto
+    assert table.decimal == ","
+
+
+def test_decimal_point_keeps_comma_numbers_as_text_and_says_why(tmp_path, engine):
+    path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
+    table = read_table(path, engine=engine, decimal=".")
+    assert cells(table.column("a")) == ["1,5", "2,25"]
+    assert table.comma_text == ("a",) and table.decimal == "."
+
+
+def test_decimal_comma_given_reads_quoted_commas_in_a_comma_file(tmp_path, engine):
+    path = write(tmp_path, 'a,b,c\n"1,5",2,x\n"-0,25",3,y\n')
+    assert cells(read_table(path, engine=engine).column("a")) == ["1,5", "-0,25"]
+    table = read_table(path, engine=engine, decimal=",")
+    assert cells(table.column("a")) == [1.5, -0.25]
+
+
+def test_thousands_and_decimal_marks_together_stay_text(tmp_path, engine):
+    path = write(tmp_path, "a;b\n1.234,5;x\n2,5;y\n")
+    table = read_table(path, engine=engine)
+    assert cells(table.column("a")) == ["1.234,5", "2,5"] and table.comma_text == ()
 
 
 def test_a_given_delimiter_is_used_even_where_another_would_split(tmp_path, engine):
-    # decimal commas are not supported: with `;` given, "1,5" is one text cell
+    # with `;` given and decimal ".", "1,5" is one text cell
     path = write(tmp_path, "a;b\n1,5;x\n2,5;y\n")
-    table = read_table(path, delimiter=";", engine=engine)
+    table = read_table(path, delimiter=";", engine=engine, decimal=".")
     assert cells(table.column("a")) == ["1,5", "2,5"] and not table.column("a").is_numeric
 
 
