@@ -125,6 +125,10 @@ def header(session: Session) -> list[tuple]:
     if data.preprocessor is not None and ds.roles is not None:
         roles = ds.roles
         label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
+        if ds.table is not None and roles.id is not None and roles.id == ds.table.rownames:
+            label += " (the row names: the first column, unnamed in the header)"
+        if ds.table is not None and ds.table.decimal == ",":
+            extras.append(("note", "numbers read with decimal commas (data.decimal)"))
         if ds.n_dropped:
             label += f", {ds.n_dropped} rows without a label left out"
         columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
@@ -197,6 +201,8 @@ def train_command(
     with user_errors():
         setting = parse_threads(threads)
         session = open_session(config_path, out, overrides or (), overwrite, resume)
+    for note in session.notes:
+        error_console().print(f"note: {note}", markup=False, highlight=False)
     session.threads = for_training(setting, session.multiply_adds())
     try:
         summary = train_and_save(console, session)
@@ -329,7 +335,7 @@ def eval_command(
         error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
         result = evaluate(checkpoint.model, rows.X, rows.y)
-    report = scores_report(checkpoint, result, rows.y)
+    report = scores_report(checkpoint, result, rows.y, completed.data.get("train_class_counts"))
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     if as_json:
         output.print_line(json.dumps(report))
@@ -349,6 +355,9 @@ def eval_command(
                 ("split", f"{rows.split} ({report['n']} samples)"),
                 ("loss", f"{report['loss']:.4f}"),
                 ("accuracy", f"{report['accuracy']:.4f}"),
+                ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
+                ("macro F1", f"{report['macro_f1']:.4f}"),
+                *baseline_row(report["baseline_accuracy"]),
             ]
         )
     )
@@ -357,8 +366,17 @@ def eval_command(
     console.print(render.per_class_table(report["per_class"]))
 
 
-def scores_report(checkpoint, result, y: np.ndarray) -> dict:
-    """Loss, accuracy, confusion matrix and per-class precision, recall, F1 and support."""
+def baseline_row(baseline: float | None) -> list[tuple[str, str]]:
+    """The majority baseline's line, where the run recorded its training classes."""
+    if baseline is None:
+        return []
+    return [("baseline", f"{baseline:.4f} (always the most frequent training class)")]
+
+
+def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None = None) -> dict:
+    """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
+    training class counts, None for a run that did not record them), confusion matrix and
+    per-class precision, recall, F1 and support."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     classes = checkpoint.classes.tolist()
@@ -377,9 +395,17 @@ def scores_report(checkpoint, result, y: np.ndarray) -> dict:
         }
         for k in labels
     ]
+    baseline = None
+    if train_counts and len(train_counts) == len(classes):
+        # the class a model that learned nothing would always predict: argmax takes the first
+        # of a tie, as scikit-learn's DummyClassifier(strategy="most_frequent") does
+        baseline = float(np.mean(y == int(np.argmax(train_counts))))
     return {
         "loss": result.loss,
         "accuracy": result.accuracy,
+        "balanced_accuracy": result.balanced_accuracy,
+        "macro_f1": result.macro_f1,
+        "baseline_accuracy": baseline,
         "n": result.n_samples,
         "classes": classes,
         "confusion_matrix": matrix.tolist(),

@@ -113,7 +113,8 @@ def _table_inputs(checkpoint: Checkpoint, table: Table) -> tuple[np.ndarray, dic
 def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) -> Rows:
     """Every labelled row of another file: its label column is the run's (by default the
     file's last column), and every label must be one of the model's classes."""
-    table = read_rows(path, config.data.delimiter, config.data.header)
+    settings = config.data
+    table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
     target = data.get("target") or config.data.target or table.names[-1]
     labels = encode_labels(
         table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
@@ -136,10 +137,12 @@ def predict_inputs(checkpoint: Checkpoint, config: Config | None, path: Path) ->
     """Read `path` with the run's settings (the defaults for a bare model file)."""
     delimiter = config.data.delimiter if config else "auto"
     header = config.data.header if config else True
-    table = read_rows(path, delimiter, header)
-    X, unseen = _table_inputs(checkpoint, table)
+    decimal = config.data.decimal if config else "auto"
     id_column = config.data.id if config else None
-    ids = table.column(id_column).text() if id_column in table.names else None
+    table = read_rows(path, delimiter, header, id_column, decimal)
+    X, unseen = _table_inputs(checkpoint, table)
+    # the id as the characters in the file: `001000025` stays so
+    ids = table.column(id_column).text() if id_column and table.has(id_column) else None
     return Inputs(X, ids, id_column if ids is not None else None, unseen)
 
 

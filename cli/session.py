@@ -129,6 +129,13 @@ class Session:
         return 3.0 * self.model.n_params * rows * epochs_left
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What to tell the user about how the data was read and encoded (id-like columns,
+        capped categories, decimal commas left as text, row names left out)."""
+        preprocessor = self.data.preprocessor
+        return self.data.dataset.notes + (preprocessor.notes if preprocessor else ())
+
+    @property
     def resumed(self) -> bool:
         """True when this session continues an earlier one."""
         return bool(self.history) or self.trainer.batches_done > 0 or self.training_done
@@ -282,6 +289,10 @@ def data_facts(config: Config, data: PreparedData) -> dict:
         "rows": dataset.n_samples,
         "feature_names": list(dataset.feature_names),
         "classes": dataset.classes.tolist(),
+        # for eval's majority baseline: the class always predicted by a model that learned nothing
+        "train_class_counts": np.bincount(
+            dataset.y[data.split["train"]], minlength=dataset.n_classes
+        ).tolist(),
     }
     if dataset.table is not None and dataset.roles is not None:
         facts |= {
@@ -314,6 +325,7 @@ def start_session(
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
     dataset = dataset if dataset is not None else load_data(config)
+    config = with_found_id(config, dataset)
     facts = {}
     if split is None:
         split = draw_split(config, dataset, rng)
@@ -333,6 +345,16 @@ def start_session(
     return Session(
         config, config_path, writer, data, model, optimizer, trainer, stopper=_stopper(config)
     )
+
+
+def with_found_id(config: Config, dataset: Dataset) -> Config:
+    """`config` with `data.id` naming the id column the data chose for itself (a file's row
+    names), so that the saved config reads the same files the same way on --resume, eval
+    and predict."""
+    found = dataset.roles.id if dataset.roles is not None else None
+    if found is None or found == config.data.id:
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, id=found))
 
 
 def flat_keys(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -378,6 +400,10 @@ def _resume(
         config = loads_config(saved_text, overrides, source=source)
     else:
         config = load_config(config_path, overrides)
+        if config.data.id is None:  # the row names the run found are its id still
+            config = dataclasses.replace(
+                config, data=dataclasses.replace(config.data, id=saved.data.id)
+            )
     changed = changed_keys(saved, config)
     other = [key for key in changed if key not in RESUMABLE_CHANGES]
     if other:

@@ -404,14 +404,14 @@ class Preprocessor:
             shown = ", ".join(repr(name) for name in absent[:5])
             more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
             raise DataError(f"{table.source}: missing the model's feature column(s) {shown}{more}")
+        if self.missing == "error":
+            self._refuse_missing_rows(table)
         # built transposed, so that each column is written contiguously, then copied to rows
         XT = np.zeros((self.n_features, table.n_rows))
         unseen: dict[str, int] = {}
         at, i_num, i_cat = 0, 0, 0
         for name, is_categorical in zip(self.columns, self.categorical):
             column = table.column(name)
-            if self.missing == "error":
-                refuse_missing(table, column)
             if is_categorical:
                 categories = self.categories[i_cat]
                 index = _category_index(column, categories, self.fill[i_cat], self.others(i_cat))
@@ -427,6 +427,22 @@ class Preprocessor:
                 XT[at] = (filled - mean) / scale if self.standardize else filled
                 at, i_num = at + 1, i_num + 1
         return Encoded(X=np.ascontiguousarray(XT.T), unseen=unseen)
+
+    def _refuse_missing_rows(self, table: Table) -> None:
+        """A model fitted under `missing: error` learned no fill values: one line saying how
+        many rows have a missing feature cell, and where the first one is."""
+        missing = np.zeros(table.n_rows, dtype=bool)
+        for name in self.columns:
+            missing |= table.column(name).missing
+        if not missing.any():
+            return
+        first = int(np.argmax(missing))
+        where = next(n for n in self.columns if table.column(n).missing[first])
+        raise DataError(
+            f"{table.source}: {int(missing.sum())} row(s) have missing cells, the first on line "
+            f"{table.lines[first]} (column {where!r}); this run was trained with data.missing: "
+            "error and cannot score them; a run trained with data.missing: impute can"
+        )
 
     def to_arrays(self, prefix: str = "prep.") -> dict[str, np.ndarray]:
         """Everything learned as plain arrays (no object dtype), keys starting with `prefix`."""

@@ -118,8 +118,10 @@ def test_missing_cells_are_refused_by_default_naming_line_column_and_fix(tmp_pat
     fitted = Preprocessor.fit(
         read_table(write(tmp_path, "x,c,y\n1,a,0\n2,b,1\n", "ok.csv")), ["x", "c"]
     )
-    message = error(fitted.transform, read_table(write(tmp_path, "x,c\n?,a\n", "new.csv")))
-    assert "line 2, column 'x'" in message and "data.missing: impute" in message
+    new = write(tmp_path, "x,c\n1,a\n?,a\n3,\n4,b\n", "new.csv")
+    message = error(fitted.transform, read_table(new))
+    assert "2 row(s) have missing cells, the first on line 3 (column 'x')" in message
+    assert "cannot score them; a run trained with data.missing: impute can" in message
 
 
 def test_numeric_codes_named_categorical_become_one_hot(tmp_path):
