@@ -43,7 +43,7 @@ from cli.rundir import (
     describe_data_change,
 )
 from cli.threads import TrainingThreads, blas_thread_count, using
-from data import Dataset
+from data import Dataset, file_record
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
@@ -405,6 +405,9 @@ def _resume(
                 config, data=dataclasses.replace(config.data, id=saved.data.id)
             )
     changed = changed_keys(saved, config)
+    moved = "data.dataset" in changed and _moved_data(writer, config)
+    if moved:  # the same bytes in a new place: the same run (as `eval --data` accepts them)
+        changed.remove("data.dataset")
     other = [key for key in changed if key not in RESUMABLE_CHANGES]
     if other:
         raise RunError(
@@ -436,7 +439,7 @@ def _resume(
     given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
     split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():
-        _check_same_data(where, writer, dataset.record, split)
+        _check_same_data(where, writer, dataset.record, split, moved)
     data = prepare(dataset, split, config)
     model = build_model(config, data, rng)
     optimizer = build_optimizer(config)
@@ -455,7 +458,7 @@ def _resume(
         raise RunError(f"{where}: metrics.jsonl has fewer than the {done} epochs done")
     writer.rewrite_metrics([metrics_record(r) for r in history])
     writer.write_config(dump_config(config))
-    if not writer.has_data():  # killed before the data was recorded: record it now
+    if moved or not writer.has_data():  # killed before the data was recorded, or it moved
         writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
     if stopper is not None and state is not None:
@@ -481,10 +484,27 @@ def _resume(
     )
 
 
-def _check_same_data(where: str, writer: RunWriter, source: dict, split: dict) -> None:
-    """The data and split a resumed run sees must be those it recorded when it started."""
-    recorded = writer.data_record()
-    if recorded["source"] != source:
+def _moved_data(writer: RunWriter, config: Config) -> bool:
+    """Whether the config's data file holds the very bytes the run recorded (SHA-256), so
+    that `--set data.dataset=NEW` names the run's own data moved elsewhere."""
+    if not writer.has_data():
+        return False
+    recorded = writer.data_record().get("source", {})
+    path = Path(config.data.dataset)
+    if recorded.get("kind") != "csv" or not path.is_file():
+        return False
+    return file_record(path)["sha256"] == recorded.get("sha256")
+
+
+def _check_same_data(
+    where: str, writer: RunWriter, source: dict, split: dict, moved: bool = False
+) -> None:
+    """The data and split a resumed run sees must be those it recorded when it started
+    (its path aside when it `moved`)."""
+    recorded = dict(writer.data_record()["source"])
+    if moved:
+        recorded["path"] = source.get("path")
+    if recorded != source:
         raise RunError(f"{where}: {describe_data_change(recorded['source'], source)}")
     saved = writer.split()
     if saved.keys() != split.keys() or any(not np.array_equal(saved[k], split[k]) for k in saved):

@@ -585,11 +585,12 @@ def _cap_categories(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(kept, other): sorted categories keeping a column each, and those sharing "other".
 
-    scikit-learn's OneHotEncoder(max_categories=m) rule: with more than m categories, the
-    m - 1 most frequent are kept, found with a stable sort of the counts (so of two equally
-    frequent ones, the later in sorted order is kept), and "other" is the m-th column.
+    scikit-learn's OneHotEncoder(max_categories=m) rule: it counts the "other" column as if
+    it were always there, so from m categories on, the m - 1 most frequent are kept, found
+    with a stable sort of the counts (so of two equally frequent ones, the later in sorted
+    order is kept), and "other" is the m-th column.
     """
-    if len(categories) <= max_categories:
+    if len(categories) + 1 <= max_categories:
         return categories, np.array([], dtype=str)
     infrequent = np.zeros(len(categories), dtype=bool)
     infrequent[np.argsort(counts, kind="stable")[: len(categories) - (max_categories - 1)]] = True
