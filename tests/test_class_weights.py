@@ -29,7 +29,7 @@ def torch_weighted_cross_entropy(logits, y, class_weight):
 
 
 def test_the_weighted_objective_is_pytorchs_weighted_mean():
-    X, y, rng = problem()
+    _, y, rng = problem()
     logits = rng.normal(size=(9, 3)) * 3
     class_weight = np.array([0.5, 2.0, 7.0])
     loss, _ = softmax_cross_entropy(logits, y, class_weight[y])
@@ -72,7 +72,7 @@ def test_balanced_weights_are_scikit_learns():
 
 
 def test_the_trainer_minimises_the_weighted_objective_and_reports_the_unweighted_loss():
-    X, y, rng = problem(n=10)
+    X, y, _ = problem(n=10)
     weights = np.array([1.0, 3.0, 0.5])[y]
     model = MLP([3, 4, 3], np.random.default_rng(1))
     start = model.params.copy()
