@@ -669,15 +669,24 @@ def export_command(
         "bytes": len(data),
         "opset": export.OPSET,
         "inputs": export.feature_names(checkpoint),
+        "graph_inputs": export.graph_inputs(checkpoint),
         "classes": checkpoint.classes.tolist(),
     }
     if as_json:
         output.print_line(json.dumps(report))
         return
+    inputs = report["graph_inputs"]
+    shown = (
+        f"input 'input' float32 N x {len(report['inputs'])}"
+        if len(inputs) == 1 and inputs[0]["name"] == "input"
+        else f"{len(inputs)} inputs, one per column ("
+        + ", ".join(f"{i['name']!r} {i['type']}" for i in inputs[:5])
+        + (", ..." if len(inputs) > 5 else "")
+        + "; N x 1 each)"
+    )
     output.console().print(
-        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): input 'input' float32 "
-        f"N x {len(report['inputs'])}, outputs 'probabilities' N x {len(report['classes'])} "
-        "and 'label'",
+        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, outputs "
+        f"'probabilities' N x {len(report['classes'])} and 'label'",
         soft_wrap=True,
         markup=False,
     )

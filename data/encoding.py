@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.errors import DataError
-from data.table import Column, Table
+from data.table import MISSING_MARKERS, Column, Table
 
 MISSING_POLICIES = ("error", "impute")
 
@@ -481,6 +481,17 @@ class Preprocessor:
             standardize=bool(np.asarray(arrays.get(prefix + "standardize", [True]))[0]),
             other=_split_other(arrays, prefix),
         )
+
+
+def one_hot_lookup(prep: Preprocessor, i: int) -> tuple[list[str], list[int]]:
+    """Categorical column `i`'s text -> one-hot column, as `transform` applies it: each
+    category's own, "other"'s for an infrequent one, and the most frequent category's for a
+    missing cell (each of MISSING_MARKERS, "" included); any other text is unseen (-1)."""
+    known = np.concatenate([prep.categories[i], prep.others(i)])
+    index = _one_hot_index(known, prep.categories[i], prep.others(i))
+    fill = int(_one_hot_index(np.array([prep.fill[i]]), prep.categories[i], prep.others(i))[0])
+    markers = [m for m in MISSING_MARKERS if m not in set(known.tolist())]
+    return known.tolist() + markers, index.tolist() + [fill] * len(markers)
 
 
 def _split_other(arrays, prefix: str) -> tuple[np.ndarray, ...]:
