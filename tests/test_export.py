@@ -179,3 +179,26 @@ def test_the_readmes_onnxruntime_example_runs_as_written(mlp_cli, tmp_path, monk
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     assert printed.getvalue().startswith("['setosa', 'virginica'] [[0.99")
+
+
+def test_the_readmes_per_column_example_runs_as_written(mlp_cli, tmp_path, monkeypatch):
+    import contextlib
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    code = re.findall(r"### `mlp export`.*?```python\n.*?```.*?```python\n(.*?)```", readme, re.S)[
+        0
+    ]
+    monkeypatch.chdir(tmp_path)
+    config = root / "configs" / "wine-mixed.yaml"
+    cheap = ("--set", "train.epochs=20")
+    assert mlp_cli("train", "--config", config, "--out", "run", "-q", *cheap).exit_code == 0
+    assert mlp_cli("export", "run", "wine.onnx").exit_code == 0
+    lines = (root / "configs" / "wine-mixed.csv").read_text().splitlines()
+    Path("new-bottles.csv").write_text("\n".join(lines[:6]) + "\n")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    assert printed.getvalue().startswith("(5, 3) [0 0 0]")

@@ -339,3 +339,20 @@ def test_resume_accepts_the_same_bytes_moved_elsewhere(mlp_cli, tmp_path):
     moved.write_bytes(moved.read_bytes() + b'"105",6.5,3,"virginica"\n')
     result = mlp_cli("train", "--resume", run, "--set", f"data.dataset={tmp_path / 'x.csv'}")
     assert result.exit_code == 2 and "data.dataset" in result.stderr
+
+
+def test_an_encoding_too_big_for_memory_is_refused_before_it_is_built(
+    mlp_cli, tmp_path, monkeypatch
+):
+    import cli.experiment
+
+    rows = ["colour,x,y"] + [f"c{i % 12},{i % 3},{'ab'[i % 2]}" for i in range(48)]
+    write(tmp_path / "m.csv", "\n".join(rows) + "\n")
+    monkeypatch.setattr(cli.experiment, "available_memory", lambda: 1000)  # bytes
+    built = []
+    monkeypatch.setattr(Preprocessor, "encode", lambda *args: built.append(args))
+    result = mlp_cli("train", "--config", config(tmp_path, "m.csv"), "--out", tmp_path / "r")
+    assert result.exit_code == 2 and built == []
+    [line] = result.stderr.strip().splitlines()
+    assert "data.max_categories: 48 rows x 13 encoded columns need about" in line
+    assert "column 'colour' has the most" in line
