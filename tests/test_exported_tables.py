@@ -356,3 +356,16 @@ def test_an_encoding_too_big_for_memory_is_refused_before_it_is_built(
     [line] = result.stderr.strip().splitlines()
     assert "data.max_categories: 48 rows x 13 encoded columns need about" in line
     assert "column 'colour' has the most" in line
+
+
+def test_missing_cells_at_predict_time_are_counted_in_one_line(mlp_cli, tmp_path):
+    write(tmp_path / "iris.csv", R_EXPORT)
+    run = tmp_path / "run"
+    ok(mlp_cli("train", "--config", config(tmp_path, "iris.csv"), "--out", run))
+    new = '"","Sepal.Length","Sepal.Width"\n"a",5,3\n"b",NA,3\n"c",6,\n"d",NA,NA\n'
+    result = mlp_cli("predict", run, write(tmp_path / "new.csv", new))
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "3 row(s) have missing cells, the first on line 3 (column 'Sepal.Length')" in line
+    assert "trained with data.missing: error and cannot score them" in line
+    assert "a run trained with data.missing: impute can" in line
