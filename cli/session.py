@@ -44,6 +44,7 @@ from cli.rundir import (
 )
 from cli.threads import TrainingThreads, blas_thread_count, using
 from data import Dataset, file_record
+from data.table import ROWNAMES
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
@@ -400,7 +401,9 @@ def _resume(
         config = loads_config(saved_text, overrides, source=source)
     else:
         config = load_config(config_path, overrides)
-        if config.data.id is None:  # the row names the run found are its id still
+        found = saved.data.id
+        if config.data.id is None and found and found.rstrip("_") == ROWNAMES:
+            # the row names the run found for itself are its id still
             config = dataclasses.replace(
                 config, data=dataclasses.replace(config.data, id=saved.data.id)
             )

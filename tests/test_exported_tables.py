@@ -93,6 +93,8 @@ def test_an_r_export_trains_with_its_row_names_as_the_id(mlp_cli, tmp_path):
     # eval and --resume read the file the same way, through the recorded data.id
     ok(mlp_cli("eval", run, "--split", "train"))
     ok(mlp_cli("train", "--resume", run, "--set", "train.epochs=3"))
+    # and so does the original config file, which never named the id
+    ok(mlp_cli("train", "--resume", run, "--config", cfg, "--set", "train.epochs=4"))
 
 
 def test_a_pandas_export_trains_with_its_index_as_the_id(mlp_cli, tmp_path):
