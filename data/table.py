@@ -9,7 +9,9 @@ it); pandas is about 10x faster on a 100,000 x 30 file (benchmarks/tabular.py), 
 NumPy's text-to-float conversion calls Python's float() per cell.
 
 Every problem is a one-line `DataError` naming the file as given and, where there is one, the
-line (as an editor numbers it: the header, if any, is line 1), the column and the value.
+line (as an editor numbers it: the header, if any, is line 1), the column and the value. Costs
+are bounded before the work: a line or a row longer than MAX_LINE_BYTES is refused (a line as
+soon as that much of it is read), and columns are looked up by name in a dict.
 """
 
 from __future__ import annotations
@@ -180,6 +182,7 @@ def read_table(
     starts, stops, lines, fields = _records(source, body, delimiter)
     if len(lines) == 0:
         raise DataError(f"{source}: the file is empty")
+    _refuse_long_records(source, starts, stops, lines)
     first = _first_record(source, _decode(source, body[starts[0] : stops[0]]), delimiter)
     rownames = None
     if header:
@@ -233,6 +236,20 @@ def read_table(
     if header:
         _refuse_repeated_header(table)
     return table
+
+
+def _refuse_long_records(
+    source: str, starts: np.ndarray, stops: np.ndarray, lines: np.ndarray
+) -> None:
+    """A record (a row, whose quoted cells may hold line breaks) is held to the limit of a
+    line too, so that no cell is longer than MAX_LINE_BYTES however it is split."""
+    lengths = stops - starts
+    if len(lengths) and lengths.max() > MAX_LINE_BYTES:
+        at = int(np.argmax(lengths > MAX_LINE_BYTES))
+        raise DataError(
+            f"{source}: the row starting on line {lines[at]} is longer than "
+            f"{MAX_LINE_BYTES >> 20} MiB, the most a row may hold"
+        )
 
 
 def _refuse_repeated_header(table: Table) -> None:

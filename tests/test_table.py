@@ -347,6 +347,15 @@ def test_a_line_longer_than_the_limit_is_refused_before_reading_on(tmp_path, mon
     assert len(reads) <= 1000 // 256 + 2
 
 
+def test_a_quoted_cell_longer_than_the_limit_is_refused_whatever_its_lines(tmp_path, monkeypatch):
+    import data.table
+
+    monkeypatch.setattr(data.table, "MAX_LINE_BYTES", 1000)
+    cell = "\n".join(["x" * 99] * 12)  # 1,199 bytes in lines of 99
+    path = write(tmp_path, f'a,b\n1,2\n"{cell}",3\n4,5\n')
+    assert "the row starting on line 3 is longer than" in read_error(path)
+
+
 def test_looking_up_each_of_many_columns_is_not_quadratic(tmp_path):
     n = 20_000
     path = write(tmp_path, ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
