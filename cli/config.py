@@ -297,11 +297,10 @@ def _class_weight(value: Any) -> str | dict[str, float]:
     if not isinstance(value, dict) or not value:
         raise ValueError(message)
     weights = {}
-    check = _number(0.0)
     for label, weight in value.items():
-        if isinstance(label, bool) or not isinstance(label, (str, int, float)):
-            raise ValueError(message)
-        if check(weight) <= 0:
+        good_label = isinstance(label, (str, int, float)) and not isinstance(label, bool)
+        good_weight = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not (good_label and good_weight and 0 < weight < float("inf")):
             raise ValueError(message)
         weights[str(label)] = float(weight)
     return weights

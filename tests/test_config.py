@@ -516,3 +516,27 @@ def test_any_override_string_gives_a_config_or_a_config_error(key, text):
         parse_config({"data": {"dataset": "iris"}}, [f"{key}={text}"])
     except ConfigError as err:
         assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    "value, cleaned",
+    [
+        (None, "none"),
+        ("none", "none"),
+        ("balanced", "balanced"),
+        ({"rare": 5, 1: 2.5}, {"rare": 5.0, "1": 2.5}),
+    ],
+)
+def test_class_weight_takes_none_balanced_or_a_mapping(value, cleaned):
+    raw = {"data": {"dataset": "iris"}, "train": {"class_weight": value}}
+    assert parse_config(raw).train.class_weight == cleaned
+
+
+@pytest.mark.parametrize("value", ["heavy", [1], {}, {"a": 0}, {"a": -1}, {"a": "x"}, {True: 1}])
+def test_a_bad_class_weight_is_named_in_one_line(value):
+    raw = {"data": {"dataset": "iris"}, "train": {"class_weight": value}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert "train.class_weight: must be none or balanced, or a mapping of class labels" in str(
+        info.value
+    )
