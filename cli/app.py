@@ -24,7 +24,7 @@ from rich.table import Table
 from cli import output, render, rundir
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
-from cli.experiment import architecture, build_model, prepare_data
+from cli.experiment import architecture, build_model, prepare_data, sample_weights
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
@@ -128,6 +128,10 @@ def header(session: Session) -> list[tuple]:
     if data.preprocessor is not None and ds.roles is not None:
         roles = ds.roles
         label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
+        if ds.table is not None and roles.id is not None and roles.id == ds.table.rownames:
+            label += " (the row names: the first column, unnamed in the header)"
+        if ds.table is not None and ds.table.decimal == ",":
+            extras.append(("note", "numbers read with decimal commas (data.decimal)"))
         if ds.n_dropped:
             label += f", {ds.n_dropped} rows without a label left out"
         columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
@@ -200,6 +204,8 @@ def train_command(
     with user_errors():
         setting = parse_threads(threads)
         session = open_session(config_path, out, overrides or (), overwrite, resume)
+    for note in session.notes:
+        error_console().print(f"note: {note}", markup=False, highlight=False)
     session.threads = for_training(setting, session.multiply_adds())
     try:
         summary = train_and_save(console, session)
@@ -335,7 +341,7 @@ def eval_command(
             error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
         result = evaluate(checkpoint.model, rows.X, rows.y)
-    report = scores_report(checkpoint, result, rows.y)
+    report = scores_report(checkpoint, result, rows.y, completed.data.get("train_class_counts"))
     counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     report |= counts
@@ -357,6 +363,9 @@ def eval_command(
                 ("split", f"{rows.split} ({rows_text(rows)})"),
                 ("loss", f"{report['loss']:.4f}"),
                 ("accuracy", f"{report['accuracy']:.4f}"),
+                ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
+                ("macro F1", f"{report['macro_f1']:.4f}"),
+                *baseline_row(report["baseline_accuracy"]),
             ]
         )
     )
@@ -373,8 +382,17 @@ def rows_text(rows) -> str:
     return text
 
 
-def scores_report(checkpoint, result, y: np.ndarray) -> dict:
-    """Loss, accuracy, confusion matrix and per-class precision, recall, F1 and support."""
+def baseline_row(baseline: float | None) -> list[tuple[str, str]]:
+    """The majority baseline's line, where the run recorded its training classes."""
+    if baseline is None:
+        return []
+    return [("baseline", f"{baseline:.4f} (always the most frequent training class)")]
+
+
+def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None = None) -> dict:
+    """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
+    training class counts, None for a run that did not record them), confusion matrix and
+    per-class precision, recall, F1 and support."""
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
     classes = checkpoint.classes.tolist()
@@ -393,9 +411,17 @@ def scores_report(checkpoint, result, y: np.ndarray) -> dict:
         }
         for k in labels
     ]
+    baseline = None
+    if train_counts and len(train_counts) == len(classes):
+        # the class a model that learned nothing would always predict: argmax takes the first
+        # of a tie, as scikit-learn's DummyClassifier(strategy="most_frequent") does
+        baseline = float(np.mean(y == int(np.argmax(train_counts))))
     return {
         "loss": result.loss,
         "accuracy": result.accuracy,
+        "balanced_accuracy": result.balanced_accuracy,
+        "macro_f1": result.macro_f1,
+        "baseline_accuracy": baseline,
         "n": result.n_samples,
         "classes": classes,
         "confusion_matrix": matrix.tolist(),
@@ -428,6 +454,7 @@ def gradcheck_command(
         rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
         data = prepare_data(config, rng)
         model = build_model(config, data, rng)
+        weights = sample_weights(config, data)  # the objective train.class_weight sets
     X, y = data.parts["train"]
     X, y = X[:samples], y[:samples]
     with using(one_shot_count(setting)):
@@ -439,6 +466,7 @@ def gradcheck_command(
             weight_decay=config.train.weight_decay,
             max_entries=GRADCHECK_MAX_ENTRIES,
             rng=rng,
+            sample_weight=None if weights is None else weights[:samples],
         )
     report = gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
     worst = max(r.max_rel_error for r in results)
@@ -661,15 +689,24 @@ def export_command(
         "bytes": len(data),
         "opset": export.OPSET,
         "inputs": export.feature_names(checkpoint),
+        "graph_inputs": export.graph_inputs(checkpoint),
         "classes": checkpoint.classes.tolist(),
     }
     if as_json:
         output.print_line(json.dumps(report))
         return
+    inputs = report["graph_inputs"]
+    shown = (
+        f"input 'input' float32 N x {len(report['inputs'])}"
+        if len(inputs) == 1 and inputs[0]["name"] == "input"
+        else f"{len(inputs)} inputs, one per column ("
+        + ", ".join(f"{i['name']!r} {i['type']}" for i in inputs[:5])
+        + (", ..." if len(inputs) > 5 else "")
+        + "; N x 1 each)"
+    )
     output.console().print(
-        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): input 'input' float32 "
-        f"N x {len(report['inputs'])}, outputs 'probabilities' N x {len(report['classes'])} "
-        "and 'label'",
+        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, outputs "
+        f"'probabilities' N x {len(report['classes'])} and 'label'",
         soft_wrap=True,
         markup=False,
     )

@@ -38,7 +38,7 @@ import yaml
 from cli.yamlsafe import safe_load
 from data import DATASETS, TableSettings, is_table_path
 from data.encoding import MISSING_POLICIES
-from data.table import DELIMITERS
+from data.table import DECIMALS, DELIMITERS
 from mlp.early_stopping import EarlyStopping
 from mlp.functions import ACTIVATIONS, DEFAULT_ACTIVATION
 from mlp.hyperparams import HyperparameterError, Param
@@ -117,6 +117,8 @@ class DataConfig:
     missing: str = _TABLE.missing
     delimiter: str = _TABLE.delimiter
     header: bool = _TABLE.header
+    decimal: str = _TABLE.decimal
+    max_categories: int = _TABLE.max_categories
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,8 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=lambda: OPTIMIZERS[DEFAULT_OPTIMIZER]())
     lr_schedule: ScheduleConfig = field(default_factory=lambda: SCHEDULES[DEFAULT_SCHEDULE]())
     early_stopping: EarlyStoppingConfig | None = None
+    # "none", "balanced" (n / (K n_k), as scikit-learn), or {class label (as text): weight}
+    class_weight: str | dict[str, float] = "none"
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,9 @@ class Config:
     # What the CLI should say about settings that do not apply (not part of the saved config).
     notes: tuple[str, ...] = field(default=(), compare=False)
 
+
+# train.class_weight's named settings; a mapping of class labels to weights is the third form
+CLASS_WEIGHTS = ("none", "balanced")
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 TOP_LEVEL = ("seed", *SECTIONS)
@@ -308,8 +315,24 @@ def _categorical(value: Any) -> str | tuple[str, ...]:
 def _delimiter(value: Any) -> str:
     if value not in ("auto", *DELIMITERS):
         shown = ", ".join(repr(d) for d in DELIMITERS)
-        raise ValueError(f"must be auto or one of {shown} (decimal commas are not supported)")
+        raise ValueError(f"must be auto or one of {shown} (for decimal commas: data.decimal)")
     return value
+
+
+def _class_weight(value: Any) -> str | dict[str, float]:
+    if value is None or value in CLASS_WEIGHTS:
+        return value or "none"
+    message = f"must be {' or '.join(CLASS_WEIGHTS)}, or a mapping of class labels to weights > 0"
+    if not isinstance(value, dict) or not value:
+        raise ValueError(message)
+    weights = {}
+    for label, weight in value.items():
+        good_label = isinstance(label, (str, int, float)) and not isinstance(label, bool)
+        good_weight = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not (good_label and good_weight and 0 < weight < float("inf")):
+            raise ValueError(message)
+        weights[str(label)] = float(weight)
+    return weights
 
 
 def _hidden(value: Any) -> tuple[int, ...]:
@@ -335,6 +358,8 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "data.missing": _choice(MISSING_POLICIES),
     "data.delimiter": _delimiter,
     "data.header": _boolean,
+    "data.decimal": _choice(DECIMALS),
+    "data.max_categories": _integer(2),
     "model.hidden": _hidden,
     "model.activation": _choice(tuple(ACTIVATIONS)),
     "model.dtype": _choice(DTYPES),
@@ -343,6 +368,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "train.batch_size": _integer(1),
     "train.shuffle": _boolean,
     "train.weight_decay": _number(0.0),
+    "train.class_weight": _class_weight,
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
@@ -785,6 +811,8 @@ def table_settings(config: Config) -> TableSettings:
         missing=data.missing,
         delimiter=data.delimiter,
         header=data.header,
+        decimal=data.decimal,
+        max_categories=data.max_categories,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from cli.config import Config, ConfigError, table_settings
-from cli.resources import check_fits_in_memory
+from cli.resources import GIB, available_memory, check_fits_in_memory
 from data import (
     DataError,
     Dataset,
@@ -24,6 +24,7 @@ from data import (
 )
 from mlp import MLP, CheckpointError, load_weights, make_optimizer
 from mlp.optimizers import Optimizer
+from mlp.training import balanced_class_weights
 
 Part = tuple[np.ndarray, np.ndarray]  # (X, y)
 
@@ -96,12 +97,66 @@ def _prepare_table(dataset: Dataset, split: dict[str, np.ndarray], config: Confi
         categorical=config.data.categorical,
         missing=config.data.missing,
         standardize=config.data.standardize,
+        max_categories=config.data.max_categories,
     )
+    check_encoding_fits(preprocessor, table.n_rows)  # before the one-hot matrix is allocated
     parts = {
         name: (preprocessor.transform(table.take(rows)), dataset.y[rows])
         for name, rows in split.items()
     }
     return PreparedData(dataset, split, parts, None, None, preprocessor)
+
+
+def check_encoding_fits(preprocessor: Preprocessor, n_rows: int) -> None:
+    """Refuse, in one line, an encoded table too big for free memory: a column of a million
+    categories under a large data.max_categories would otherwise ask for terabytes."""
+    available = available_memory()
+    # the matrix is built transposed, then copied to rows: two float64 copies at once
+    needed = 2 * 8 * preprocessor.n_features * n_rows
+    if available is None or needed <= available:
+        return
+    widest = max(
+        range(len(preprocessor.categories)),
+        key=preprocessor.one_hot_width,
+        default=None,
+    )
+    names = [n for n, c in zip(preprocessor.columns, preprocessor.categorical) if c]
+    culprit = f"; column {names[widest]!r} has the most" if widest is not None else ""
+    detail = (
+        f"{n_rows} rows x {preprocessor.n_features} encoded columns need about "
+        f"{needed / GIB:.1f} GiB; {available / GIB:.1f} GiB is available{culprit} "
+        "(lower data.max_categories, or leave columns out with data.drop)"
+    )
+    raise ConfigError(f"data.max_categories: {detail}", key="data.max_categories", detail=detail)
+
+
+def class_weights(config: Config, classes: np.ndarray, y_train: np.ndarray) -> np.ndarray | None:
+    """Each class's weight as `train.class_weight` asks (None: unweighted). A mapping names
+    classes by their labels; a class it leaves out weighs 1, and a label no class has is
+    refused."""
+    setting = config.train.class_weight
+    if setting == "none":
+        return None
+    if setting == "balanced":
+        return balanced_class_weights(y_train, len(classes))
+    labels = [str(label) for label in classes.tolist()]
+    weights = np.ones(len(classes))
+    for label, weight in setting.items():
+        if label not in labels:
+            shown = ", ".join(labels[:10])
+            detail = f"no class is labelled {label!r} (classes: {shown})"
+            raise ConfigError(
+                f"train.class_weight: {detail}", key="train.class_weight", detail=detail
+            )
+        weights[labels.index(label)] = weight
+    return weights
+
+
+def sample_weights(config: Config, data: PreparedData) -> np.ndarray | None:
+    """The weight of each training row: its class's (None when the run is unweighted)."""
+    y_train = data.parts["train"][1]
+    weights = class_weights(config, data.dataset.classes, y_train)
+    return None if weights is None else weights[y_train]
 
 
 def prepare_data(config: Config, rng: np.random.Generator) -> PreparedData:

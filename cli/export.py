@@ -5,12 +5,17 @@ The graph takes raw feature rows and does everything `mlp predict` does to them:
     input (float32, N x d) -> [fill missing cells] -> standardise -> layers -> softmax
         -> probabilities (float32, N x K), label (int64, N: index into the run's classes)
 
+A run with one-hot (categorical) columns takes one input per source column instead, named
+after the column, as skl2onnx does: float32 N x 1 for a numeric column, string N x 1 for a
+categorical one (text, or numbers named in data.categorical, written as mlp shows them: `3`,
+not `3.0`). A categorical cell is mapped to its one-hot column by ONNX-ML's LabelEncoder (an
+infrequent category to the "other" column, a missing marker such as "" or "NA" to the stored
+most frequent category, an unseen category to -1), then compared with 0..width-1 (Equal), so
+an unseen category encodes as zeros. A missing number is NaN and takes the stored mean.
+
 The arithmetic runs in float64 up to the network and in the model's own dtype inside it, as
 `mlp predict` computes, so the only difference from its probabilities is the rounding of the
 raw inputs to float32. Class and feature names travel in the graph's metadata_props.
-
-One-hot encoded (categorical) columns are refused rather than exported: the graph would need
-string inputs and ONNX-ML's encoders, a second input path to test for little gain.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import numpy as np
 
 from cli.rundir import RunError
 from data import Preprocessor
+from data.encoding import one_hot_lookup
 from mlp import Checkpoint
 
 OPSET = 17
-# mlp's activation name -> the ONNX operator that computes it
+# ONNX-ML, for LabelEncoder (string -> int64), which onnxruntime runs at this version
+ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 3
 INSTALL_HINT = (
     "mlp export needs the onnx package: pip install 'mlp-trainer[onnx]' "
     "(in a clone of mlp: pip install '.[onnx]')"
@@ -46,23 +53,37 @@ class InputScaling:
     fill: np.ndarray | None  # (d,) float64, or None: NaN is not filled
 
 
+def one_hot_preprocessor(checkpoint: Checkpoint) -> Preprocessor | None:
+    """The run's Preprocessor when it one-hot encodes a column (the graph then takes one
+    input per source column), else None (a single `input`)."""
+    if not checkpoint.preprocessing:
+        return None
+    prep = Preprocessor.from_arrays(checkpoint.preprocessing)
+    return prep if any(prep.categorical) else None
+
+
 def input_scaling(checkpoint: Checkpoint) -> InputScaling:
-    """The raw-row preprocessing a checkpoint stores; ExportError for categorical columns."""
+    """The raw-row preprocessing of a checkpoint without one-hot columns."""
     if not checkpoint.preprocessing:
         return InputScaling(checkpoint.mean, checkpoint.scale, None)
     prep = Preprocessor.from_arrays(checkpoint.preprocessing)
-    categorical = [name for name, flag in zip(prep.columns, prep.categorical) if flag]
-    if categorical:
-        shown = ", ".join(repr(name) for name in categorical)
-        raise ExportError(
-            f"the model one-hot encodes the categorical column(s) {shown}, which mlp export "
-            "does not support; export a model trained on numeric columns only (e.g. with "
-            "data.drop), or score with mlp predict"
-        )
     fill = prep.mean if prep.missing == "impute" else None
     if not prep.standardize:
         return InputScaling(None, None, fill)
     return InputScaling(prep.mean, prep.scale, fill)
+
+
+def graph_inputs(checkpoint: Checkpoint) -> list[dict[str, str]]:
+    """The graph's inputs: [{"name": "input", "type": "float32", "shape": "N x d"}], or one
+    per source column of a run with one-hot columns (string or float32, N x 1)."""
+    prep = one_hot_preprocessor(checkpoint)
+    if prep is None:
+        d = checkpoint.model.layer_sizes[0]
+        return [{"name": "input", "type": "float32", "shape": f"N x {d}"}]
+    return [
+        {"name": name, "type": "string" if flag else "float32", "shape": "N x 1"}
+        for name, flag in zip(prep.columns, prep.categorical)
+    ]
 
 
 def feature_names(checkpoint: Checkpoint) -> list[str]:
@@ -80,7 +101,6 @@ def build_graph(checkpoint: Checkpoint):
     op = model.activation.onnx_op  # declared with the activation (mlp/functions.py)
     if not op:
         raise ExportError(f"activation {model.activation.name!r} declares no ONNX form")
-    scaling = input_scaling(checkpoint)
     d, K = model.layer_sizes[0], model.layer_sizes[-1]
     net_type = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
     nodes, constants = [], []
@@ -89,20 +109,12 @@ def build_graph(checkpoint: Checkpoint):
         constants.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    # float64 for the preprocessing, as data/ computes it; then the network's dtype
-    nodes.append(helper.make_node("Cast", ["input"], ["x"], to=TensorProto.DOUBLE))
-    x = "x"
-    if scaling.fill is not None:  # missing: impute: a NaN cell takes the training mean
-        nodes.append(helper.make_node("IsNaN", [x], ["missing"]))
-        fill = constant("fill", scaling.fill.astype(np.float64))
-        nodes.append(helper.make_node("Where", ["missing", fill, x], ["filled"]))
-        x = "filled"
-    if scaling.mean is not None and scaling.scale is not None:
-        mean = constant("mean", scaling.mean.astype(np.float64))
-        scale = constant("scale", scaling.scale.astype(np.float64))
-        nodes.append(helper.make_node("Sub", [x, mean], ["centred"]))
-        nodes.append(helper.make_node("Div", ["centred", scale], ["standardised"]))
-        x = "standardised"
+    prep = one_hot_preprocessor(checkpoint)
+    if prep is None:
+        inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", d])]
+        x = _scaled_input(nodes, constant, input_scaling(checkpoint))
+    else:
+        inputs, x = _column_inputs(nodes, constant, prep)
     nodes.append(helper.make_node("Cast", [x], ["a0"], to=net_type))
     a = "a0"
     for layer, (W, b) in enumerate(zip(model.weights, model.biases), start=1):
@@ -120,16 +132,17 @@ def build_graph(checkpoint: Checkpoint):
     graph = helper.make_graph(
         nodes,
         "mlp",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", d])],
+        inputs,
         [
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", K]),
             helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
         ],
         initializer=constants,
     )
-    onnx_model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="mlp-trainer"
-    )
+    opsets = [helper.make_opsetid("", OPSET)]
+    if prep is not None:
+        opsets.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
+    onnx_model = helper.make_model(graph, opset_imports=opsets, producer_name="mlp-trainer")
     onnx_model.ir_version = 8  # read by onnxruntime 1.14 and newer
     helper.set_model_props(
         onnx_model,
@@ -143,3 +156,86 @@ def build_graph(checkpoint: Checkpoint):
 
     checker.check_model(onnx_model, full_check=True)
     return onnx_model
+
+
+def _scaled_input(nodes: list, constant, scaling: InputScaling) -> str:
+    """Nodes from the float32 `input` (N x d) to its filled, standardised float64 form."""
+    from onnx import TensorProto, helper
+
+    # float64 for the preprocessing, as data/ computes it; then the network's dtype
+    nodes.append(helper.make_node("Cast", ["input"], ["x"], to=TensorProto.DOUBLE))
+    x = "x"
+    if scaling.fill is not None:  # missing: impute: a NaN cell takes the training mean
+        nodes.append(helper.make_node("IsNaN", [x], ["missing"]))
+        fill = constant("fill", scaling.fill.astype(np.float64))
+        nodes.append(helper.make_node("Where", ["missing", fill, x], ["filled"]))
+        x = "filled"
+    if scaling.mean is not None and scaling.scale is not None:
+        mean = constant("mean", scaling.mean.astype(np.float64))
+        scale = constant("scale", scaling.scale.astype(np.float64))
+        nodes.append(helper.make_node("Sub", [x, mean], ["centred"]))
+        nodes.append(helper.make_node("Div", ["centred", scale], ["standardised"]))
+        x = "standardised"
+    return x
+
+
+def _column_inputs(nodes: list, constant, prep: Preprocessor) -> tuple[list, str]:
+    """One graph input per source column and the nodes that encode each as the Preprocessor
+    does, concatenated in its order: (the inputs, the name of the N x n_features matrix)."""
+    from onnx import TensorProto, helper
+
+    inputs, parts = [], []
+    i_num = i_cat = 0
+    for k, (name, is_categorical) in enumerate(zip(prep.columns, prep.categorical)):
+        kind = TensorProto.STRING if is_categorical else TensorProto.FLOAT
+        inputs.append(helper.make_tensor_value_info(name, kind, ["N", 1]))
+        if is_categorical:
+            parts.append(_one_hot_nodes(nodes, constant, prep, name, k, i_cat))
+            i_cat += 1
+        else:
+            parts.append(_numeric_nodes(nodes, constant, prep, name, k, i_num))
+            i_num += 1
+    nodes.append(helper.make_node("Concat", parts, ["x"], axis=1))
+    return inputs, "x"
+
+
+def _numeric_nodes(nodes: list, constant, prep: Preprocessor, name: str, k: int, i: int) -> str:
+    """float32 N x 1 -> float64, a NaN filled with the mean, then (x - mean) / scale."""
+    from onnx import TensorProto, helper
+
+    x = f"col{k}"
+    nodes.append(helper.make_node("Cast", [name], [x], to=TensorProto.DOUBLE))
+    mean = constant(f"mean{k}", np.array([prep.mean[i]], dtype=np.float64))
+    if prep.missing == "impute":
+        nodes.append(helper.make_node("IsNaN", [x], [f"missing{k}"]))
+        nodes.append(helper.make_node("Where", [f"missing{k}", mean, x], [f"filled{k}"]))
+        x = f"filled{k}"
+    if prep.standardize:
+        scale = constant(f"scale{k}", np.array([prep.scale[i]], dtype=np.float64))
+        nodes.append(helper.make_node("Sub", [x, mean], [f"centred{k}"]))
+        nodes.append(helper.make_node("Div", [f"centred{k}", scale], [f"standardised{k}"]))
+        x = f"standardised{k}"
+    return x
+
+
+def _one_hot_nodes(nodes: list, constant, prep: Preprocessor, name: str, k: int, i: int) -> str:
+    """string N x 1 -> the one-hot column of each cell (LabelEncoder) -> N x width 0/1."""
+    from onnx import TensorProto, helper
+
+    keys, values = one_hot_lookup(prep, i)
+    index = f"index{k}"
+    nodes.append(
+        helper.make_node(
+            "LabelEncoder",
+            [name],
+            [index],
+            domain=ML_DOMAIN,
+            keys_strings=keys,
+            values_int64s=values,
+            default_int64=-1,  # an unseen category: no column
+        )
+    )
+    columns = constant(f"columns{k}", np.arange(prep.one_hot_width(i), dtype=np.int64))
+    nodes.append(helper.make_node("Equal", [index, columns], [f"hot{k}"]))  # N x width
+    nodes.append(helper.make_node("Cast", [f"hot{k}"], [f"onehot{k}"], to=TensorProto.DOUBLE))
+    return f"onehot{k}"

@@ -244,15 +244,60 @@ def results_table(final: dict[str, dict]) -> RenderableType:
     return fitted(table)
 
 
+TOP_CONFUSIONS = 15  # the confusions listed when the whole matrix does not fit
+
+
+class ConfusionMatrix:
+    """The confusion matrix as a table where it fits the console; else its largest
+    confusions (true -> predicted, count, share of the true class), largest first: a
+    32-class matrix would otherwise become a thousand `class: count` lines."""
+
+    def __init__(self, matrix: np.ndarray, labels: Sequence[str]) -> None:
+        self.matrix, self.labels = matrix, labels
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = Table(
+            title="Confusion matrix (rows: true, columns: predicted)", title_justify="left"
+        )
+        table.add_column("", style="bold")
+        for label in self.labels:
+            table.add_column(Text(label), justify="right")  # Text: a label is never markup
+        for label, row in zip(self.labels, self.matrix):
+            table.add_row(Text(label), *(str(int(v)) for v in row))
+        for candidate in (table, compact(table)):
+            laid_out = _laid_out(console, options, candidate)
+            if laid_out is not None:
+                yield laid_out
+                return
+        yield fitted(top_confusions(self.matrix, self.labels))
+
+
+def top_confusions(matrix: np.ndarray, labels: Sequence[str], limit: int = TOP_CONFUSIONS) -> Table:
+    """The `limit` largest off-diagonal cells: true class, predicted class, count, and the
+    count as a share of the true class's rows."""
+    off = np.array(matrix, dtype=np.int64)
+    np.fill_diagonal(off, 0)
+    cells = np.argsort(-off, axis=None, kind="stable")[:limit]
+    rows = off.sum(axis=1) + np.diag(np.asarray(matrix))
+    shown = [(i, j) for i, j in zip(*np.unravel_index(cells, off.shape)) if off[i, j] > 0]
+    total = int(off.sum())
+    title = (
+        f"Largest confusions ({len(shown)} of {np.count_nonzero(off)} kinds, "
+        f"{total} errors; the whole matrix is in --json)"
+    )
+    table = Table(title=title, title_justify="left")
+    for name in ("true", "predicted", "count", "share of true"):
+        table.add_column(name, justify="right" if name in ("count", "share of true") else "left")
+    for i, j in shown:
+        share = f"{off[i, j] / rows[i]:.1%}"
+        table.add_row(Text(labels[i]), Text(labels[j]), str(int(off[i, j])), share)
+    return table
+
+
 def confusion_table(matrix: np.ndarray, labels: Sequence[str]) -> RenderableType:
-    """Rows are true classes, columns predicted ones."""
-    table = Table(title="Confusion matrix (rows: true, columns: predicted)", title_justify="left")
-    table.add_column("", style="bold")
-    for label in labels:
-        table.add_column(label, justify="right")
-    for label, row in zip(labels, matrix):
-        table.add_row(label, *(str(int(v)) for v in row))
-    return fitted(table)
+    """Rows are true classes, columns predicted ones; the largest confusions instead where
+    the whole matrix does not fit."""
+    return ConfusionMatrix(np.asarray(matrix), [str(label) for label in labels])
 
 
 def per_class_table(per_class: Sequence[dict]) -> RenderableType:

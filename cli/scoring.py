@@ -121,7 +121,8 @@ def _table_inputs(checkpoint: Checkpoint, table: Table) -> tuple[np.ndarray, dic
 def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) -> Rows:
     """Every labelled row of another file: its label column is the run's (by default the
     file's last column), and every label must be one of the model's classes."""
-    table = read_rows(path, config.data.delimiter, config.data.header)
+    settings = config.data
+    table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
     target = data.get("target") or config.data.target or table.names[-1]
     labels = encode_labels(
         table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
@@ -148,18 +149,20 @@ READING = "prep.reading"
 
 @dataclass(frozen=True)
 class Reading:
-    """How a table is read for a model: its id column (copied into predictions), delimiter and
-    header setting."""
+    """How a table is read for a model: its id column (copied into predictions), delimiter,
+    header setting and decimal mark."""
 
     id: str | None = None
     delimiter: str = "auto"
     header: bool = True
+    decimal: str = "auto"
 
 
 def reading_arrays(config: Config, id_column: str | None) -> dict[str, np.ndarray]:
     """The model file's record of how the run reads tables; `id_column`: the run's id column
     as the data found it."""
-    reading = Reading(id_column, config.data.delimiter, config.data.header)
+    data = config.data
+    reading = Reading(id_column, data.delimiter, data.header, data.decimal)
     return {READING: np.array([json.dumps(dataclasses.asdict(reading))])}
 
 
@@ -182,7 +185,8 @@ def reading_of(checkpoint: Checkpoint, config: Config | None, model_path: Path) 
         config = loads_config(beside.read_text(encoding="utf-8"), source=str(beside))
     if config is None:
         return Reading()
-    return Reading(config.data.id, config.data.delimiter, config.data.header)
+    data = config.data
+    return Reading(data.id, data.delimiter, data.header, data.decimal)
 
 
 @dataclass(frozen=True)
@@ -200,10 +204,11 @@ def predict_inputs(
 ) -> Inputs:
     """Read `path` as the run reads tables (`reading_of`), as the model's inputs and ids."""
     reading = reading_of(checkpoint, config, model_path)
-    table = read_rows(path, reading.delimiter, reading.header)
-    X, unseen = _table_inputs(checkpoint, table)
     id_column = reading.id
-    ids = table.column(id_column).text() if id_column in table.names else None
+    table = read_rows(path, reading.delimiter, reading.header, id_column, reading.decimal)
+    X, unseen = _table_inputs(checkpoint, table)
+    # the id as the characters in the file: `001000025` stays so
+    ids = table.column(id_column).text() if id_column and table.has(id_column) else None
     return Inputs(X, ids, id_column if ids is not None else None, unseen)
 
 

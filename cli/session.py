@@ -34,6 +34,7 @@ from cli.experiment import (
     draw_split,
     load_data,
     prepare,
+    sample_weights,
 )
 from cli.rundir import (
     RunError,
@@ -44,7 +45,8 @@ from cli.rundir import (
 )
 from cli.scoring import reading_arrays
 from cli.threads import TrainingThreads, blas_thread_count, using
-from data import Dataset
+from data import Dataset, file_record
+from data.table import ROWNAMES
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
@@ -134,6 +136,13 @@ class Session:
         rows = len(self.data.parts["train"][1])
         epochs_left = max(self.config.train.epochs - len(self.history), 0)
         return 3.0 * self.model.n_params * rows * epochs_left
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What to tell the user about how the data was read and encoded (id-like columns,
+        capped categories, decimal commas left as text, row names left out)."""
+        preprocessor = self.data.preprocessor
+        return self.data.dataset.notes + (preprocessor.notes if preprocessor else ())
 
     @property
     def resumed(self) -> bool:
@@ -281,6 +290,7 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
         X_val=X_val,
         y_val=y_val,
         lr_schedule=lr_schedule,
+        sample_weight=sample_weights(config, data),
     )
 
 
@@ -306,6 +316,10 @@ def data_facts(config: Config, data: PreparedData) -> dict:
         "feature_names": list(dataset.feature_names),
         "inputs": len(data.input_names),  # the network's input width, one-hot columns counted
         "classes": dataset.classes.tolist(),
+        # for eval's majority baseline: the class always predicted by a model that learned nothing
+        "train_class_counts": np.bincount(
+            dataset.y[data.split["train"]], minlength=dataset.n_classes
+        ).tolist(),
     }
     if dataset.table is not None and dataset.roles is not None:
         facts |= {
@@ -339,6 +353,7 @@ def start_session(
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
     dataset = dataset if dataset is not None else load_data(config)
+    config = with_found_id(config, dataset)
     facts = {}
     if split is None:
         split = draw_split(config, dataset, rng)
@@ -366,6 +381,16 @@ def start_session(
         stopper=_stopper(config),
         autosave=autosave,
     )
+
+
+def with_found_id(config: Config, dataset: Dataset) -> Config:
+    """`config` with `data.id` naming the id column the data chose for itself (a file's row
+    names), so that the saved config reads the same files the same way on --resume, eval
+    and predict."""
+    found = dataset.roles.id if dataset.roles is not None else None
+    if found is None or found == config.data.id:
+        return config
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, id=found))
 
 
 def flat_keys(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -412,7 +437,16 @@ def _resume(
         config = loads_config(saved_text, overrides, source=source)
     else:
         config = load_config(config_path, overrides)
+        found = saved.data.id
+        if config.data.id is None and found and found.rstrip("_") == ROWNAMES:
+            # the row names the run found for itself are its id still
+            config = dataclasses.replace(
+                config, data=dataclasses.replace(config.data, id=saved.data.id)
+            )
     changed = changed_keys(saved, config)
+    moved = "data.dataset" in changed and _moved_data(writer, config)
+    if moved:  # the same bytes in a new place: the same run (as `eval --data` accepts them)
+        changed.remove("data.dataset")
     other = [key for key in changed if key not in RESUMABLE_CHANGES]
     if other:
         raise RunError(
@@ -446,7 +480,7 @@ def _resume(
     given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
     split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():
-        _check_same_data(where, writer, dataset.record, split)
+        _check_same_data(where, writer, dataset.record, split, moved)
     data = prepare(dataset, split, config)
     model = build_model(config, data, rng)
     optimizer = build_optimizer(config)
@@ -465,7 +499,7 @@ def _resume(
         raise RunError(f"{where}: metrics.jsonl has fewer than the {done} epochs done")
     writer.rewrite_metrics([metrics_record(r) for r in history])
     writer.write_config(dump_config(config))
-    if not writer.has_data():  # killed before the data was recorded: record it now
+    if moved or not writer.has_data():  # killed before the data was recorded, or it moved
         writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
     stopped_early = False  # killed after the stopping epoch, before the run was saved complete
@@ -492,10 +526,27 @@ def _resume(
     )
 
 
-def _check_same_data(where: str, writer: RunWriter, source: dict, split: dict) -> None:
-    """The data and split a resumed run sees must be those it recorded when it started."""
-    recorded = writer.data_record()
-    if recorded["source"] != source:
+def _moved_data(writer: RunWriter, config: Config) -> bool:
+    """Whether the config's data file holds the very bytes the run recorded (SHA-256), so
+    that `--set data.dataset=NEW` names the run's own data moved elsewhere."""
+    if not writer.has_data():
+        return False
+    recorded = writer.data_record().get("source", {})
+    path = Path(config.data.dataset)
+    if recorded.get("kind") != "csv" or not path.is_file():
+        return False
+    return file_record(path)["sha256"] == recorded.get("sha256")
+
+
+def _check_same_data(
+    where: str, writer: RunWriter, source: dict, split: dict, moved: bool = False
+) -> None:
+    """The data and split a resumed run sees must be those it recorded when it started
+    (its path aside when it `moved`)."""
+    recorded = dict(writer.data_record()["source"])
+    if moved:
+        recorded["path"] = source.get("path")
+    if recorded != source:
         raise RunError(f"{where}: {describe_data_change(recorded['source'], source)}")
     saved = writer.split()
     if saved.keys() != split.keys() or any(not np.array_equal(saved[k], split[k]) for k in saved):
@@ -535,6 +586,7 @@ def metrics_record(report: EpochReport) -> dict:
         "train_accuracy": report.train_accuracy,
         "val_loss": report.val_loss,
         "val_accuracy": report.val_accuracy,
+        "val_balanced_accuracy": report.val_balanced_accuracy,
         "lr": report.lr,
         "seconds": report.seconds,
     }

@@ -34,6 +34,7 @@ class Dataset:
     table: Table | None = None  # a CSV file's rows that have a label, as read
     roles: Roles | None = None  # which of its columns is the label, the id, a feature
     n_dropped: int = 0  # rows left out because their label was missing
+    notes: tuple[str, ...] = ()  # what to tell the user about how the file was read
 
     @property
     def n_samples(self) -> int:

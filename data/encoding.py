@@ -11,12 +11,12 @@ would. Everything learned exports to plain NumPy arrays, no pickle, for model.np
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from data.errors import DataError
-from data.table import Column, Table
+from data.table import MISSING_MARKERS, Column, Table
 
 MISSING_POLICIES = ("error", "impute")
 
@@ -26,6 +26,12 @@ CATEGORY_FLOOR = 20
 # A default (last) label column looks like a feature when it has more classes than a tenth of
 # the rows; below this many classes it never does, so small files are not refused.
 LABEL_CLASS_FLOOR = 10
+# The one-hot columns a categorical feature gets at most, "other" included, by default: as
+# scikit-learn's OneHotEncoder(max_categories=...) counts them.
+MAX_CATEGORIES = 50
+# A numeric feature of distinct integers is named as a likely id from this many rows on.
+ID_LIKE_FLOOR = 10
+_ID_HINT = "set data.id: {name} (copied to predictions) or data.drop: [{name}]"
 
 _FIX_MISSING = "set data.missing: impute to fill missing cells"
 
@@ -35,11 +41,13 @@ _FIX_MISSING = "set data.missing: impute to fill missing cells"
 
 @dataclass(frozen=True)
 class Roles:
-    """The label column, the id column (or None) and the feature columns, in file order."""
+    """The label column, the id column (or None) and the feature columns, in file order;
+    `notes`: what the caller should tell the user about how the columns were chosen."""
 
     target: str
     id: str | None
     features: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
 
 def choose_columns(
@@ -53,7 +61,8 @@ def choose_columns(
 
     With `target` None the label is the last column left, unless it looks like a feature
     (fractional numbers, or more classes than a tenth of the rows): then a DataError
-    suggests `data.target: <a likely column>`.
+    suggests `data.target: <a likely column>`. Row names (`table.rownames`) are never a
+    feature: unique, they are the id unless `id` names another column; else they are left out.
     """
     for key, names in (("data.drop", list(drop)), ("data.id", [id] if id else [])):
         for name in names:
@@ -62,6 +71,7 @@ def choose_columns(
                 raise DataError(f"{table.source}: column {name!r} is both data.target and {key}")
     if id is not None and id in drop:
         raise DataError(f"{table.source}: column {id!r} is both data.id and data.drop")
+    id, drop, notes = _row_names(table, id, tuple(drop), target)
     left = [name for name in table.names if name not in drop and name != id]
     if target is None:
         if not left:
@@ -73,7 +83,41 @@ def choose_columns(
     features = tuple(name for name in left if name != target)
     if not features:
         raise DataError(f"{table.source}: no feature columns are left besides {target!r}")
-    return Roles(target=target, id=id, features=features)
+    notes += tuple(_id_like_notes(table, features))
+    return Roles(target=target, id=id, features=features, notes=notes)
+
+
+def _row_names(
+    table: Table, id: str | None, drop: tuple[str, ...], target: str | None
+) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:
+    """(id, drop, notes) with the table's row names taken as the id, or left out."""
+    name = table.rownames
+    if name is None or name in drop or name in (id, target):
+        return id, drop, ()
+    column = table.column(name)
+    unique = not column.missing.any() and len(np.unique(column.values)) == len(column.values)
+    if unique and id is None:
+        return name, drop, ()
+    why = "data.id names another column" if unique else "its values are not unique"
+    note = f"the first column (no name in the header: row names) is left out: {why}"
+    return id, (*drop, name), (note,)
+
+
+def _id_like_notes(table: Table, features: tuple[str, ...]) -> list[str]:
+    """One line per numeric feature whose values are all distinct integers (row numbers,
+    sample codes): it still trains, but it is more likely an id than a feature."""
+    notes = []
+    for name in features:
+        column = table.column(name)
+        present = column.values[~column.missing]
+        if not column.is_numeric or len(present) < ID_LIKE_FLOOR or not _is_integral(present):
+            continue
+        if len(np.unique(present)) == len(present):
+            notes.append(
+                f"column {name!r} holds {len(present)} distinct integers, like an id; it is "
+                f"trained on as a feature: {_ID_HINT.format(name=name)}"
+            )
+    return notes
 
 
 def _is_integral(values: np.ndarray) -> bool:
@@ -83,8 +127,10 @@ def _is_integral(values: np.ndarray) -> bool:
 def _label_like(column: Column, n_rows: int) -> str | None:
     """Why `column` looks like a feature rather than a label, or None if it does not."""
     present = column.values[~column.missing]
-    if column.is_numeric and not _is_integral(present):
+    if column.is_numeric and not np.all(present == np.round(present)):
         return "it holds fractional numbers"
+    if column.is_numeric and not _is_integral(present):
+        return "it holds integers beyond 2^53, which a float cannot keep exact"
     k = len(np.unique(present))
     if k > max(n_rows / 10, LABEL_CLASS_FLOOR):
         return f"it has {k} different values in {n_rows} rows"
@@ -237,6 +283,10 @@ class Preprocessor:
     categories: tuple[np.ndarray, ...]  # one sorted 'U' array per categorical column
     fill: np.ndarray  # (n_categorical,) 'U': the most frequent training category
     standardize: bool = True  # False: numeric columns are only filled, not centred and scaled
+    # per categorical column, the sorted infrequent categories that share its last, "other"
+    # column (empty: the column has none); () for a model saved before data.max_categories
+    other: tuple[np.ndarray, ...] = ()
+    notes: tuple[str, ...] = field(default=(), compare=False)  # for the user; not saved
 
     @classmethod
     def fit(
@@ -247,12 +297,15 @@ class Preprocessor:
         categorical: str | tuple[str, ...] | list[str] = "auto",
         missing: str = "error",
         standardize: bool = True,
+        max_categories: int = MAX_CATEGORIES,
     ) -> Preprocessor:
         """Learn from `table`, which must hold the training rows only.
 
         `categorical` is "auto" (every text column) or a list of names, which may include
         numeric columns whose numbers are codes. A column that is not numeric is categorical
-        either way. `missing` is "error" (refuse a missing cell) or "impute".
+        either way. `missing` is "error" (refuse a missing cell) or "impute". A categorical
+        column gets at most `max_categories` one-hot columns: with more categories, the
+        `max_categories - 1` most frequent keep one each and the rest share an "other" one.
         """
         _check_policy(missing)
         if categorical != "auto":
@@ -262,7 +315,7 @@ class Preprocessor:
                         f"{table.source}: data.categorical names {name!r}, "
                         "which is not a feature column"
                     )
-        flags, means, scales, categories, fills = [], [], [], [], []
+        flags, means, scales, categories, fills, others, notes = [], [], [], [], [], [], []
         for name in features:
             column = table.column(name)
             if missing == "error":
@@ -272,9 +325,13 @@ class Preprocessor:
             )
             flags.append(is_categorical)
             if is_categorical:
-                found, fill = _fit_categories(table, column)
-                categories.append(found)
+                found, fill, counts = _fit_categories(table, column)
+                kept, other = _cap_categories(found, counts, max_categories)
+                categories.append(kept)
+                others.append(other)
                 fills.append(fill)
+                if len(other):
+                    notes.append(_capped_note(name, len(found), len(kept), max_categories))
             else:
                 mean, scale = _fit_numeric(table, column)
                 means.append(mean)
@@ -288,16 +345,30 @@ class Preprocessor:
             categories=tuple(categories),
             fill=np.array(fills, dtype=str),
             standardize=standardize,
+            other=tuple(others),
+            notes=tuple(notes),
         )
+
+    def others(self, i: int) -> np.ndarray:
+        """The infrequent categories of categorical column `i`, sharing its "other" column."""
+        return self.other[i] if self.other else np.array([], dtype=str)
+
+    def one_hot_width(self, i: int) -> int:
+        """One-hot columns of categorical column `i`: its categories, and "other" if any."""
+        return len(self.categories[i]) + (len(self.others(i)) > 0)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        """The encoded columns' names: a numeric column's own, `name=category` for one-hot."""
+        """The encoded columns' names: a numeric column's own, `name=category` for one-hot,
+        and `name=(other)` for the column the infrequent categories share."""
         names: list[str] = []
-        found = iter(self.categories)
+        i_cat = 0
         for name, is_categorical in zip(self.columns, self.categorical):
             if is_categorical:
-                names.extend(f"{name}={category}" for category in next(found))
+                names.extend(f"{name}={category}" for category in self.categories[i_cat])
+                if len(self.others(i_cat)):
+                    names.append(f"{name}=(other)")
+                i_cat += 1
             else:
                 names.append(name)
         return tuple(names)
@@ -305,16 +376,17 @@ class Preprocessor:
     @property
     def n_features(self) -> int:
         """Columns of the encoded matrix."""
-        return len(self.mean) + sum(len(c) for c in self.categories)
+        return len(self.mean) + sum(map(self.one_hot_width, range(len(self.categories))))
 
     def describe(self) -> str:
         """One line for the train header, e.g. `4 numeric, island -> 3 one-hot columns`."""
         n_numeric = len(self.mean)
         parts = [f"{n_numeric} numeric"] if n_numeric else []
-        found = iter(self.categories)
+        i_cat = 0
         for name, is_categorical in zip(self.columns, self.categorical):
             if is_categorical:
-                parts.append(f"{name} -> {len(next(found))} one-hot columns")
+                parts.append(f"{name} -> {self.one_hot_width(i_cat)} one-hot columns")
+                i_cat += 1
         return ", ".join(parts) + f" ({self.n_features} features)"
 
     def transform(self, table: Table) -> np.ndarray:
@@ -327,27 +399,27 @@ class Preprocessor:
         The table needs every feature column (others, such as an id or the label, are left
         alone); a missing cell is refused or filled as at fit time.
         """
-        absent = [name for name in self.columns if name not in table.names]
+        absent = [name for name in self.columns if not table.has(name)]
         if absent:
             shown = ", ".join(repr(name) for name in absent[:5])
             more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""
             raise DataError(f"{table.source}: missing the model's feature column(s) {shown}{more}")
+        if self.missing == "error":
+            self._refuse_missing_rows(table)
         # built transposed, so that each column is written contiguously, then copied to rows
         XT = np.zeros((self.n_features, table.n_rows))
         unseen: dict[str, int] = {}
         at, i_num, i_cat = 0, 0, 0
         for name, is_categorical in zip(self.columns, self.categorical):
             column = table.column(name)
-            if self.missing == "error":
-                refuse_missing(table, column)
             if is_categorical:
                 categories = self.categories[i_cat]
-                index = _category_index(column, categories, self.fill[i_cat])
+                index = _category_index(column, categories, self.fill[i_cat], self.others(i_cat))
                 hit = index >= 0
                 XT[at + index[hit], np.flatnonzero(hit)] = 1.0
                 if not hit.all():
                     unseen[name] = int((~hit).sum())
-                at, i_cat = at + len(categories), i_cat + 1
+                at, i_cat = at + self.one_hot_width(i_cat), i_cat + 1
             else:
                 values = _numbers(table, column)
                 mean, scale = self.mean[i_num], self.scale[i_num]
@@ -355,6 +427,22 @@ class Preprocessor:
                 XT[at] = (filled - mean) / scale if self.standardize else filled
                 at, i_num = at + 1, i_num + 1
         return Encoded(X=np.ascontiguousarray(XT.T), unseen=unseen)
+
+    def _refuse_missing_rows(self, table: Table) -> None:
+        """A model fitted under `missing: error` learned no fill values: one line saying how
+        many rows have a missing feature cell, and where the first one is."""
+        missing = np.zeros(table.n_rows, dtype=bool)
+        for name in self.columns:
+            missing |= table.column(name).missing
+        if not missing.any():
+            return
+        first = int(np.argmax(missing))
+        where = next(n for n in self.columns if table.column(n).missing[first])
+        raise DataError(
+            f"{table.source}: {int(missing.sum())} row(s) have missing cells, the first on line "
+            f"{table.lines[first]} (column {where!r}); this run was trained with data.missing: "
+            "error and cannot score them; a run trained with data.missing: impute can"
+        )
 
     def to_arrays(self, prefix: str = "prep.") -> dict[str, np.ndarray]:
         """Everything learned as plain arrays (no object dtype), keys starting with `prefix`."""
@@ -371,6 +459,9 @@ class Preprocessor:
             "fill": self.fill.astype(str),
             "standardize": np.array([self.standardize]),
         }
+        if any(len(other) for other in self.other):  # only then, so older readers still read it
+            arrays["other"] = np.concatenate(self.other).astype(str)
+            arrays["other_counts"] = np.array([len(o) for o in self.other], dtype=np.int64)
         return {prefix + key: value for key, value in arrays.items()}
 
     @classmethod
@@ -388,21 +479,60 @@ class Preprocessor:
             categories=tuple(np.split(every, bounds)) if len(counts) else (),
             fill=np.asarray(arrays[prefix + "fill"]).astype(str),
             standardize=bool(np.asarray(arrays.get(prefix + "standardize", [True]))[0]),
+            other=_split_other(arrays, prefix),
         )
 
 
-def _category_index(column: Column, categories: np.ndarray, fill: str) -> np.ndarray:
-    """Per row, the index of its category in `categories`; -1 if unseen. Missing: `fill`'s."""
+def one_hot_lookup(prep: Preprocessor, i: int) -> tuple[list[str], list[int]]:
+    """Categorical column `i`'s text -> one-hot column, as `transform` applies it: each
+    category's own, "other"'s for an infrequent one, and the most frequent category's for a
+    missing cell (each of MISSING_MARKERS, "" included); any other text is unseen (-1)."""
+    known = np.concatenate([prep.categories[i], prep.others(i)])
+    index = _one_hot_index(known, prep.categories[i], prep.others(i))
+    fill = int(_one_hot_index(np.array([prep.fill[i]]), prep.categories[i], prep.others(i))[0])
+    markers = [m for m in MISSING_MARKERS if m not in set(known.tolist())]
+    return known.tolist() + markers, index.tolist() + [fill] * len(markers)
+
+
+def _split_other(arrays, prefix: str) -> tuple[np.ndarray, ...]:
+    """The infrequent categories of each categorical column, () when none were stored."""
+    if prefix + "other_counts" not in arrays:
+        return ()
+    counts = np.asarray(arrays[prefix + "other_counts"], dtype=np.int64)
+    every = np.asarray(arrays[prefix + "other"]).astype(str)
+    return tuple(np.split(every, np.cumsum(counts)[:-1]))
+
+
+def _category_index(
+    column: Column, categories: np.ndarray, fill: str, other: np.ndarray | None = None
+) -> np.ndarray:
+    """Per row, the index of its category in `categories`, len(categories) (the "other"
+    column) for one of the infrequent `other`, -1 if unseen. Missing: `fill`'s."""
     levels, codes = as_categories(column)
     # matched once per distinct text, then looked up per row
-    index = np.searchsorted(categories, levels)
-    found = index < len(categories)
-    found[found] = categories[index[found]] == levels[found]
-    per_level = np.where(found, index, -1)
-    fill_index = int(np.searchsorted(categories, fill))
+    per_level = _one_hot_index(levels, categories, other)
+    fill_index = int(_one_hot_index(np.array([fill]), categories, other)[0])
     if len(levels) == 0:
         return np.full(len(codes), fill_index)
     return np.where(codes < 0, fill_index, per_level[np.maximum(codes, 0)])
+
+
+def _one_hot_index(
+    texts: np.ndarray, categories: np.ndarray, other: np.ndarray | None
+) -> np.ndarray:
+    """The one-hot column of each text: its category's, "other"'s, or -1 when unseen."""
+    index = np.where(_member(texts, categories), np.searchsorted(categories, texts), -1)
+    if other is not None and len(other):
+        index[_member(texts, other)] = len(categories)
+    return index
+
+
+def _member(texts: np.ndarray, sorted_texts: np.ndarray) -> np.ndarray:
+    """Whether each of `texts` is in `sorted_texts`, by binary search."""
+    index = np.searchsorted(sorted_texts, texts)
+    found = index < len(sorted_texts)
+    found[found] = sorted_texts[index[found]] == texts[found]
+    return found
 
 
 def refuse_missing(table: Table, column: Column) -> None:
@@ -433,7 +563,8 @@ def _fit_numeric(table: Table, column: Column) -> tuple[float, float]:
     return float(filled.mean()), std if np.ptp(filled) > 0 else 1.0
 
 
-def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str]:
+def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str, np.ndarray]:
+    """(sorted categories, the most frequent one, each category's count)."""
     levels, codes = as_categories(column)
     counts = np.bincount(codes[codes >= 0], minlength=len(levels))
     if counts.sum() == 0:
@@ -441,13 +572,48 @@ def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str]:
     categories = levels[counts > 0]
     n_present = int(counts.sum())
     if len(categories) > CATEGORY_FLOOR and len(categories) > n_present / 2:
+        if column.name in table.comma_text:
+            raise DataError(f"{table.source}: {comma_text_reason(column.name)}")
         raise DataError(
             f"{table.source}: column {column.name!r} has {len(categories)} different values "
             f"in {n_present} rows, too many to be categories (an id or free text?); "
             f"leave it out with data.drop: [{column.name}] or make it data.id: {column.name}"
         )
     # the most frequent category; levels are sorted, so argmax takes the first of a tie
-    return categories, str(levels[np.argmax(counts)])
+    return categories, str(levels[np.argmax(counts)]), counts[counts > 0]
+
+
+def comma_text_reason(name: str) -> str:
+    """Why a column of numbers written with decimal commas was read as text, and the fix."""
+    return (
+        f"column {name!r} was read as text because its numbers have decimal commas (4,5); "
+        "set data.decimal: ',' to read them as numbers"
+    )
+
+
+def _cap_categories(
+    categories: np.ndarray, counts: np.ndarray, max_categories: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, other): sorted categories keeping a column each, and those sharing "other".
+
+    scikit-learn's OneHotEncoder(max_categories=m) rule: it counts the "other" column as if
+    it were always there, so from m categories on, the m - 1 most frequent are kept, found
+    with a stable sort of the counts (so of two equally frequent ones, the later in sorted
+    order is kept), and "other" is the m-th column.
+    """
+    if len(categories) + 1 <= max_categories:
+        return categories, np.array([], dtype=str)
+    infrequent = np.zeros(len(categories), dtype=bool)
+    infrequent[np.argsort(counts, kind="stable")[: len(categories) - (max_categories - 1)]] = True
+    return categories[~infrequent], categories[infrequent]
+
+
+def _capped_note(name: str, n_found: int, n_kept: int, max_categories: int) -> str:
+    return (
+        f"column {name!r} has {n_found} categories: the {n_kept} most frequent keep a one-hot "
+        f"column each and the other {n_found - n_kept} share one (data.max_categories: "
+        f"{max_categories}); if it is an id, {_ID_HINT.format(name=name)}"
+    )
 
 
 def _numbers(table: Table, column: Column) -> np.ndarray:

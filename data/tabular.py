@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from data.dataset import Dataset
-from data.encoding import choose_columns, encode_labels, refuse_missing
+from data.encoding import (
+    MAX_CATEGORIES,
+    choose_columns,
+    comma_text_reason,
+    encode_labels,
+    refuse_missing,
+)
 from data.errors import DataError
 from data.table import Table, read_table
 
@@ -28,6 +34,8 @@ class TableSettings:
     missing: str = "error"
     delimiter: str = "auto"
     header: bool = True
+    decimal: str = "auto"
+    max_categories: int = MAX_CATEGORIES
 
 
 def is_table_path(source: str) -> bool:
@@ -38,8 +46,11 @@ def is_table_path(source: str) -> bool:
 def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) -> Dataset:
     """The file as a dataset of labelled rows (a row whose label is missing is refused, or
     left out with `missing: impute`); its features stay raw columns until encoded."""
-    table = read_table(path, delimiter=settings.delimiter, header=settings.header)
+    table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
     roles = choose_columns(table, target=settings.target, drop=settings.drop, id=settings.id)
+    notes = roles.notes + tuple(
+        comma_text_reason(name) for name in roles.features if name in table.comma_text
+    )
     labels = encode_labels(table, roles.target, missing=settings.missing)
     kept = table.take(np.flatnonzero(labels.kept))
     if settings.missing == "error":  # the whole file, before anything is split
@@ -57,18 +68,28 @@ def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) ->
         table=kept,
         roles=roles,
         n_dropped=labels.n_dropped,
+        notes=notes,
     )
 
 
-def read_rows(path: str | os.PathLike[str], delimiter: str, header: bool) -> Table:
-    """A file to score or predict on, read with the run's own delimiter and header settings."""
-    return read_table(path, delimiter=delimiter, header=header)
+def read_rows(
+    path: str | os.PathLike[str],
+    delimiter: str,
+    header: bool,
+    id: str | None = None,
+    decimal: str = "auto",
+) -> Table:
+    """A file to train, score or predict on, read with the run's own settings; the `id`
+    column is kept as the characters in the file (`001000025` stays so)."""
+    return read_table(
+        path, delimiter=delimiter, header=header, text=(id,) if id else (), decimal=decimal
+    )
 
 
 def numeric_columns(table: Table, names: tuple[str, ...]) -> np.ndarray:
     """The float64 matrix of the named columns, each of which must hold only numbers (a model
     trained on a bundled set takes its raw numeric features this way)."""
-    absent = [name for name in names if name not in table.names]
+    absent = [name for name in names if not table.has(name)]
     if absent:
         shown = ", ".join(repr(name) for name in absent[:5])
         more = f" and {len(absent) - 5} more" if len(absent) > 5 else ""

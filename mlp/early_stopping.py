@@ -7,7 +7,8 @@ import numpy as np
 from mlp.hyperparams import Param, checked, non_negative
 from mlp.training import EpochReport
 
-MONITORS = {"val_loss": "min", "val_accuracy": "max"}  # and which way is better
+# and which way is better
+MONITORS = {"val_loss": "min", "val_accuracy": "max", "val_balanced_accuracy": "max"}
 
 
 class EarlyStopping:
@@ -24,7 +25,8 @@ class EarlyStopping:
     )
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
-        """`monitor` is val_loss (lower is better) or val_accuracy (higher is better)."""
+        """`monitor` is val_loss (lower is better), val_accuracy or val_balanced_accuracy
+        (higher is better)."""
         values = checked(
             "early stopping",
             self.PARAMS,

@@ -21,6 +21,8 @@ class Evaluation:
     accuracy: float
     predictions: np.ndarray  # (n,) predicted class indices
     probabilities: np.ndarray  # (n, K) softmax outputs
+    balanced_accuracy: float = float("nan")  # mean recall over the classes present
+    macro_f1: float = float("nan")  # mean F1 over the classes present or predicted
 
     @property
     def n_samples(self) -> int:
@@ -47,6 +49,34 @@ def predict(model: MLP, X: np.ndarray) -> np.ndarray:
     return predict_logits(model, X).argmax(axis=1)
 
 
+def per_class_recall(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """Of each class present in `y`, the share of its samples predicted as it (NaN if absent)."""
+    support = np.bincount(y, minlength=n_classes).astype(np.float64)
+    hits = np.bincount(y[predictions == y], minlength=n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return hits / support
+
+
+def balanced_accuracy(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> float:
+    """The mean recall over the classes present in `y` (scikit-learn's balanced_accuracy_score):
+    always predicting one class scores 1/K, whatever the class sizes."""
+    recall = per_class_recall(np.asarray(y), np.asarray(predictions), n_classes)
+    return float(np.nanmean(recall))
+
+
+def macro_f1(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> float:
+    """The unweighted mean over the classes present in `y` or predicted of F1 = 2 tp /
+    (2 tp + fp + fn), as scikit-learn's f1_score(average="macro") (a class never predicted
+    scores 0)."""
+    y, predictions = np.asarray(y), np.asarray(predictions)
+    true_positive = np.bincount(y[predictions == y], minlength=n_classes)
+    actual = np.bincount(y, minlength=n_classes)
+    predicted = np.bincount(predictions, minlength=n_classes)
+    present = (actual + predicted) > 0
+    f1 = 2 * true_positive[present] / (actual[present] + predicted[present])
+    return float(f1.mean())
+
+
 def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> Evaluation:
     """Mean cross-entropy, accuracy, predictions and probabilities of `model` on (X, y)."""
     y = np.asarray(y)
@@ -56,9 +86,12 @@ def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> Evaluation:
     if len(logits) != len(y):
         raise ValueError(f"X has {len(logits)} rows but y has {len(y)} labels")
     predictions = logits.argmax(axis=1)
+    n_classes = model.layer_sizes[-1]
     return Evaluation(
         loss=cross_entropy(logits, y),
         accuracy=float((predictions == y).mean()),
         predictions=predictions,
         probabilities=softmax(logits),
+        balanced_accuracy=balanced_accuracy(y, predictions, n_classes),
+        macro_f1=macro_f1(y, predictions, n_classes),
     )

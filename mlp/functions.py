@@ -59,11 +59,16 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(y)), y].mean())
 
 
-def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(
+    logits: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     """The mean cross-entropy E and its gradient dE/dz = (p - onehot(y)) / B, in one pass.
 
     The softmax Jacobian and the derivative of -log p_y cancel to p - y, which is why the
-    softmax and the loss are fused here rather than differentiated separately.
+    softmax and the loss are fused here rather than differentiated separately. With sample
+    `weights` w, E is the weighted mean sum_i w_i l_i / sum_i w_i (PyTorch's
+    CrossEntropyLoss(weight=...) with w_i the weight of y_i's class), and row i of the
+    gradient is w_i (p_i - onehot(y_i)) / sum_i w_i.
     """
     B, K = logits.shape
     # Entry (i, j) of a B x K array is entry i K + j of its flat view. Indexing that view with
@@ -82,10 +87,17 @@ def softmax_cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, np.
     target = flat[at_y]  # z_{i, y_i} - max z_i
     probs = np.exp(shifted, out=shifted)  # flat is now a view of probs
     sums = probs.sum(axis=1, keepdims=True)
-    loss = float(np.log(sums).sum() - target.sum()) / B  # E = mean(log sum_k exp z_k - z_y)
+    if weights is None:
+        loss = float(np.log(sums).sum() - target.sum()) / B  # E = mean(log sum_k exp z_k - z_y)
+    else:
+        share = np.asarray(weights, dtype=logits.dtype) / np.sum(weights)  # w_i / sum w
+        loss = float(share @ (np.log(sums[:, 0]) - target))  # E = sum w_i l_i / sum w_i
     probs /= sums  # p = softmax(z)
     flat[at_y] -= 1.0  # p - y, with y one-hot
-    probs /= B
+    if weights is None:
+        probs /= B
+    else:
+        probs *= share[:, None]
     return loss, probs
 
 

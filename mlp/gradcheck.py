@@ -54,16 +54,19 @@ def numerical_gradient(
     *,
     eps: float = 1e-5,
     weight_decay: float = 0.0,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Centred differences of the objective for the flat parameter indices given."""
+    """Centred differences of the objective (weighted by `sample_weight` when given) for the
+    flat parameter indices given."""
     params = model.params
     numerical = np.empty(len(indices))
+    weighted = () if sample_weight is None else (sample_weight,)
     for k, i in enumerate(indices):
         original = params[i]
         params[i] = original + eps
-        loss_plus = model.loss(X, y, weight_decay)
+        loss_plus = model.loss(X, y, weight_decay, *weighted)
         params[i] = original - eps
-        loss_minus = model.loss(X, y, weight_decay)
+        loss_minus = model.loss(X, y, weight_decay, *weighted)
         params[i] = original  # restore exactly, not by adding eps back
         numerical[k] = (loss_plus - loss_minus) / (2 * eps)
     return numerical
@@ -79,11 +82,13 @@ def gradient_check(
     max_entries: int | None = None,
     rng: np.random.Generator | None = None,
     tiny: float = DEFAULT_TINY,
+    sample_weight: np.ndarray | None = None,
 ) -> list[ArrayCheck]:
     """Compare analytic and numerical gradients for every parameter array of `model`.
 
     Every entry is checked unless an array has more than `max_entries`, in which case that many
-    entries are sampled without replacement with `rng`. The model is not modified.
+    entries are sampled without replacement with `rng`. The model is not modified. With
+    `sample_weight`, the objective checked is the weighted one the trainer then minimises.
     """
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
@@ -91,14 +96,23 @@ def gradient_check(
         raise ValueError("max_entries needs to be >= 1 and comes with an rng to sample with")
     model = model.copy(np.float64)
     X = np.asarray(X, dtype=np.float64)
-    _, analytic = model.loss_and_grad(X, y, weight_decay)
+    weighted = () if sample_weight is None else (sample_weight,)
+    _, analytic = model.loss_and_grad(X, y, weight_decay, *weighted)
     index_of = model.named_arrays(np.arange(model.n_params))  # flat index of every entry
     results = []
     for name, flat_indices in index_of.items():
         candidates = flat_indices.ravel()
         if max_entries is not None and len(candidates) > max_entries:
             candidates = np.sort(rng.choice(candidates, size=max_entries, replace=False))
-        numerical = numerical_gradient(model, X, y, candidates, eps=eps, weight_decay=weight_decay)
+        numerical = numerical_gradient(
+            model,
+            X,
+            y,
+            candidates,
+            eps=eps,
+            weight_decay=weight_decay,
+            sample_weight=sample_weight,
+        )
         errors = relative_error(analytic[candidates], numerical, tiny)
         worst = int(np.argmax(errors))
         results.append(

@@ -200,13 +200,16 @@ class MLP:
         activations: list[np.ndarray],
         y: np.ndarray,
         weight_decay: float = 0.0,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[float, np.ndarray]:
         """The mean cross-entropy E of a forward pass, and the flat gradient of the objective
-        E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed).
+        E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed). With `sample_weight`
+        (one per row), E is the weighted mean sum_i w_i l_i / sum_i w_i.
 
         The gradient returned is `self.grad`, overwritten by the next call: copy it to keep it.
         """
-        loss, delta = softmax_cross_entropy(zs[-1], y)  # (BP1) delta_L = (p - y) / B
+        # (BP1) delta_L = (p - y) / B, or w_i (p_i - y_i) / sum w with sample weights
+        loss, delta = softmax_cross_entropy(zs[-1], y, sample_weight)
         if len(self._ones) < len(y):
             self._ones = np.ones(len(y), dtype=self.dtype)
         ones = self._ones[: len(y)]
@@ -223,13 +226,17 @@ class MLP:
         return loss, self.grad
 
     def loss_and_grad(
-        self, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        weight_decay: float = 0.0,
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[float, np.ndarray]:
         """The objective E + L2 penalty and its gradient (flat, in the layout of `params`; a
-        new array, unlike `backward`'s)."""
+        new array, unlike `backward`'s); E weighted by `sample_weight` when given."""
         y = np.asarray(y)
         check_labels(y, self.layer_sizes[-1])
-        loss, grad = self.backward(*self.forward(X), y, weight_decay)
+        loss, grad = self.backward(*self.forward(X), y, weight_decay, sample_weight)
         return loss + self.penalty(weight_decay), grad.copy()
 
     def penalty(self, weight_decay: float) -> float:
@@ -238,9 +245,20 @@ class MLP:
             return 0.0
         return 0.5 * weight_decay * float(sum(np.vdot(W, W) for W in self.weights))
 
-    def loss(self, X: np.ndarray, y: np.ndarray, weight_decay: float = 0.0) -> float:
-        """The training objective: mean cross-entropy plus the L2 penalty."""
-        return cross_entropy(self.logits(X), y) + self.penalty(weight_decay)
+    def loss(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        weight_decay: float = 0.0,
+        sample_weight: np.ndarray | None = None,
+    ) -> float:
+        """The training objective: mean cross-entropy (weighted by `sample_weight` when given:
+        sum_i w_i l_i / sum_i w_i) plus the L2 penalty."""
+        logits = self.logits(X)
+        if sample_weight is None:
+            return cross_entropy(logits, y) + self.penalty(weight_decay)
+        weighted, _ = softmax_cross_entropy(logits, np.asarray(y), sample_weight)
+        return weighted + self.penalty(weight_decay)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
         """The top layer's pre-activations z_L for each row of X."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlp.evaluation import evaluate
+from mlp.functions import cross_entropy
 from mlp.network import MLP, check_labels
 from mlp.optimizers import Optimizer
 
@@ -42,6 +43,15 @@ class EpochReport:
     val_accuracy: float | None
     lr: float
     seconds: float
+    val_balanced_accuracy: float | None = None  # mean recall over the classes (see evaluation)
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class k's weight n / (K n_k), scikit-learn's class_weight="balanced": every class then
+    carries the same total weight n / K. A class with no sample gets weight 0."""
+    counts = np.bincount(np.asarray(y), minlength=n_classes).astype(np.float64)
+    with np.errstate(divide="ignore"):
+        return np.where(counts > 0, len(y) / (n_classes * counts), 0.0)
 
 
 def batch_slices(n_samples: int, batch_size: int) -> list[slice]:
@@ -88,10 +98,13 @@ class Trainer:
         X_val: np.ndarray | None = None,
         y_val: np.ndarray | None = None,
         lr_schedule: Callable[[int], float] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
         """Set up training; nothing runs until `run` is iterated.
 
         `lr_schedule(epoch)`, if given, sets the optimizer's learning rate for each epoch.
+        `sample_weight` (one per row, > 0; e.g. its class's weight) makes each batch's
+        objective the weighted mean sum w_i l_i / sum w_i; the reported losses stay unweighted.
         """
         self.model, self.optimizer = model, optimizer
         self.X = np.ascontiguousarray(X, dtype=model.dtype)
@@ -99,6 +112,11 @@ class Trainer:
         if self.X.shape[0] != self.y.shape[0]:
             raise ValueError(f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} labels")
         check_labels(self.y, model.layer_sizes[-1])
+        self.sample_weight = None
+        if sample_weight is not None:
+            self.sample_weight = np.asarray(sample_weight, dtype=model.dtype)
+            if self.sample_weight.shape != self.y.shape or not np.all(self.sample_weight >= 0):
+                raise ValueError("sample_weight needs one weight >= 0 per training row")
         if y_val is not None:
             check_labels(np.asarray(y_val), model.layer_sizes[-1], "validation labels")
         if optimizer.full_batch:
@@ -152,17 +170,29 @@ class Trainer:
         rows = self.order[batch]
         return np.take(self.X, rows, axis=0, out=X_batch, mode="clip"), self.y_ordered[batch]
 
+    def _batch_weights(self, number: int) -> np.ndarray | None:
+        """The sample weights of batch `number`, in the order `_batch` gives its rows."""
+        if self.sample_weight is None:
+            return None
+        weights = self.sample_weight if self.order is None else self.w_ordered
+        return weights[self.batches[number - 1]]
+
     def _set_order(self, order: np.ndarray | None) -> None:
         """The epoch's order of the samples; the labels are put in that order at once (a
         copy the size of one column, where the rows are gathered batch by batch)."""
         self.order = order
         self.y_ordered = None if order is None else self.y[order]
+        weights = self.sample_weight
+        self.w_ordered = None if order is None or weights is None else weights[order]
 
     def _minibatch_step(self, epoch: int, number: int) -> None:
         """One gradient step on batch `number`; its loss and hits go into the epoch's sums."""
         model, X_batch, y_batch = self.model, *self._batch(number)
+        weights = self._batch_weights(number)
         zs, activations = model.forward(X_batch)
-        loss, grad = model.backward(zs, activations, y_batch, self.weight_decay)
+        loss, grad = model.backward(zs, activations, y_batch, self.weight_decay, weights)
+        if weights is not None:  # reported unweighted, so that runs with and without compare
+            loss = cross_entropy(zs[-1], y_batch)
         if not math.isfinite(loss):
             raise TrainingDiverged("the loss", epoch, number)
         # v.v is finite only if every entry of v is, and below 1e154 in size: one BLAS call
@@ -184,10 +214,13 @@ class Trainer:
         model, X, y, weight_decay = self.model, self.X, self.y, self.weight_decay
         last = {}
 
+        weights = self.sample_weight
+
         def objective() -> tuple[float, np.ndarray]:  # at the point now in model.params
             zs, activations = model.forward(X)
-            loss, grad = model.backward(zs, activations, y, weight_decay)
-            last["loss"], last["logits"] = loss, zs[-1]
+            loss, grad = model.backward(zs, activations, y, weight_decay, weights)
+            unweighted = loss if weights is None else cross_entropy(zs[-1], y)
+            last["loss"], last["logits"] = unweighted, zs[-1]
             return loss + model.penalty(weight_decay), grad
 
         self.optimizer.iterate(model.params, objective)
@@ -225,10 +258,11 @@ class Trainer:
         finally:
             self.seconds += time.perf_counter() - started
         val_started = time.perf_counter()
-        val_loss = val_accuracy = None
+        val_loss = val_accuracy = val_balanced = None
         if self.X_val is not None and self.y_val is not None:
             result = evaluate(self.model, self.X_val, self.y_val)
             val_loss, val_accuracy = result.loss, result.accuracy
+            val_balanced = result.balanced_accuracy
         self.seconds += time.perf_counter() - val_started
         report = EpochReport(
             epoch=epoch,
@@ -238,6 +272,7 @@ class Trainer:
             val_accuracy=val_accuracy,
             lr=self.optimizer.lr,
             seconds=self.seconds,
+            val_balanced_accuracy=val_balanced,
         )
         self.epochs_done, self.batches_done = epoch, 0
         self._set_order(None)
@@ -296,6 +331,7 @@ def train(
     X_val: np.ndarray | None = None,
     y_val: np.ndarray | None = None,
     lr_schedule: Callable[[int], float] | None = None,
+    sample_weight: np.ndarray | None = None,
 ) -> Iterator[EpochReport]:
     """Train `model` in place for `epochs` epochs, yielding an `EpochReport` after each.
 
@@ -313,6 +349,7 @@ def train(
         X_val=X_val,
         y_val=y_val,
         lr_schedule=lr_schedule,
+        sample_weight=sample_weight,
     )
     return trainer.run(epochs)
 

@@ -84,8 +84,8 @@ BAD_CONFIGS = {
     ),
     "unknown data key": (
         "data: {dataset: iris, colour: red}\n",
-        "data.colour: unknown key (valid: categorical, dataset, delimiter, drop, header, id, "
-        "missing, standardize, target, test_size, val_size)",
+        "data.colour: unknown key (valid: categorical, dataset, decimal, delimiter, drop, header, "
+        "id, max_categories, missing, standardize, target, test_size, val_size)",
     ),
     "unknown model key": (
         IRIS + "model: {layers: [3]}\n",

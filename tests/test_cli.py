@@ -112,6 +112,7 @@ def test_train_writes_a_complete_run_directory(mlp_cli, iris_config, tmp_path):
     assert set(records[0]) == {
         "epoch",
         "train_loss",
+        "val_balanced_accuracy",
         "train_accuracy",
         "val_loss",
         "val_accuracy",

@@ -42,6 +42,8 @@ data:
   missing: error
   delimiter: auto
   header: true
+  decimal: auto
+  max_categories: 50
 model:
   hidden: [128]
   activation: sigmoid
@@ -69,6 +71,8 @@ DEFAULTS = {
         "missing": "error",
         "delimiter": "auto",
         "header": True,
+        "decimal": "auto",
+        "max_categories": 50,
     },
     "model": {"hidden": [128], "activation": "sigmoid", "dtype": "float64", "init_from": None},
     "train": {
@@ -79,6 +83,7 @@ DEFAULTS = {
         "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": False},
         "lr_schedule": {"name": "constant"},
         "early_stopping": None,
+        "class_weight": "none",
     },
 }
 
@@ -376,7 +381,7 @@ def test_overrides_apply_to_a_config_file(tmp_path):
         ("train.optimizer={name: lion}", "train.optimizer.name: must be one of sgd, adam, adamw"),
         ("train.lr=0.1", "--set train.lr=0.1: train.lr: unknown key (valid: batch_size,"),
         ("colour=red", "--set colour=red: colour: unknown key (valid: data, model, seed, train)"),
-        ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, delimiter"),
+        ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, decimal,"),
         ("train.optimizer.beta1=0.5", "train.optimizer.beta1: unknown key (valid: lr, momentum"),
         ("seed.x=1", "--set seed.x=1: seed.x: unknown key (it has no sub-keys)"),
         ("train.epochs.x=1", "train.epochs.x: unknown key (it has no sub-keys)"),
@@ -512,3 +517,27 @@ def test_any_override_string_gives_a_config_or_a_config_error(key, text):
         parse_config({"data": {"dataset": "iris"}}, [f"{key}={text}"])
     except ConfigError as err:
         assert "\n" not in str(err)
+
+
+@pytest.mark.parametrize(
+    "value, cleaned",
+    [
+        (None, "none"),
+        ("none", "none"),
+        ("balanced", "balanced"),
+        ({"rare": 5, 1: 2.5}, {"rare": 5.0, "1": 2.5}),
+    ],
+)
+def test_class_weight_takes_none_balanced_or_a_mapping(value, cleaned):
+    raw = {"data": {"dataset": "iris"}, "train": {"class_weight": value}}
+    assert parse_config(raw).train.class_weight == cleaned
+
+
+@pytest.mark.parametrize("value", ["heavy", [1], {}, {"a": 0}, {"a": -1}, {"a": "x"}, {True: 1}])
+def test_a_bad_class_weight_is_named_in_one_line(value):
+    raw = {"data": {"dataset": "iris"}, "train": {"class_weight": value}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert "train.class_weight: must be none or balanced, or a mapping of class labels" in str(
+        info.value
+    )

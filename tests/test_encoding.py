@@ -118,8 +118,10 @@ def test_missing_cells_are_refused_by_default_naming_line_column_and_fix(tmp_pat
     fitted = Preprocessor.fit(
         read_table(write(tmp_path, "x,c,y\n1,a,0\n2,b,1\n", "ok.csv")), ["x", "c"]
     )
-    message = error(fitted.transform, read_table(write(tmp_path, "x,c\n?,a\n", "new.csv")))
-    assert "line 2, column 'x'" in message and "data.missing: impute" in message
+    new = write(tmp_path, "x,c\n1,a\n?,a\n3,\n4,b\n", "new.csv")
+    message = error(fitted.transform, read_table(new))
+    assert "2 row(s) have missing cells, the first on line 3 (column 'x')" in message
+    assert "cannot score them; a run trained with data.missing: impute can" in message
 
 
 def test_numeric_codes_named_categorical_become_one_hot(tmp_path):
@@ -204,3 +206,18 @@ def test_labels_of_a_later_file_map_to_the_models_classes(tmp_path):
     message = error(encode_labels, numbers, "label", missing="impute", classes=np.array([10, 11]))
     assert "line 3, column 'label': label '9.0' is not one of the model's classes" in message
     assert "line 2" in error(encode_labels, words, "label", classes=np.array([1, 2]))
+
+
+def test_labels_beyond_two_to_the_53_are_called_too_large_not_fractional(tmp_path):
+    big = 2**63 + 7
+    rows = "".join(f"{i % 3}.5,{big + i % 2}\n" for i in range(6))
+    message = error(choose_columns, read_table(write(tmp_path, "x,code\n" + rows)))
+    assert "integers beyond 2^53" in message and "fractional" not in message
+
+
+def test_an_id_like_integer_column_gets_a_note_and_stays_a_feature(tmp_path):
+    rows = "".join(f"{100 + 3 * i},{i % 4}.5,{'ab'[i % 2]}\n" for i in range(12))
+    roles = choose_columns(read_table(write(tmp_path, "case,x,y\n" + rows)))
+    assert roles.features == ("case", "x")
+    [note] = roles.notes
+    assert "column 'case' holds 12 distinct integers" in note and "data.drop: [case]" in note

@@ -91,21 +91,65 @@ def test_a_numeric_csv_run_exports_its_scaling_and_fills_missing_cells(mlp_cli, 
     assert np.isfinite(probabilities[4]).all()
 
 
-def test_categorical_columns_are_refused_by_name(mlp_cli, tmp_path):
-    rows = [["colour", "size", "kind"]]
-    rows += [[["red", "blue"][i % 2], str(i % 7), "ab"[i % 2]] for i in range(40)]
+def column_feed(session, rows, header):
+    """One array per graph input from CSV rows, as the README shows: text as written (an
+    empty string where missing), numbers as float32 (NaN where missing)."""
+    feed = {}
+    for graph_input in session.get_inputs():
+        cells = [row[header.index(graph_input.name)] for row in rows]
+        if graph_input.type == "tensor(string)":
+            feed[graph_input.name] = np.array(cells, dtype=object).reshape(-1, 1)
+        else:
+            numbers = [float(c) if c not in ("", "NA") else np.nan for c in cells]
+            feed[graph_input.name] = np.array(numbers, dtype=np.float32).reshape(-1, 1)
+    return feed
+
+
+def test_a_run_with_text_columns_exports_one_input_per_column(mlp_cli, tmp_path):
+    rng = np.random.default_rng(5)
+    header = ["colour", "size", "shop", "zone", "kind"]
+    rows = [header]
+    for i in range(60):
+        colour = ["red", "blue", "green"][i % 3]
+        size = f"{rng.normal(3 if colour == 'red' else 1):.3f}" if i % 11 else ""
+        shop = f"s{i % 9}" if i % 13 else "NA"  # 9 shops, capped to 4 columns below
+        rows.append([colour if i % 7 else "", size, shop, str(i % 4), "ab"[colour == "red"]])
     write_rows(tmp_path / "c.csv", rows)
     config = tmp_path / "c.yaml"
     config.write_text(
-        "seed: 1\ndata: {dataset: c.csv, test_size: 0.25}\nmodel: {hidden: [3]}\n"
+        "seed: 1\ndata: {dataset: c.csv, test_size: 0.25, missing: impute, "
+        "categorical: [colour, shop, zone], max_categories: 4}\nmodel: {hidden: [3]}\n"
         "train: {epochs: 2, batch_size: 8}\n"
     )
     run = tmp_path / "run"
     assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
     result = mlp_cli("export", run, tmp_path / "c.onnx", "--json")
-    assert result.exit_code == 2
-    assert "categorical column(s) 'colour'" in json.loads(result.stdout)["error"]
-    assert not (tmp_path / "c.onnx").exists()
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["graph_inputs"] == [
+        {"name": "colour", "type": "string", "shape": "N x 1"},
+        {"name": "size", "type": "float32", "shape": "N x 1"},
+        {"name": "shop", "type": "string", "shape": "N x 1"},
+        {"name": "zone", "type": "string", "shape": "N x 1"},
+    ]
+    # unseen categories (purple, s99, zone 7), missing cells ("" and NA), infrequent shops
+    new = [
+        header[:4],
+        ["red", "2.5", "s0", "1"],
+        ["purple", "", "s99", "7"],
+        ["", "NA", "", "0"],
+        ["blue", "0.5", "NA", "3"],
+        *([c, "1.0", f"s{k}", str(k % 4)] for k, c in enumerate(["green", "red"] * 5)),
+    ]
+    write_rows(tmp_path / "new.csv", new)
+    _, expected = predicted(mlp_cli, run, tmp_path / "new.csv")
+    session = onnxruntime.InferenceSession(
+        str(tmp_path / "c.onnx"), providers=["CPUExecutionProvider"]
+    )
+    probabilities, label = session.run(
+        ["probabilities", "label"], column_feed(session, new[1:], new[0])
+    )
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+    assert label.tolist() == expected.argmax(axis=1).tolist()
 
 
 def test_without_onnx_the_command_says_how_to_install_it(
@@ -135,3 +179,26 @@ def test_the_readmes_onnxruntime_example_runs_as_written(mlp_cli, tmp_path, monk
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     assert printed.getvalue().startswith("['setosa', 'virginica'] [[0.99")
+
+
+def test_the_readmes_per_column_example_runs_as_written(mlp_cli, tmp_path, monkeypatch):
+    import contextlib
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    code = re.findall(r"### `mlp export`.*?```python\n.*?```.*?```python\n(.*?)```", readme, re.S)[
+        0
+    ]
+    monkeypatch.chdir(tmp_path)
+    config = root / "configs" / "wine-mixed.yaml"
+    cheap = ("--set", "train.epochs=20")
+    assert mlp_cli("train", "--config", config, "--out", "run", "-q", *cheap).exit_code == 0
+    assert mlp_cli("export", "run", "wine.onnx").exit_code == 0
+    lines = (root / "configs" / "wine-mixed.csv").read_text().splitlines()
+    Path("new-bottles.csv").write_text("\n".join(lines[:6]) + "\n")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "README.md", "exec"), {})
+    assert printed.getvalue().startswith("(5, 3) [0 0 0]")

@@ -65,13 +65,34 @@ def test_semicolons_win_over_decimal_commas_because_the_header_splits_alike(tmp_
     path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
     table = read_table(path, engine=engine)
     assert table.delimiter == ";" and cells(table.column("b")) == [2.0, 3.0]
-    assert cells(table.column("a")) == ["1,5", "2,25"]  # decimal commas stay text
+    assert cells(table.column("a")) == [1.5, 2.25]  # decimal commas, taken by auto
+    assert table.decimal == ","
+
+
+def test_decimal_point_keeps_comma_numbers_as_text_and_says_why(tmp_path, engine):
+    path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
+    table = read_table(path, engine=engine, decimal=".")
+    assert cells(table.column("a")) == ["1,5", "2,25"]
+    assert table.comma_text == ("a",) and table.decimal == "."
+
+
+def test_decimal_comma_given_reads_quoted_commas_in_a_comma_file(tmp_path, engine):
+    path = write(tmp_path, 'a,b,c\n"1,5",2,x\n"-0,25",3,y\n')
+    assert cells(read_table(path, engine=engine).column("a")) == ["1,5", "-0,25"]
+    table = read_table(path, engine=engine, decimal=",")
+    assert cells(table.column("a")) == [1.5, -0.25]
+
+
+def test_thousands_and_decimal_marks_together_stay_text(tmp_path, engine):
+    path = write(tmp_path, "a;b\n1.234,5;x\n2,5;y\n")
+    table = read_table(path, engine=engine)
+    assert cells(table.column("a")) == ["1.234,5", "2,5"] and table.comma_text == ()
 
 
 def test_a_given_delimiter_is_used_even_where_another_would_split(tmp_path, engine):
-    # decimal commas are not supported: with `;` given, "1,5" is one text cell
+    # with `;` given and decimal ".", "1,5" is one text cell
     path = write(tmp_path, "a;b\n1,5;x\n2,5;y\n")
-    table = read_table(path, delimiter=";", engine=engine)
+    table = read_table(path, delimiter=";", engine=engine, decimal=".")
     assert cells(table.column("a")) == ["1,5", "2,5"] and not table.column("a").is_numeric
 
 
@@ -256,3 +277,92 @@ def test_any_file_csv_writer_writes_reads_back_by_both_readers(tmp_path_factory,
                 assert column.values[~column.missing].tolist() == numbers
             else:
                 assert column.text()[~column.missing].tolist() == present
+
+
+# -- files as R and pandas export them, and hostile ones ------------------------------------------
+
+
+def test_an_empty_first_header_cell_names_the_row_names_read_as_text(tmp_path, engine):
+    path = write(tmp_path, '"","x","y"\n"007",1.5,"a"\n"010",2,"b"\n')
+    table = read_table(path, engine=engine)
+    assert table.names == ("rownames", "x", "y") and table.rownames == "rownames"
+    assert cells(table.column("rownames")) == ["007", "010"]  # text, as written
+
+
+def test_a_column_named_in_text_keeps_its_digits_as_written(tmp_path, engine):
+    path = write(tmp_path, "account,x\n001000025,1\n1.50,2\n")
+    table = read_table(path, engine=engine, text=("account",))
+    assert cells(table.column("account")) == ["001000025", "1.50"]
+    assert cells(read_table(path, engine=engine).column("account")) == [1000025.0, 1.5]
+
+
+def test_a_repeated_header_row_is_refused_with_its_line(tmp_path, engine):
+    path = write(tmp_path, "x,kind,label\n1,a,p\n2,b,q\n\nx,kind,label\n3,a,p\n")
+    assert "line 5 repeats the header row" in read_error(path, engine=engine)
+
+
+def test_a_repeated_header_row_with_row_names_is_refused_too(tmp_path, engine):
+    path = write(tmp_path, ",x,label\n1,a,p\n,x,label\n2,b,q\n")
+    assert "line 3 repeats the header row" in read_error(path, engine=engine)
+
+
+def test_a_header_word_in_one_column_is_data(tmp_path, engine):
+    path = write(tmp_path, "x,kind,label\n1,kind,p\n2,b,label\n")
+    assert read_table(path, engine=engine).n_rows == 2
+
+
+def test_lone_carriage_returns_are_named_not_miscounted(tmp_path):
+    path = write(tmp_path, "", raw=b"a,b,c,d\r1,2,3,4\r5,6,7,8\r")
+    message = read_error(path)
+    assert "line 1: a carriage return (CR) without a newline ends a line" in message
+    assert "LF or CRLF" in message
+    # one inside quotes is a cell's own
+    quoted = write(tmp_path, "", "q.csv", raw=b'a,b\n"x\ry",1\nz,2\n')
+    assert read_table(quoted).n_rows == 2
+
+
+def test_a_line_longer_than_the_limit_is_refused_before_reading_on(tmp_path, monkeypatch):
+    import data.table
+
+    monkeypatch.setattr(data.table, "MAX_LINE_BYTES", 1000)
+    monkeypatch.setattr(data.table, "_READ_CHUNK", 256)
+    long = "a,b\n" + "1,2\n" * 300 + "x" * 999 + ",2\n"  # line 302 has 1001 bytes
+    assert "line 302 is longer than" in read_error(write(tmp_path, long))
+    fits = write(tmp_path, "a,b\n" + "1,2\n" * 300 + "x" * 997 + ",2\n", "fits.csv")
+    assert read_table(fits).n_rows == 301
+    # a file of one endless line is refused after reading about the limit, not all of it
+    reads = []
+    huge = tmp_path / "huge.csv"
+    huge.write_bytes(b"a" * 100_000)
+    real_open = type(huge).open
+
+    def counting_open(self, *args, **kwargs):
+        file = real_open(self, *args, **kwargs)
+        read = file.read
+        file.read = lambda size=-1: reads.append(size) or read(size)  # type: ignore[method-assign]
+        return file
+
+    monkeypatch.setattr(type(huge), "open", counting_open)
+    assert "line 1 is longer than" in read_error(huge)
+    assert len(reads) <= 1000 // 256 + 2
+
+
+def test_a_quoted_cell_longer_than_the_limit_is_refused_whatever_its_lines(tmp_path, monkeypatch):
+    import data.table
+
+    monkeypatch.setattr(data.table, "MAX_LINE_BYTES", 1000)
+    cell = "\n".join(["x" * 99] * 12)  # 1,199 bytes in lines of 99
+    path = write(tmp_path, f'a,b\n1,2\n"{cell}",3\n4,5\n')
+    assert "the row starting on line 3 is longer than" in read_error(path)
+
+
+def test_looking_up_each_of_many_columns_is_not_quadratic(tmp_path):
+    n = 20_000
+    path = write(tmp_path, ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
+    table = read_table(path, engine="csv")
+    import time
+
+    started = time.perf_counter()
+    for name in table.names:
+        table.column(name)
+    assert time.perf_counter() - started < 0.5  # a linear search each: about 10 s here
