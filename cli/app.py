@@ -44,6 +44,7 @@ from mlp import (
     predict_proba,
 )
 from mlp.checkpoint import atomic_write
+from mlp.evaluation import class_scores, confusion_matrix
 from mlp.schedules import DEFAULT_SCHEDULE
 
 app = typer.Typer(
@@ -393,23 +394,18 @@ def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None =
     """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
     training class counts, None for a run that did not record them), confusion matrix and
     per-class precision, recall, F1 and support."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     classes = checkpoint.classes.tolist()
-    labels = list(range(len(classes)))
-    matrix = confusion_matrix(y, result.predictions, labels=labels)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, result.predictions, labels=labels, zero_division=0
-    )
+    matrix = confusion_matrix(y, result.predictions, len(classes))
+    scores = class_scores(matrix)
     per_class = [
         {
             "class": classes[k],
-            "precision": float(precision[k]),
-            "recall": float(recall[k]),
-            "f1": float(f1[k]),
-            "support": int(support[k]),
+            "precision": float(scores.precision[k]),
+            "recall": float(scores.recall[k]),
+            "f1": float(scores.f1[k]),
+            "support": int(scores.support[k]),
         }
-        for k in labels
+        for k in range(len(classes))
     ]
     baseline = None
     if train_counts and len(train_counts) == len(classes):
