@@ -22,12 +22,20 @@ from rich.table import Table
 
 from cli import output, render, rundir
 from cli.config import load_config, loads_config
-from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
+from cli.errors import (
+    BAD_INPUT,
+    FAILED,
+    describe_os_error,
+    fail,
+    reported,
+    user_errors,
+)
 from cli.experiment import architecture, build_model, prepare_data
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
+from cli.startup import Terminated, interrupted_line, stop_on_sigterm
 from cli.threads import (
     for_training,
     one_shot_count,
@@ -41,7 +49,6 @@ from mlp import (
     load_checkpoint,
     predict_proba,
 )
-from mlp.checkpoint import atomic_write
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -605,13 +612,14 @@ def predict_command(
         writer.writerow(
             [*first, label, *(repr(float(p)) for p in row)] if proba else [*first, label]
         )
-    if out is None:
-        output.stdout().write(buffer.getvalue())
-        return
-    try:
-        atomic_write(out, lambda file: file.write(buffer.getvalue().encode("utf-8")))
+    try:  # stdout is the product here: a write that fails is an error (a closed pipe aside)
+        if out is None:
+            output.write_product(buffer.getvalue())
+            return
+        output.write_file(out, buffer.getvalue().encode("utf-8"))
     except OSError as err:
-        raise fail(f"--out: {describe_os_error(err)}", FAILED) from None
+        where = "--out: " if out is not None else ""
+        raise fail(f"{where}{describe_os_error(err)}", FAILED) from None
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
 
 
@@ -633,9 +641,9 @@ def export_command(
         graph = export.build_graph(checkpoint)
     data = graph.SerializeToString()
     try:
-        atomic_write(out, lambda file: file.write(data))
+        output.write_file(out, data)
     except OSError as err:
-        raise fail(f"{out}: {describe_os_error(err)}", FAILED) from None
+        raise fail(f"could not write the graph: {describe_os_error(err)}", FAILED) from None
     report = {
         "onnx": str(out),
         "bytes": len(data),
@@ -916,11 +924,16 @@ def common(
 
 def main() -> None:
     """Console-script entry point."""
+    output.reopen_closed_streams()
+    stop_on_sigterm()  # (again: a no-op after cli.startup, which installs it before the imports)
     try:
         app()
     except KeyboardInterrupt:  # outside training (which handles Ctrl-C itself): no traceback
         error_console().print("interrupted", markup=False)
         sys.exit(130)
+    except Terminated as stop:  # SIGTERM outside training, e.g. while loading the data
+        error_console().print(interrupted_line(stop.signum), markup=False)
+        sys.exit(128 + stop.signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ import contextlib
 import errno
 import functools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import typer
 
@@ -63,10 +63,24 @@ def reported(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except CommandError as err:
-            for line in err.message.splitlines():  # several config mistakes: one line each
-                output.error_console().print(f"{err.prefix}{line}", markup=False)
-            if kwargs.get("as_json"):
-                output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))
+            report(err, as_json=bool(kwargs.get("as_json")))
             raise typer.Exit(err.code) from None
 
     return run
+
+
+def report(err: CommandError, as_json: bool) -> None:
+    """Print `err`: one stderr line per line of its message and, with --json, the JSON error
+    object on stdout, whether or not stderr could be written."""
+    for line in err.message.splitlines():  # several config mistakes: one line each
+        output.error_console().print(f"{err.prefix}{line}", markup=False)
+    if as_json:
+        output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))
+
+
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether a command line asks for --json (before any `--` that ends the options)."""
+    options = list(args)
+    if "--" in options:
+        options = options[: options.index("--")]
+    return "--json" in options

@@ -3,6 +3,9 @@
 Tables never cut a number or a name short: each one is shown through `fitted`, which prints
 the table when every cell fits the console whole, and otherwise one `column: value` line per
 cell, lines that are never broken (a terminal wraps them; a pipe keeps them whole).
+
+Names, labels, paths and values are data, never markup: the consoles of cli/output.py read no
+markup, and the few styled cells here are Text objects with a style.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ class Fitted:
 
 
 def _text(console: Console, cell: object) -> Text:
-    """A cell as Text, its markup ([green]ok[/]) applied."""
+    """A cell as Text (a string read as markup only where the console reads markup)."""
+    if isinstance(cell, Text):
+        return cell.copy()
     return console.render_str(cell) if isinstance(cell, str) else Text(str(cell))
 
 
@@ -126,9 +131,9 @@ def key_value_grid(rows: Sequence[tuple[str, str]]) -> RenderableType:
 def epoch_progress(console: Console) -> Progress:
     """A progress bar over epochs with the latest loss and accuracy; off when not a terminal."""
     return Progress(
-        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("epoch {task.completed}/{task.total}", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[latest]}"),
+        TextColumn("{task.fields[latest]}", markup=False),
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -139,7 +144,7 @@ def epoch_progress(console: Console) -> Progress:
 def count_progress(console: Console) -> Progress:
     """A progress bar counting finished items; off when not a terminal."""
     return Progress(
-        TextColumn("{task.completed}/{task.total} points"),
+        TextColumn("{task.completed}/{task.total} points", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
         console=console,
@@ -288,7 +293,7 @@ def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> RenderableType
             "[" + ",".join(map(str, r.worst_index)) + "]",
             f"{r.analytic:.6e}",
             f"{r.numerical:.6e}",
-            "[green]ok[/]" if ok else "[red]FAIL[/]",
+            Text("ok", style="green") if ok else Text("FAIL", style="red"),
         )
     return fitted(table)
 
