@@ -630,7 +630,7 @@ def export_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the model as an ONNX graph: raw feature rows in, class probabilities and the
-    predicted class index out (needs mlp-trainer[onnx])."""
+    predicted class index out (needs mlp-trainer\\[onnx])."""  # \[: no Rich markup tag
     from cli import export
 
     with user_errors():
