@@ -42,8 +42,10 @@ from cli.threads import (
     parse_threads,
     using,
 )
-from data import DATASETS
+from data import DATASETS, DataError, Preprocessor
 from mlp import (
+    Checkpoint,
+    CheckpointError,
     evaluate,
     gradient_check,
     load_checkpoint,
@@ -289,6 +291,23 @@ def train_and_save(console: Console, session: Session) -> dict:
             raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
 
 
+def load_model(path: Path) -> Checkpoint:
+    """A model file, with its stored preprocessing checked against itself and the network:
+    a damaged `prep.*` member is one line naming the file and the member."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.preprocessing:
+        try:
+            prep = Preprocessor.from_arrays(checkpoint.preprocessing)
+        except DataError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+        if prep.n_features != checkpoint.model.layer_sizes[0]:
+            raise CheckpointError(
+                f"{path}: prep.* encodes {prep.n_features} features; the network takes "
+                f"{checkpoint.model.layer_sizes[0]}"
+            )
+    return checkpoint
+
+
 @command("eval")
 def eval_command(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
@@ -322,7 +341,7 @@ def eval_command(
             raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        checkpoint = load_checkpoint(completed.model_path)
+        checkpoint = load_model(completed.model_path)
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
@@ -588,11 +607,11 @@ def predict_command(
         setting = parse_threads(threads)
         config = None
         if run.is_file():  # any model file in the checkpoint format, read with the defaults
-            checkpoint = load_checkpoint(run)
+            checkpoint = load_model(run)
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-            checkpoint = load_checkpoint(completed.model_path)
+            checkpoint = load_model(completed.model_path)
         inputs = scoring.predict_inputs(checkpoint, config, input_csv)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
@@ -635,7 +654,7 @@ def export_command(
 
     with user_errors():
         path = run if run.is_file() else rundir.open_completed(run).model_path
-        checkpoint = load_checkpoint(path)
+        checkpoint = load_model(path)
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)

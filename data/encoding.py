@@ -375,7 +375,9 @@ class Preprocessor:
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "prep.") -> Preprocessor:
-        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile)."""
+        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile); a
+        DataError naming the member where the arrays do not fit together (a damaged file)."""
+        _check_stored(arrays, prefix)
         every = arrays[prefix + "categories"]
         bounds = np.cumsum(arrays[prefix + "category_counts"])[:-1]
         counts = arrays[prefix + "category_counts"]
@@ -389,6 +391,64 @@ class Preprocessor:
             fill=np.asarray(arrays[prefix + "fill"]).astype(str),
             standardize=bool(np.asarray(arrays.get(prefix + "standardize", [True]))[0]),
         )
+
+
+_STORED_KINDS = {  # what to_arrays writes: member -> the dtype kinds it may have
+    "columns": "U",
+    "categorical": "b",
+    "missing": "U",
+    "mean": "fiu",
+    "scale": "fiu",
+    "categories": "U",
+    "category_counts": "iu",
+    "fill": "U",
+}
+
+
+def _check_stored(arrays, prefix: str) -> None:
+    """Refuse stored preprocessing arrays that do not describe one Preprocessor: every member
+    present with its dtype, and their lengths, counts and values consistent with each other."""
+
+    def member(key: str) -> np.ndarray:
+        if prefix + key not in arrays:
+            raise DataError(f"{prefix}{key} is missing")
+        value = np.asarray(arrays[prefix + key])
+        if value.dtype.kind not in _STORED_KINDS.get(key, "b"):
+            raise DataError(f"{prefix}{key} has the wrong type ({value.dtype})")
+        return value.reshape(-1)
+
+    def fail(key: str, problem: str) -> DataError:
+        return DataError(f"{prefix}{key} {problem}")
+
+    columns, categorical = member("columns"), member("categorical")
+    n_categorical = int(categorical.sum())
+    if len(categorical) != len(columns):
+        raise fail("categorical", f"has {len(categorical)} flags for {len(columns)} columns")
+    if len(set(columns.tolist())) != len(columns):
+        raise fail("columns", "names a column twice")
+    if member("missing").tolist() not in (["error"], ["impute"]):
+        raise fail("missing", "must be 'error' or 'impute'")
+    for key in ("mean", "scale"):
+        value = member(key)
+        if len(value) != len(columns) - n_categorical:
+            raise fail(key, f"has {len(value)} entries for {len(columns) - n_categorical} numbers")
+        if not np.isfinite(value).all() or (key == "scale" and (value <= 0).any()):
+            raise fail(key, "must be finite" + (" and positive" if key == "scale" else ""))
+    counts, every, fill = member("category_counts"), member("categories"), member("fill")
+    if len(counts) != n_categorical or (counts < 1).any() or counts.sum() != len(every):
+        raise fail(
+            "category_counts",
+            f"must be {n_categorical} counts >= 1 summing to the {len(every)} categories",
+        )
+    if len(fill) != n_categorical:
+        raise fail("fill", f"has {len(fill)} entries for {n_categorical} categorical columns")
+    for group, filled in zip(np.split(every, np.cumsum(counts)[:-1]), fill):
+        if (group[1:] <= group[:-1]).any():  # searched with np.searchsorted when encoding
+            raise fail("categories", "must list each column's categories sorted, once each")
+        if filled not in group:
+            raise fail("fill", f"names {str(filled)!r}, which is not one of its categories")
+    if prefix + "standardize" in arrays and member("standardize").shape != (1,):
+        raise fail("standardize", "must be one flag")
 
 
 def _category_index(column: Column, categories: np.ndarray, fill: str) -> np.ndarray:
