@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import yaml
 
@@ -175,7 +176,7 @@ def safe_load(text: str) -> object:
 def read_text(path: str | os.PathLike) -> str:
     """A YAML file's text (UTF-8), refused with TooLargeError past MAX_BYTES before more is
     read. OSError and UnicodeDecodeError as from Path.read_text."""
-    with open(path, "rb") as file:
+    with Path(path).open("rb") as file:
         data = file.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise TooLargeError(problem=f"larger than {MAX_BYTES:,} bytes (a config or grid file)")
