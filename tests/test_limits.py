@@ -51,7 +51,7 @@ def test_a_grid_of_a_billion_points_is_refused_at_once(mlp_cli, iris_config, tmp
         f"error: {path}: {count}; a sweep takes at most 10,000 points "
         "(split the grid, or draw fewer samples)\n"
     )
-    assert seconds < 0.5  # (it used to reach 6.1 GB before a MemoryError)
+    assert seconds < 1.0  # (loaded machines too; it used to reach 6.1 GB before a MemoryError)
     assert not (tmp_path / "runs").exists()
 
 
@@ -77,7 +77,7 @@ def test_a_config_of_a_million_keys_is_refused_by_its_size(mlp_cli, tmp_path):
     assert (
         result.stderr == f"error: {path}: larger than {MAX_BYTES:,} bytes (a config or grid file)\n"
     )
-    assert seconds < 0.5  # (it used to take 66 s)
+    assert seconds < 1.0  # (loaded machines too; it used to take 66 s)
 
 
 def test_a_config_under_the_size_limit_is_refused_at_its_ten_thousandth_node(tmp_path):
@@ -88,7 +88,7 @@ def test_a_config_under_the_size_limit_is_refused_at_its_ten_thousandth_node(tmp
     start = time.perf_counter()
     with pytest.raises(ConfigError, match=f"line 5000, column 8: more than {MAX_NODES} YAML nodes"):
         read_yaml(path)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 1.0
 
 
 def test_an_integer_too_long_to_convert_is_one_line(mlp_cli, tmp_path):
