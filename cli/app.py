@@ -953,6 +953,10 @@ def main() -> None:
     except Terminated as stop:  # SIGTERM outside training, e.g. while loading the data
         error_console().print(interrupted_line(stop.signum), markup=False)
         sys.exit(128 + stop.signum)
+    except OSError as err:  # Typer's own help or usage box could not be written
+        output.abandon_stdout()  # (so that the interpreter's last flush stays quiet)
+        error_console().print(f"error: could not write the output: {err.strerror}", markup=False)
+        sys.exit(FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,6 +100,11 @@ def reopen_closed_streams() -> None:
                 os.close(null)
 
 
+def abandon_stdout() -> None:
+    """Drop whatever is still buffered for a stdout that failed, and any later writes."""
+    ForgivingStream(sys.stdout)._give_up()
+
+
 def stdout() -> ForgivingStream:
     """The current stdout, wrapped (tests replace sys.stdout, so it is read at each call)."""
     return ForgivingStream(sys.stdout)
