@@ -11,8 +11,8 @@ Output files (`--out`, `mlp export`) are replaced atomically when they are regul
 anything else that is already there (a FIFO, a device, a link such as /dev/stdout) is written
 through, as a shell redirect would, and never replaced.
 
-Nothing here reads data as Rich markup: the consoles are made with `markup=False`, so a column
-named `weight[kg]` or a run named `[bold red]x` is shown as written.
+Nothing here reads data as Rich markup: the consoles read neither markup nor `:emoji:` codes, so
+a column named `weight[kg]` or a run named `[bold red]x` is shown as written.
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ def console(quiet: bool = False) -> Console:
     Soft wrap: a line is never broken or cropped by Rich (a terminal wraps it, a pipe keeps
     it whole, so a path in it can be copied); tables still fit the width (render.fitted).
     """
-    return Console(file=stdout(), quiet=quiet, highlight=False, soft_wrap=True, markup=False)
+    return Console(
+        file=stdout(), quiet=quiet, highlight=False, soft_wrap=True, markup=False, emoji=False
+    )
 
 
 def print_line(text: str) -> None:
@@ -130,7 +132,7 @@ def error_console() -> Console:
     """Errors go to stderr, one unwrapped line, with no markup read into the message; a closed
     or failing stderr costs nothing (--json still prints its one object on stdout)."""
     stderr = ForgivingStream(sys.stderr)
-    return Console(file=stderr, soft_wrap=True, highlight=False, markup=False)
+    return Console(file=stderr, soft_wrap=True, highlight=False, markup=False, emoji=False)
 
 
 def write_product(text: str) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -80,6 +81,10 @@ def _laid_out(console: Console, options: ConsoleOptions, table: Table) -> Table 
     """
     unclamped = options.update(max_width=WIDE)  # measure whole cells, not cut to the width
     ranges = [table._measure_column(console, unclamped, c) for c in table.columns]
+    # a no_wrap column cannot take less than its longest cell without cutting it
+    ranges = [
+        Measurement(r.maximum, r.maximum) if c.no_wrap else r for r, c in zip(ranges, table.columns)
+    ]
     room = options.max_width - table._extra_width
     if sum(r.maximum for r in ranges) <= room:
         return table

@@ -49,11 +49,12 @@ def test_columns_and_labels_that_look_like_markup_train_and_evaluate_verbatim(ml
 
 def test_a_run_named_like_markup_is_listed_verbatim(mlp_cli, iris_config, tmp_path):
     runs = tmp_path / "runs"
-    run = runs / "[bold red]BOLD"
+    run = runs / "[bold red]BOLD:thumbs_up:"  # neither markup nor an emoji code
     assert mlp_cli("train", "--config", iris_config, "--out", run, "-q").exit_code == 0
     listed = mlp_cli("runs", runs)
     assert listed.exit_code == 0, listed.stderr
-    assert "[bold red]BOLD" in listed.stdout
+    assert "name: [bold red]BOLD:thumbs_up:\n" in listed.stdout  # too wide for a table at 120
+    assert "…" not in listed.stdout  # and no cell cut short
     assert f"Runs in {runs} (1)" in listed.stdout
 
 
