@@ -673,7 +673,9 @@ def export_command(
     if as_json:
         output.print_line(json.dumps(report))
         return
-    output.console().print(
+    # the graph itself may have gone to stdout (`mlp export RUN /dev/stdout > model.onnx`)
+    console = error_console() if output.is_stdout(out) else output.console()
+    console.print(
         f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): input 'input' float32 "
         f"N x {len(report['inputs'])}, outputs 'probabilities' N x {len(report['classes'])} "
         "and 'label'",

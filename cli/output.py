@@ -193,6 +193,15 @@ def write_file(path: Path, data: bytes) -> None:
         _write_through(path, data)
 
 
+def is_stdout(path: Path) -> bool:
+    """Whether `path` is where stdout goes (/dev/stdout, or the file it was redirected to), so
+    that a report printed after writing it would land in the same file."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except OSError:
+        return False
+
+
 def _write_through(path: Path, data: bytes) -> None:
     """Open `path` for writing as `> path` would (truncating what a link points to) and write
     every byte; a FIFO waits for its reader, as with a shell."""

@@ -188,6 +188,15 @@ def test_export_onto_a_fifo_writes_through_it(trained, tmp_path):
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
+def test_export_to_dev_stdout_keeps_its_report_off_the_graph(trained):
+    onnx = pytest.importorskip("onnx")
+    done = subprocess.run([*MLP, "export", trained.run, "/dev/stdout"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    graph = onnx.load_from_string(done.stdout)  # every byte on stdout is the graph
+    assert graph.graph.input[0].name == "input"
+    assert done.stderr.startswith(b"wrote /dev/stdout (" + f"{len(done.stdout):,}".encode())
+
+
 def test_an_export_that_cannot_be_written_names_the_path_once(trained, tmp_path):
     pytest.importorskip("onnx")
     run = trained.run
