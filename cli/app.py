@@ -35,7 +35,7 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from cli.startup import Terminated, interrupted_line, stop_on_sigterm
+from cli.startup import Terminated, report_stop, stop_on_sigterm
 from cli.threads import (
     for_training,
     one_shot_count,
@@ -949,12 +949,11 @@ def main() -> None:
     stop_on_sigterm()  # (again: a no-op after cli.startup, which installs it before the imports)
     try:
         app()
-    except KeyboardInterrupt:  # outside training (which handles Ctrl-C itself): no traceback
-        error_console().print("interrupted", markup=False)
-        sys.exit(130)
-    except Terminated as stop:  # SIGTERM outside training, e.g. while loading the data
-        error_console().print(interrupted_line(stop.signum), markup=False)
-        sys.exit(128 + stop.signum)
+    except (KeyboardInterrupt, Terminated) as stop:  # outside training, which saves first
+        signum = stop.signum if isinstance(stop, Terminated) else signal.SIGINT
+        output.stdout().flush()  # what was printed before comes first
+        report_stop(signum)
+        sys.exit(128 + signum)
     except OSError as err:  # Typer's own help or usage box could not be written
         output.abandon_stdout()  # (so that the interpreter's last flush stays quiet)
         error_console().print(f"error: could not write the output: {err.strerror}", markup=False)

@@ -8,7 +8,7 @@ import contextlib
 import errno
 import functools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 
 import typer
 
@@ -76,11 +76,3 @@ def report(err: CommandError, as_json: bool) -> None:
         output.error_console().print(f"{err.prefix}{line}", markup=False)
     if as_json:
         output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))
-
-
-def wants_json(args: Sequence[str]) -> bool:
-    """Whether a command line asks for --json (before any `--` that ends the options)."""
-    options = list(args)
-    if "--" in options:
-        options = options[: options.index("--")]
-    return "--json" in options

@@ -19,7 +19,8 @@ import typer.core
 # Typer 0.29 carries its own copy of click; its usage errors are only importable from there.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from cli.errors import CommandError, report, wants_json
+from cli.errors import CommandError, report
+from cli.startup import wants_json
 
 
 def _as_flag(option):

@@ -11,9 +11,11 @@ This module imports nothing heavy, so that the handler is in place within millis
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 
 
 class Terminated(BaseException):
@@ -42,6 +44,25 @@ def interrupted_line(signum: int) -> str:
     return f"interrupted ({signal.Signals(signum).name})"
 
 
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether a command line asks for --json (before any `--` that ends the options)."""
+    options = list(args)
+    if "--" in options:
+        options = options[: options.index("--")]
+    return "--json" in options
+
+
+def report_stop(signum: int) -> None:
+    """The interrupted line on stderr and, under --json, the JSON error object on stdout;
+    written straight to the descriptors (the consoles may not exist yet), failures ignored."""
+    line = interrupted_line(signum)
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode())
+    if wants_json(sys.argv[1:]):
+        with contextlib.suppress(OSError):
+            os.write(1, (json.dumps({"error": line, "exit_code": 128 + signum}) + "\n").encode())
+
+
 def main() -> None:
     """Console-script entry point: the handler first, then the `mlp` app."""
     stop_on_sigterm()
@@ -50,6 +71,8 @@ def main() -> None:
 
         run_app()
     except Terminated as stop:  # during the imports: no console to print on yet
-        with contextlib.suppress(OSError):
-            os.write(2, (interrupted_line(stop.signum) + "\n").encode())
+        report_stop(stop.signum)
         sys.exit(128 + stop.signum)
+    except KeyboardInterrupt:  # Ctrl-C during the imports: no traceback either
+        report_stop(signal.SIGINT)
+        sys.exit(128 + signal.SIGINT)

@@ -219,10 +219,11 @@ def catches(pid: int, signum: int) -> bool:
     return False
 
 
-def test_sigterm_during_start_up_prints_the_interrupted_line(trained, tmp_path):
-    config = trained.config
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_sigterm_during_start_up_prints_the_interrupted_line(trained, tmp_path, json_flag):
     process = subprocess.Popen(
-        [*MLP, "train", "-c", config, "--out", tmp_path / "run"],
+        [*MLP, "train", "-c", trained.config, "--out", tmp_path / "run", *json_flag],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
@@ -230,6 +231,10 @@ def test_sigterm_during_start_up_prints_the_interrupted_line(trained, tmp_path):
     while not catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
         time.sleep(0.001)
     process.send_signal(signal.SIGTERM)  # about half a second before the imports are done
-    _, stderr = process.communicate(timeout=30)
+    stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 143
     assert stderr == "interrupted (SIGTERM)\n"
+    if json_flag:
+        assert json.loads(stdout) == {"error": "interrupted (SIGTERM)", "exit_code": 143}
+    else:
+        assert stdout == ""
