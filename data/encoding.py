@@ -431,15 +431,15 @@ def _check_stored(arrays, prefix: str) -> None:
     for key in ("mean", "scale"):
         value = member(key)
         if len(value) != len(columns) - n_categorical:
-            raise fail(key, f"has {len(value)} entries for {len(columns) - n_categorical} numbers")
+            n_numeric = len(columns) - n_categorical
+            raise fail(key, f"has {len(value)} entries for {n_numeric} numeric columns")
         if not np.isfinite(value).all() or (key == "scale" and (value <= 0).any()):
             raise fail(key, "must be finite" + (" and positive" if key == "scale" else ""))
     counts, every, fill = member("category_counts"), member("categories"), member("fill")
-    if len(counts) != n_categorical or (counts < 1).any() or counts.sum() != len(every):
-        raise fail(
-            "category_counts",
-            f"must be {n_categorical} counts >= 1 summing to the {len(every)} categories",
-        )
+    if len(counts) != n_categorical:
+        raise fail("category_counts", f"has {len(counts)} counts for {n_categorical} columns")
+    if (counts < 1).any() or counts.sum() != len(every):
+        raise fail("category_counts", f"must be >= 1 and sum to the {len(every)} categories")
     if len(fill) != n_categorical:
         raise fail("fill", f"has {len(fill)} entries for {n_categorical} categorical columns")
     for group, filled in zip(np.split(every, np.cumsum(counts)[:-1]), fill):

@@ -71,9 +71,13 @@ DAMAGE = {
     ),
     "counts past the categories": (
         replaced("prep.category_counts", [4]),
-        "prep.category_counts must be 1 counts >= 1 summing to the 3 categories",
+        "prep.category_counts must be >= 1 and sum to the 3 categories",
     ),
-    "short mean": (replaced("prep.mean", [0.5]), "prep.mean has 1 entries for 2 numbers"),
+    "counts for two columns": (
+        replaced("prep.category_counts", [2, 1]),
+        "prep.category_counts has 2 counts for 1 columns",
+    ),
+    "short mean": (replaced("prep.mean", [0.5]), "prep.mean has 1 entries for 2 numeric columns"),
     "zero scale": (
         replaced("prep.scale", [1.0, 0.0]),
         "prep.scale must be finite and positive",
