@@ -35,6 +35,18 @@ def _json_usage_error(err: UsageError) -> typer.Exit:
     return typer.Exit(err.exit_code)
 
 
+def _parsed(make_context, info_name, args, parent, extra):
+    """`make_context(...)`, with a usage error reported the --json way where asked for."""
+    try:
+        return make_context(info_name, list(args), parent=parent, **extra)
+    except NoArgsIsHelpError:  # `mlp` alone shows the help, as it always has
+        raise
+    except UsageError as err:
+        if not wants_json(args):
+            raise
+        raise _json_usage_error(err) from None
+
+
 class FlagHelpCommand(typer.core.TyperCommand):
     """A command whose --help option is shown without a type, its arguments by name."""
 
@@ -47,14 +59,7 @@ class FlagHelpCommand(typer.core.TyperCommand):
 
     def make_context(self, info_name, args, parent=None, **extra):
         """Parse `args`; under --json a usage error is the JSON error object."""
-        try:
-            return super().make_context(info_name, list(args), parent=parent, **extra)
-        except NoArgsIsHelpError:
-            raise
-        except UsageError as err:
-            if not wants_json(args):
-                raise
-            raise _json_usage_error(err) from None
+        return _parsed(super().make_context, info_name, args, parent, extra)
 
 
 class FlagHelpGroup(typer.core.TyperGroup):
@@ -62,6 +67,10 @@ class FlagHelpGroup(typer.core.TyperGroup):
 
     def get_help_option(self, ctx):
         return _as_flag(super().get_help_option(ctx))
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        """Parse the options before the command (`mlp --bogus --json` is a JSON error too)."""
+        return _parsed(super().make_context, info_name, args, parent, extra)
 
     def resolve_command(self, ctx, args):
         """The command `args` name; under --json an unknown one is the JSON error object."""

@@ -74,6 +74,7 @@ def test_the_export_install_hint_shows_in_help(mlp_cli):
         ),
         (["cv", "-c", "x.yaml", "--folds", "1"], "Invalid value for '--folds' / '-k'"),
         (["trian"], "No such command 'trian'."),
+        (["--bogus"], "No such option: --bogus"),
     ],
 )
 def test_usage_errors_under_json_are_the_json_error_object(mlp_cli, args, message):
