@@ -466,7 +466,9 @@ class Preprocessor:
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "prep.") -> Preprocessor:
-        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile)."""
+        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile); a
+        DataError naming the member where the arrays do not fit together (a damaged file)."""
+        _check_stored(arrays, prefix)
         every = arrays[prefix + "categories"]
         bounds = np.cumsum(arrays[prefix + "category_counts"])[:-1]
         counts = arrays[prefix + "category_counts"]
@@ -501,6 +503,77 @@ def _split_other(arrays, prefix: str) -> tuple[np.ndarray, ...]:
     counts = np.asarray(arrays[prefix + "other_counts"], dtype=np.int64)
     every = np.asarray(arrays[prefix + "other"]).astype(str)
     return tuple(np.split(every, np.cumsum(counts)[:-1]))
+
+
+_STORED_KINDS = {  # what to_arrays writes: member -> the dtype kinds it may have
+    "columns": "U",
+    "categorical": "b",
+    "missing": "U",
+    "mean": "fiu",
+    "scale": "fiu",
+    "categories": "U",
+    "category_counts": "iu",
+    "fill": "U",
+    "other": "U",
+    "other_counts": "iu",
+}
+
+
+def _check_stored(arrays, prefix: str) -> None:
+    """Refuse stored preprocessing arrays that do not describe one Preprocessor: every member
+    present with its dtype, and their lengths, counts and values consistent with each other."""
+
+    def member(key: str) -> np.ndarray:
+        if prefix + key not in arrays:
+            raise DataError(f"{prefix}{key} is missing")
+        value = np.asarray(arrays[prefix + key])
+        if value.dtype.kind not in _STORED_KINDS.get(key, "b"):
+            raise DataError(f"{prefix}{key} has the wrong type ({value.dtype})")
+        return value.reshape(-1)
+
+    def fail(key: str, problem: str) -> DataError:
+        return DataError(f"{prefix}{key} {problem}")
+
+    columns, categorical = member("columns"), member("categorical")
+    n_categorical = int(categorical.sum())
+    if len(categorical) != len(columns):
+        raise fail("categorical", f"has {len(categorical)} flags for {len(columns)} columns")
+    if len(set(columns.tolist())) != len(columns):
+        raise fail("columns", "names a column twice")
+    if member("missing").tolist() not in (["error"], ["impute"]):
+        raise fail("missing", "must be 'error' or 'impute'")
+    for key in ("mean", "scale"):
+        value = member(key)
+        if len(value) != len(columns) - n_categorical:
+            n_numeric = len(columns) - n_categorical
+            raise fail(key, f"has {len(value)} entries for {n_numeric} numeric columns")
+        if not np.isfinite(value).all() or (key == "scale" and (value <= 0).any()):
+            raise fail(key, "must be finite" + (" and positive" if key == "scale" else ""))
+    counts, every, fill = member("category_counts"), member("categories"), member("fill")
+    if len(counts) != n_categorical:
+        raise fail("category_counts", f"has {len(counts)} counts for {n_categorical} columns")
+    if (counts < 1).any() or counts.sum() != len(every):
+        raise fail("category_counts", f"must be >= 1 and sum to the {len(every)} categories")
+    if len(fill) != n_categorical:
+        raise fail("fill", f"has {len(fill)} entries for {n_categorical} categorical columns")
+    others = [np.array([], dtype=str)] * n_categorical
+    if prefix + "other" in arrays or prefix + "other_counts" in arrays:  # data.max_categories
+        other, other_counts = member("other"), member("other_counts")
+        if len(other_counts) != n_categorical or (other_counts < 0).any():
+            raise fail("other_counts", f"must give {n_categorical} counts >= 0")
+        if other_counts.sum() != len(other):
+            raise fail("other_counts", f"must sum to the {len(other)} infrequent categories")
+        others = np.split(other, np.cumsum(other_counts)[:-1])
+        for group in others:
+            if (group[1:] <= group[:-1]).any():  # searched with np.searchsorted too
+                raise fail("other", "must list each column's categories sorted, once each")
+    for group, rest, filled in zip(np.split(every, np.cumsum(counts)[:-1]), others, fill):
+        if (group[1:] <= group[:-1]).any():  # searched with np.searchsorted when encoding
+            raise fail("categories", "must list each column's categories sorted, once each")
+        if filled not in group and filled not in rest:
+            raise fail("fill", f"names {str(filled)!r}, which is not one of its categories")
+    if prefix + "standardize" in arrays and member("standardize").shape != (1,):
+        raise fail("standardize", "must be one flag")
 
 
 def _category_index(
