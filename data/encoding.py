@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.errors import DataError
+from data.prepare import fit_standardizer
 from data.table import MISSING_MARKERS, Column, Table
 
 MISSING_POLICIES = ("error", "impute")
@@ -629,11 +630,11 @@ def _present(table: Table, column: Column) -> np.ndarray:
 
 def _fit_numeric(table: Table, column: Column) -> tuple[float, float]:
     present = _present(table, column)
-    mean = float(present.mean())
-    filled = np.where(column.missing, mean, column.values)
-    # population std of the filled column, as SimpleImputer then StandardScaler compute it
-    std = float(np.sqrt(np.mean((filled - filled.mean()) ** 2)))
-    return float(filled.mean()), std if np.ptp(filled) > 0 else 1.0
+    filled = np.where(column.missing, present.mean(), column.values)
+    # the filled column's mean and population std, as SimpleImputer then StandardScaler compute
+    # them, by the one standardizer of bundled sets and tables alike (near-constant: scale 1)
+    mean, scale = fit_standardizer(filled[:, None])
+    return float(mean[0]), float(scale[0])
 
 
 def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str, np.ndarray]:
