@@ -955,7 +955,7 @@ def main() -> None:
         report_stop(signum)
         sys.exit(128 + signum)
     except OSError as err:  # Typer's own help or usage box could not be written
-        output.abandon_stdout()  # (so that the interpreter's last flush stays quiet)
+        output.silence(sys.stdout)  # (so that the interpreter's last flush stays quiet)
         error_console().print(f"error: could not write the output: {err.strerror}", markup=False)
         sys.exit(FAILED)
 

@@ -77,10 +77,16 @@ class ForgivingStream(io.TextIOBase):
 
     def _give_up(self) -> None:
         self.broken = True
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.target.fileno())  # type: ignore[union-attr]
-            os.close(devnull)
+        silence(self.target)
+
+
+def silence(stream: TextIO | None) -> None:
+    """Point `stream`'s descriptor at /dev/null, so that what is still buffered for it (the
+    interpreter flushes at exit) and anything written later is dropped without an error."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[union-attr]
+        os.close(devnull)
 
 
 def reopen_closed_streams() -> None:
@@ -98,11 +104,6 @@ def reopen_closed_streams() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-
-
-def abandon_stdout() -> None:
-    """Drop whatever is still buffered for a stdout that failed, and any later writes."""
-    ForgivingStream(sys.stdout)._give_up()
 
 
 def stdout() -> ForgivingStream:
@@ -156,9 +157,9 @@ def write_product(text: str) -> None:
             stream.flush()  # whatever was printed before goes first
             _write_all(fd, text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
     except BrokenPipeError:
-        ForgivingStream(stream)._give_up()
+        silence(stream)
     except (OSError, ValueError) as err:
-        ForgivingStream(stream)._give_up()  # the interpreter's last flush must not fail again
+        silence(stream)  # the interpreter's last flush must not fail again
         code = getattr(err, "errno", None) or errno.EIO
         raise OSError(code, getattr(err, "strerror", None) or str(err), "stdout") from None
 
