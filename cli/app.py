@@ -22,14 +22,7 @@ from rich.table import Table
 
 from cli import output, render, rundir
 from cli.config import load_config, loads_config
-from cli.errors import (
-    BAD_INPUT,
-    FAILED,
-    describe_os_error,
-    fail,
-    reported,
-    user_errors,
-)
+from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, prepare_data
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
