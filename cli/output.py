@@ -89,23 +89,6 @@ def silence(stream: TextIO | None) -> None:
         os.close(devnull)
 
 
-def reopen_closed_streams() -> None:
-    """Point a standard descriptor the process started without (`>&-`, `2>&-`) at /dev/null.
-
-    Otherwise the next file opened would take its number, and a stray write to stdout or
-    stderr (a library's warning, a worker process) would land in a run's file. sys.stdout
-    and sys.stderr stay None, which the streams here read as closed.
-    """
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-
-
 def stdout() -> ForgivingStream:
     """The current stdout, wrapped (tests replace sys.stdout, so it is read at each call)."""
     return ForgivingStream(sys.stdout)
