@@ -28,6 +28,7 @@ def prepare_in_a_new_process(cache):
     return result.stdout.split()
 
 
+@pytest.mark.slow
 def test_a_repeated_run_does_not_import_scikit_learn(tmp_path):
     # 1797 digits: ceil(0.2 * 1797) = 360 test, ceil(0.1 * 1437) = 144 validation, 1293 train
     assert prepare_in_a_new_process(tmp_path) == ["1293", "True"]  # loads and caches

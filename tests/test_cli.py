@@ -62,6 +62,7 @@ def test_each_command_help_explains_its_options(mlp_cli, command, options):
         assert option in result.stdout
 
 
+@pytest.mark.slow
 def test_python_dash_m_cli_runs_the_same_app():
     result = subprocess.run(
         [sys.executable, "-m", "cli", "datasets", "--json"], capture_output=True, text=True
@@ -383,6 +384,7 @@ def test_train_then_eval_then_gradcheck_end_to_end(mlp_cli, iris_config, tmp_pat
 SKLEARN_DIGITS_TEST_ACCURACY = [0.9667, 0.9778, 0.9611, 0.9722, 0.9750]
 
 
+@pytest.mark.slow
 def test_shipped_digits_config_learns_as_well_as_scikit_learns_mlp(mlp_cli, tmp_path):
     accuracies = []
     for seed in range(5):

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.slow
 def test_the_core_imports_numpy_only():
     code = (
         "import sys, mlp, mlp.checkpoint, mlp.gradcheck, mlp.training\n"

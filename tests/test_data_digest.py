@@ -55,6 +55,7 @@ def test_file_record_of_a_missing_file_or_a_directory_is_one_line(tmp_path):
         file_record(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_csv_is_read_once_and_its_record_hashes_what_was_parsed(tmp_path):
     # A named pipe gives its content to one reader only: a second read would wait forever.
     fifo = tmp_path / "pipe.csv"

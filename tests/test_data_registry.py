@@ -82,6 +82,7 @@ def test_table_keys_are_refused_for_a_bundled_set():
             load_dataset("iris", TableSettings(**{key: value}))
 
 
+@pytest.mark.slow
 def test_listing_the_registry_does_not_import_scikit_learn():
     code = (
         "import sys, data\n"

@@ -134,6 +134,7 @@ def test_a_size_of_zero_leaves_that_part_empty_and_draws_nothing(iris):
     assert s.train.tolist() == list(range(150)) and list(s.parts()) == ["train"]
 
 
+@pytest.mark.slow
 def test_splitting_a_csv_never_imports_scikit_learn(tmp_path):
     csv = tmp_path / "small.csv"
     csv.write_text("a,b,label\n" + "".join(f"{i},{i % 3},c{i % 2}\n" for i in range(20)))

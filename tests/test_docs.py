@@ -73,6 +73,7 @@ def test_the_name_check_catches_a_renamed_function():
     }
 
 
+@pytest.mark.slow
 def test_the_worked_example_command_prints_1_6094():
     [command] = re.findall(r'```bash\n(python -c ".*?")\n```', MATH)
     result = subprocess.run(command, shell=True, capture_output=True, text=True, cwd=ROOT)
@@ -145,6 +146,7 @@ def test_the_recipe_for_a_fourth_optimizer_runs_and_resumes_exactly():
     assert copy[0] == params[0] and again.lr == 0.01
 
 
+@pytest.mark.slow
 def test_python_dash_m_cli_help_runs():
     result = subprocess.run([sys.executable, "-m", "cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "predict" in result.stdout and "curves" in result.stdout

@@ -171,6 +171,7 @@ def outcomes(finished_run, tmp_path_factory):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
 def test_hostile_checkpoints_are_refused_cheaply_by_real_processes(outcomes, case):
     file, _, _, culprits = CASES[case]

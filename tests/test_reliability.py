@@ -112,6 +112,7 @@ def test_a_second_ctrl_c_during_the_save_does_not_corrupt_it(
     assert_same_weights(run, straight)
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_real_process_then_resume_gives_the_uninterrupted_result(tmp_path):
     config = tmp_path / "long.yaml"  # far longer than the test waits: Ctrl-C comes mid-run
     config.write_text(CONFIG.replace("epochs: 6", "epochs: 100000").replace("[6]", "[64]"))
@@ -225,6 +226,7 @@ def test_an_unwritable_output_directory_is_one_line(mlp_cli, config, tmp_path):
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_get_different_directories(config, tmp_path):
     command = [sys.executable, "-m", "cli", "train", "--config", str(config), "-q"]
     command += ["--threads", "1"]

@@ -21,6 +21,9 @@ import pytest
 from cli.remote import check_versions, mlp_version
 from cli.usage import UsageError
 
+# a Dask cluster of real worker processes on this machine
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("dask.distributed")  # installed with the test extra
 
 DASK = str(Path(sys.executable).parent / "dask")

@@ -108,6 +108,7 @@ def _commit_run(target: Path, files: dict[str, bytes]) -> None:
     cli.rundir._commit(target)
 
 
+@pytest.mark.slow
 def test_a_reader_racing_overwrites_never_pairs_files_of_two_commits(two_runs, tmp_path):
     # Two commits with the same shapes: a split of one paired with the model of the other
     # would score the wrong rows silently. Each read is identified by both its files.

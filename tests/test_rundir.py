@@ -118,6 +118,7 @@ def reference(config, tmp_path):
     return runs
 
 
+@pytest.mark.slow
 def test_a_kill_at_any_step_of_a_new_run_leaves_it_complete_or_resumable(
     config, tmp_path, reference, monkeypatch
 ):
@@ -155,6 +156,7 @@ CHANGES = {  # two ways to replace a complete 3-epoch run with the 5-epoch one
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_a_kill_at_any_step_of_a_change_leaves_the_earlier_run_as_it_was(
     config, tmp_path, reference, change
@@ -226,6 +228,7 @@ def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
     assert len(killed_at) >= 24
 
 
+@pytest.mark.slow
 def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
     monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)
     long = ["--set", "train.epochs=40"]
@@ -244,6 +247,7 @@ def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
         assert weights(run) == weights(straight)
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_naming_the_holder(config, tmp_path):
     config.write_text(CONFIG.replace("epochs: 3", "epochs: 100000"))
     run = tmp_path / "busy"
@@ -408,6 +412,7 @@ def _forked_import(run, exported, kill_at_step):
     return os.WIFSIGNALED(status)
 
 
+@pytest.mark.slow
 def test_an_import_killed_at_any_step_is_never_a_complete_run_until_it_is_done(
     mlp_cli, config, tmp_path
 ):

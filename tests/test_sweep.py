@@ -207,6 +207,7 @@ def _alive(pid):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
 def test_killing_the_sweep_stops_its_workers_within_seconds(files, signum):
     import subprocess

@@ -181,6 +181,7 @@ def test_the_shipped_mixed_config_trains_and_predicts(mlp_cli, tmp_path):
     assert predicted.stdout.splitlines()[1].startswith("W001,")
 
 
+@pytest.mark.slow
 def test_pandas_is_imported_only_when_a_file_is_read(tmp_path):
     import subprocess
     import sys

@@ -190,6 +190,7 @@ def _train_command(config, run, *extra):
     return [*MLP, "train", "--config", str(config), "--out", str(run), *extra]
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_or_a_failing_stdout_never_loses_the_run(iris_config, tmp_path):
     run = tmp_path / "piped"
     command = " ".join(_train_command(iris_config, run))
@@ -210,6 +211,7 @@ def test_a_closed_pipe_or_a_failing_stdout_never_loses_the_run(iris_config, tmp_
     assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["n"] == 30
 
 
+@pytest.mark.slow
 def test_a_closed_terminal_saves_the_state_and_exits_129(iris_config, tmp_path):
     long = iris_config.read_text().replace("epochs: 8", "epochs: 100000")
     iris_config.write_text(long)
