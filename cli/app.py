@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import dataclasses
 import importlib.util
-import io
 import json
 import os
-import shlex
 import signal
 import sys
 import warnings
@@ -21,11 +17,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import output, render, rundir
+from cli import output, render, reports, rundir
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, prepare_data, sample_weights
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
+from cli.listing import RUN_COLUMNS
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
@@ -46,8 +43,6 @@ from mlp import (
     load_checkpoint,
     predict_proba,
 )
-from mlp.evaluation import class_scores, confusion_matrix
-from mlp.schedules import DEFAULT_SCHEDULE
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -111,66 +106,6 @@ def command(name: str):
     return register
 
 
-def header(session: Session) -> list[tuple]:
-    """The rows shown before training starts."""
-    config, data, model = session.config, session.data, session.model
-    ds = data.dataset
-    sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
-    opt = config.train.optimizer
-    settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
-    extras = []
-    schedule, stopping = config.train.lr_schedule, config.train.early_stopping
-    if schedule.name != DEFAULT_SCHEDULE:
-        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(schedule).items())
-        extras.append(("lr schedule", f"{schedule.name}: {details}"))
-    if stopping is not None:
-        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(stopping).items())
-        extras.append(("early stop", details))
-    extras += [("note", note) for note in config.notes]
-    columns = []
-    if data.preprocessor is not None and ds.roles is not None:
-        roles = ds.roles
-        label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
-        if ds.table is not None and roles.id is not None and roles.id == ds.table.rownames:
-            label += " (the row names: the first column, unnamed in the header)"
-        if ds.table is not None and ds.table.decimal == ",":
-            extras.append(("note", "numbers read with decimal commas (data.decimal)"))
-        if ds.n_dropped:
-            label += f", {ds.n_dropped} rows without a label left out"
-        columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
-    return [
-        ("config", str(session.config_path)),
-        (
-            "data",
-            f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
-            f"{ds.n_classes} classes ({sizes}; standardised: {config.data.standardize})",
-        ),
-        *columns,
-        (
-            "model",
-            f"{architecture(model.layer_sizes)}, {model.n_params:,} parameters "
-            f"({config.model.activation}, {config.model.dtype})",
-        ),
-        ("optimizer", f"{opt.name}: {settings}"),
-        *([("threads", session.threads.describe())] if session.threads else []),
-        (
-            "training",
-            f"{config.train.epochs} epochs, batch {config.train.batch_size}, "
-            f"weight decay {config.train.weight_decay}, shuffle {config.train.shuffle}, "
-            f"seed {config.seed}",
-        ),
-        *extras,
-    ]
-
-
-def headline(final: dict[str, dict]) -> tuple[str, dict]:
-    """The split a run is judged by: test if there is one, else val, else train."""
-    for name in ("test", "val", "train"):
-        if name in final:
-            return name, final[name]
-    raise AssertionError("a run always has a training split")
-
-
 @command("train")
 def train_command(
     config_path: Annotated[
@@ -223,7 +158,7 @@ def train_command(
             console.print(chart)
         console.print(render.results_table(final))
         console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
-    split, figures = headline(final)
+    split, figures = reports.headline(final)
     line = (
         f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
         f"after {summary['epochs']} epochs in {summary['wall_seconds']:.1f}s; "
@@ -257,7 +192,7 @@ def train_and_save(console: Console, session: Session) -> dict:
     """Train with a progress bar and save the run; a stop, a divergence or a failed write
     becomes one line on stderr and the exit code that says which."""
     if not console.quiet:
-        console.print(render.key_value_grid(header(session)))
+        console.print(render.key_value_grid(reports.train_header(session)))
     if session.resumed:
         trainer = session.trainer
         console.print(
@@ -361,7 +296,9 @@ def eval_command(
             error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
         result = evaluate(checkpoint.model, rows.X, rows.y)
-    report = scores_report(checkpoint, result, rows.y, completed.data.get("train_class_counts"))
+    report = reports.scores_report(
+        checkpoint, result, rows.y, completed.data.get("train_class_counts")
+    )
     counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     report |= counts
@@ -380,68 +317,18 @@ def eval_command(
                 ("run", str(completed.path)),
                 ("model", architecture(checkpoint.model.layer_sizes)),
                 ("data", rows.data),
-                ("split", f"{rows.split} ({rows_text(rows)})"),
+                ("split", f"{rows.split} ({reports.rows_text(rows)})"),
                 ("loss", f"{report['loss']:.4f}"),
                 ("accuracy", f"{report['accuracy']:.4f}"),
                 ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
                 ("macro F1", f"{report['macro_f1']:.4f}"),
-                *baseline_row(report["baseline_accuracy"]),
+                *reports.baseline_row(report["baseline_accuracy"]),
             ]
         )
     )
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
-
-
-def rows_text(rows) -> str:
-    """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
-    text = f"{len(rows.y)} samples"
-    if rows.n_unlabelled:
-        text += f" scored of {rows.n_read} read, {rows.n_unlabelled} without a label"
-    return text
-
-
-def baseline_row(baseline: float | None) -> list[tuple[str, str]]:
-    """The majority baseline's line, where the run recorded its training classes."""
-    if baseline is None:
-        return []
-    return [("baseline", f"{baseline:.4f} (always the most frequent training class)")]
-
-
-def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None = None) -> dict:
-    """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
-    training class counts, None for a run that did not record them), confusion matrix and
-    per-class precision, recall, F1 and support."""
-    classes = checkpoint.classes.tolist()
-    matrix = confusion_matrix(y, result.predictions, len(classes))
-    scores = class_scores(matrix)
-    per_class = [
-        {
-            "class": classes[k],
-            "precision": float(scores.precision[k]),
-            "recall": float(scores.recall[k]),
-            "f1": float(scores.f1[k]),
-            "support": int(scores.support[k]),
-        }
-        for k in range(len(classes))
-    ]
-    baseline = None
-    if train_counts and len(train_counts) == len(classes):
-        # the class a model that learned nothing would always predict: argmax takes the first
-        # of a tie, as scikit-learn's DummyClassifier(strategy="most_frequent") does
-        baseline = float(np.mean(y == int(np.argmax(train_counts))))
-    return {
-        "loss": result.loss,
-        "accuracy": result.accuracy,
-        "balanced_accuracy": result.balanced_accuracy,
-        "macro_f1": result.macro_f1,
-        "baseline_accuracy": baseline,
-        "n": result.n_samples,
-        "classes": classes,
-        "confusion_matrix": matrix.tolist(),
-        "per_class": per_class,
-    }
 
 
 @command("gradcheck")
@@ -483,7 +370,7 @@ def gradcheck_command(
             rng=rng,
             sample_weight=None if weights is None else weights[:samples],
         )
-    report = gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
+    report = reports.gradcheck_report(results, architecture(model.layer_sizes), len(y), eps, tol)
     worst = max(r.max_rel_error for r in results)
     verdict = f"{'PASS' if report['passed'] else 'FAIL'}: max relative error {worst:.2e} "
     verdict += f"(tolerance {tol:g})"
@@ -502,45 +389,6 @@ def gradcheck_command(
         raise typer.Exit(FAILED)
 
 
-def gradcheck_report(results, architecture_text: str, samples: int, eps: float, tol: float):
-    """`mlp gradcheck --json`: every array's worst entry, and the verdict."""
-    arrays = [
-        {
-            "name": r.name,
-            "shape": list(r.shape),
-            "checked": r.n_checked,
-            "max_rel_error": r.max_rel_error,
-            "where": list(r.worst_index),
-            "analytic": r.analytic,
-            "numerical": r.numerical,
-            "passed": r.max_rel_error <= tol,
-        }
-        for r in results
-    ]
-    passed = all(a["passed"] for a in arrays)
-    return {
-        "arrays": arrays,
-        "architecture": architecture_text,
-        "samples": samples,
-        "eps": eps,
-        "tolerance": tol,
-        "passed": passed,
-    }
-
-
-RUN_COLUMNS = (
-    "name",
-    "dataset",
-    "architecture",
-    "optimizer",
-    "epochs",
-    "best_val_accuracy",
-    "test_accuracy",
-    "date",
-    "status",
-)
-
-
 @command("runs")
 def runs_command(
     folder: Annotated[
@@ -552,7 +400,7 @@ def runs_command(
     as_json: JsonOption = False,
 ) -> None:
     """A table of the saved runs in a folder (default: runs/), each with its true status."""
-    from cli.listing import run_row
+    from cli.listing import run_row, sorted_runs
 
     with user_errors():
         if sort not in RUN_COLUMNS:
@@ -560,10 +408,7 @@ def runs_command(
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder of runs")
         rows = [run_row(d) for d in sorted(folder.iterdir()) if d.is_dir() and rundir.is_run(d)]
-    # Missing values sort last; numbers descending (best first), text ascending.
-    descending = sort in ("epochs", "best_val_accuracy", "test_accuracy", "date")
-    present = sorted((r for r in rows if r[sort] is not None), key=lambda r: r[sort])
-    rows = (present[::-1] if descending else present) + [r for r in rows if r[sort] is None]
+    rows = sorted_runs(rows, sort)
     if as_json:
         output.print_line(json.dumps({"runs": rows}))
         return
@@ -653,24 +498,12 @@ def predict_command(
     with using(one_shot_count(setting)):
         probabilities = predict_proba(checkpoint.model, inputs.X)
     labels = checkpoint.classes[probabilities.argmax(axis=1)]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    header = [inputs.id_column] if inputs.ids is not None else []
-    header += ["prediction"]
-    if proba:
-        header += [f"p_{label}" for label in checkpoint.classes.tolist()]
-    writer.writerow(header)
-    ids = inputs.ids.tolist() if inputs.ids is not None else None
-    for i, (label, row) in enumerate(zip(labels.tolist(), probabilities)):
-        first = [ids[i]] if ids is not None else []
-        writer.writerow(
-            [*first, label, *(repr(float(p)) for p in row)] if proba else [*first, label]
-        )
+    text = scoring.predictions_csv(inputs, labels, probabilities if proba else None, checkpoint)
     try:  # stdout is the product here: a write that fails is an error (a closed pipe aside)
         if out is None:
-            output.write_product(buffer.getvalue())
+            output.write_product(text)
             return
-        output.write_file(out, buffer.getvalue().encode("utf-8"))
+        output.write_file(out, text.encode("utf-8"))
     except OSError as err:
         where = "--out: " if out is not None else ""
         raise fail(f"{where}{describe_os_error(err)}", FAILED) from None
@@ -712,15 +545,7 @@ def export_command(
     if as_json:
         output.print_line(json.dumps(report))
         return
-    inputs = report["graph_inputs"]
-    shown = (
-        f"input 'input' float32 N x {len(report['inputs'])}"
-        if len(inputs) == 1 and inputs[0]["name"] == "input"
-        else f"{len(inputs)} inputs, one per column ("
-        + ", ".join(f"{i['name']!r} {i['type']}" for i in inputs[:5])
-        + (", ..." if len(inputs) > 5 else "")
-        + "; N x 1 each)"
-    )
+    shown = reports.graph_inputs_text(report)
     # the graph itself may have gone to stdout (`mlp export RUN /dev/stdout > model.onnx`)
     console = error_console() if output.is_stdout(out) else output.console()
     console.print(
@@ -801,7 +626,7 @@ def sweep_command(
     except KeyboardInterrupt:
         done = sum(row["status"] == "completed" for row in rows)
         options = ("--grid", str(grid), *(("--cv", str(cv)) if cv else ()))
-        again = continue_command("sweep", config_path, overrides, options, out)
+        again = reports.continue_command("sweep", config_path, overrides, options, out)
         raise fail(
             f"interrupted after {done} of {len(points)} points; the finished points are kept; "
             f"continue with: {again}",
@@ -902,7 +727,7 @@ def cv_command(
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         done = sum(row["status"] == "completed" for row in rows)
-        again = continue_command("cv", config_path, overrides, ("--folds", str(folds)), out)
+        again = reports.continue_command("cv", config_path, overrides, ("--folds", str(folds)), out)
         raise fail(
             f"interrupted after {done} of {folds} folds; the finished folds and the state of "
             f"the interrupted ones are kept; continue with: {again}",
@@ -913,7 +738,7 @@ def cv_command(
     if as_json:
         output.print_line(json.dumps(result))
     elif quiet:
-        output.print_line(cv_line(result, folds, out))
+        output.print_line(reports.cv_line(result, folds, out))
     else:
         console.print(render.cv_table(result))
     failed = [row for row in result["folds"] if row["status"] != "completed"]
@@ -924,26 +749,6 @@ def cv_command(
             markup=False,
         )
         raise typer.Exit(FAILED)
-
-
-def continue_command(
-    name: str, config_path: Path, overrides, options: tuple[str, ...], out: Path
-) -> str:
-    """The command line that continues an interrupted sweep or cv in the same folder."""
-    words = ["mlp", name, "--config", str(config_path), *options, "--out", str(out)]
-    for override in overrides or ():
-        words += ["--set", override]
-    return shlex.join(words)
-
-
-def cv_line(result: dict, folds: int, out: Path) -> str:
-    """`mlp cv --quiet`'s one line."""
-    if result["mean"] is None:
-        return f"no fold of {folds} completed; in {out}"
-    return (
-        f"mean accuracy {result['mean']:.4f} +- {result['std']:.4f} (loss "
-        f"{result['loss_mean']:.4f}) over {folds} folds; in {out}"
-    )
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:
@@ -968,14 +773,7 @@ def datasets_command(
         with user_errors():
             if name not in DATASETS:
                 raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-            dataset = DATASETS[name].load()
-        one = {
-            "name": name,
-            "description": DATASETS[name].description,
-            "samples": dataset.n_samples,
-            "features": list(dataset.feature_names),
-            "classes": dataset.classes.tolist(),
-        }
+            one = reports.dataset_detail(name)
         if as_json:
             output.print_line(json.dumps(one))
             return
@@ -985,16 +783,7 @@ def datasets_command(
         console.print(f"features ({len(features)}): " + ", ".join(features), soft_wrap=True)
         console.print(f"classes ({len(one['classes'])}): " + ", ".join(classes), soft_wrap=True)
         return
-    rows = [
-        {
-            "name": info.name,
-            "samples": info.n_samples,
-            "features": info.n_features,
-            "classes": info.n_classes,
-            "description": info.description,
-        }
-        for info in DATASETS.values()
-    ]
+    rows = reports.dataset_rows()
     if as_json:
         output.print_line(json.dumps({"datasets": rows}))
         return

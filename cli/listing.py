@@ -105,3 +105,26 @@ def _architecture(record: dict, model: dict) -> str:
 def _section(mapping: dict, key: str) -> dict:
     value = mapping.get(key)
     return value if isinstance(value, dict) else {}
+
+
+# The columns of `mlp runs`, in order; numbers sort best first, text in order.
+RUN_COLUMNS = (
+    "name",
+    "dataset",
+    "architecture",
+    "optimizer",
+    "epochs",
+    "best_val_accuracy",
+    "test_accuracy",
+    "date",
+    "status",
+)
+DESCENDING = ("epochs", "best_val_accuracy", "test_accuracy", "date")
+
+
+def sorted_runs(rows: list[dict], column: str) -> list[dict]:
+    """The rows by `column`: numbers and dates descending (best, newest first), text
+    ascending, and rows missing the value last."""
+    present = sorted((r for r in rows if r[column] is not None), key=lambda r: r[column])
+    missing = [r for r in rows if r[column] is None]
+    return (present[::-1] if column in DESCENDING else present) + missing

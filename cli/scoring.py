@@ -9,7 +9,9 @@ matched by name, and encoded with what the run learned from its training rows.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,3 +221,28 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
         "have; they were encoded as all zeros"
         for name, count in unseen.items()
     ]
+
+
+def predictions_csv(
+    inputs: Inputs,
+    labels: np.ndarray,
+    probabilities: np.ndarray | None,
+    checkpoint: Checkpoint,
+) -> str:
+    """`mlp predict`'s CSV: the id column (as the file wrote it) when the run has one, the
+    predicted label, and with `probabilities` each class's as `p_<class>` (repr: exact)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = [inputs.id_column] if inputs.ids is not None else []
+    header += ["prediction"]
+    if probabilities is not None:
+        header += [f"p_{label}" for label in checkpoint.classes.tolist()]
+    writer.writerow(header)
+    ids = inputs.ids.tolist() if inputs.ids is not None else None
+    for i, label in enumerate(labels.tolist()):
+        row = [ids[i]] if ids is not None else []
+        row.append(label)
+        if probabilities is not None:
+            row += [repr(float(p)) for p in probabilities[i]]
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -1,0 +1,212 @@
+"""What each command reports, as plain data and lines: built here, shown by `cli/app.py` (through
+`cli/render.py`, or as JSON). The commands parse, call and render; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cli.experiment import architecture
+from data import DATASETS
+from mlp.evaluation import class_scores, confusion_matrix
+from mlp.schedules import DEFAULT_SCHEDULE
+
+if TYPE_CHECKING:
+    from cli.session import Session
+
+
+def train_header(session: Session) -> list[tuple]:
+    """The rows shown before training starts."""
+    config, data, model = session.config, session.data, session.model
+    ds = data.dataset
+    sizes = ", ".join(f"{len(y)} {name}" for name, (_, y) in data.parts.items())
+    opt = config.train.optimizer
+    settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
+    extras = []
+    schedule, stopping = config.train.lr_schedule, config.train.early_stopping
+    if schedule.name != DEFAULT_SCHEDULE:
+        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(schedule).items())
+        extras.append(("lr schedule", f"{schedule.name}: {details}"))
+    if stopping is not None:
+        details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(stopping).items())
+        extras.append(("early stop", details))
+    extras += [("note", note) for note in config.notes]
+    columns = []
+    if data.preprocessor is not None and ds.roles is not None:
+        roles = ds.roles
+        label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
+        if ds.table is not None and roles.id is not None and roles.id == ds.table.rownames:
+            label += " (the row names: the first column, unnamed in the header)"
+        if ds.table is not None and ds.table.decimal == ",":
+            extras.append(("note", "numbers read with decimal commas (data.decimal)"))
+        if ds.n_dropped:
+            label += f", {ds.n_dropped} rows without a label left out"
+        columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
+    return [
+        ("config", str(session.config_path)),
+        (
+            "data",
+            f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
+            f"{ds.n_classes} classes ({sizes}; standardised: {config.data.standardize})",
+        ),
+        *columns,
+        (
+            "model",
+            f"{architecture(model.layer_sizes)}, {model.n_params:,} parameters "
+            f"({config.model.activation}, {config.model.dtype})",
+        ),
+        ("optimizer", f"{opt.name}: {settings}"),
+        *([("threads", session.threads.describe())] if session.threads else []),
+        (
+            "training",
+            f"{config.train.epochs} epochs, batch {config.train.batch_size}, "
+            f"weight decay {config.train.weight_decay}, shuffle {config.train.shuffle}, "
+            f"seed {config.seed}",
+        ),
+        *extras,
+    ]
+
+
+def headline(final: dict[str, dict]) -> tuple[str, dict]:
+    """The split a run is judged by: test if there is one, else val, else train."""
+    for name in ("test", "val", "train"):
+        if name in final:
+            return name, final[name]
+    raise AssertionError("a run always has a training split")
+
+
+def continue_command(
+    name: str, config_path: Path, overrides, options: tuple[str, ...], out: Path
+) -> str:
+    """The command line that continues an interrupted sweep or cv in the same folder."""
+    words = ["mlp", name, "--config", str(config_path), *options, "--out", str(out)]
+    for override in overrides or ():
+        words += ["--set", override]
+    return shlex.join(words)
+
+
+def cv_line(result: dict, folds: int, out: Path) -> str:
+    """`mlp cv --quiet`'s one line."""
+    if result["mean"] is None:
+        return f"no fold of {folds} completed; in {out}"
+    return (
+        f"mean accuracy {result['mean']:.4f} +- {result['std']:.4f} (loss "
+        f"{result['loss_mean']:.4f}) over {folds} folds; in {out}"
+    )
+
+
+def rows_text(rows) -> str:
+    """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
+    text = f"{len(rows.y)} samples"
+    if rows.n_unlabelled:
+        text += f" scored of {rows.n_read} read, {rows.n_unlabelled} without a label"
+    return text
+
+
+def baseline_row(baseline: float | None) -> list[tuple[str, str]]:
+    """The majority baseline's line, where the run recorded its training classes."""
+    if baseline is None:
+        return []
+    return [("baseline", f"{baseline:.4f} (always the most frequent training class)")]
+
+
+def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None = None) -> dict:
+    """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
+    training class counts, None for a run that did not record them), confusion matrix and
+    per-class precision, recall, F1 and support."""
+    classes = checkpoint.classes.tolist()
+    matrix = confusion_matrix(y, result.predictions, len(classes))
+    scores = class_scores(matrix)
+    per_class = [
+        {
+            "class": classes[k],
+            "precision": float(scores.precision[k]),
+            "recall": float(scores.recall[k]),
+            "f1": float(scores.f1[k]),
+            "support": int(scores.support[k]),
+        }
+        for k in range(len(classes))
+    ]
+    baseline = None
+    if train_counts and len(train_counts) == len(classes):
+        # the class a model that learned nothing would always predict: argmax takes the first
+        # of a tie, as scikit-learn's DummyClassifier(strategy="most_frequent") does
+        baseline = float(np.mean(y == int(np.argmax(train_counts))))
+    return {
+        "loss": result.loss,
+        "accuracy": result.accuracy,
+        "balanced_accuracy": result.balanced_accuracy,
+        "macro_f1": result.macro_f1,
+        "baseline_accuracy": baseline,
+        "n": result.n_samples,
+        "classes": classes,
+        "confusion_matrix": matrix.tolist(),
+        "per_class": per_class,
+    }
+
+
+def gradcheck_report(results, architecture_text: str, samples: int, eps: float, tol: float):
+    """`mlp gradcheck --json`: every array's worst entry, and the verdict."""
+    arrays = [
+        {
+            "name": r.name,
+            "shape": list(r.shape),
+            "checked": r.n_checked,
+            "max_rel_error": r.max_rel_error,
+            "where": list(r.worst_index),
+            "analytic": r.analytic,
+            "numerical": r.numerical,
+            "passed": r.max_rel_error <= tol,
+        }
+        for r in results
+    ]
+    passed = all(a["passed"] for a in arrays)
+    return {
+        "arrays": arrays,
+        "architecture": architecture_text,
+        "samples": samples,
+        "eps": eps,
+        "tolerance": tol,
+        "passed": passed,
+    }
+
+
+def dataset_rows() -> list[dict]:
+    """`mlp datasets`: each bundled set's size, from the registry (nothing is loaded)."""
+    return [
+        {
+            "name": info.name,
+            "samples": info.n_samples,
+            "features": info.n_features,
+            "classes": info.n_classes,
+            "description": info.description,
+        }
+        for info in DATASETS.values()
+    ]
+
+
+def dataset_detail(name: str) -> dict:
+    """`mlp datasets NAME`: the set's feature columns (the names predict matches) and classes."""
+    dataset = DATASETS[name].load()
+    return {
+        "name": name,
+        "description": DATASETS[name].description,
+        "samples": dataset.n_samples,
+        "features": list(dataset.feature_names),
+        "classes": dataset.classes.tolist(),
+    }
+
+
+def graph_inputs_text(report: dict) -> str:
+    """`mlp export`'s words for the graph's inputs: one `input` matrix, or one per column."""
+    inputs = report["graph_inputs"]
+    if len(inputs) == 1 and inputs[0]["name"] == "input":
+        return f"input 'input' float32 N x {len(report['inputs'])}"
+    shown = ", ".join(f"{i['name']!r} {i['type']}" for i in inputs[:5])
+    more = ", ..." if len(inputs) > 5 else ""
+    return f"{len(inputs)} inputs, one per column ({shown}{more}; N x 1 each)"
