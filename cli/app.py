@@ -151,25 +151,24 @@ def train_command(
         session.close()
     # The run is complete on disk before anything final is printed: a closed stdout from
     # here on costs nothing.
-    final = summary["final"]
     if not console.quiet:  # (rendering the tables and charts costs more than training iris)
-        console.print(render.epochs_table(session.history))
-        for chart in render.learning_curves([metrics_record(r) for r in session.history]):
-            console.print(chart)
-        console.print(render.results_table(final))
-        console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
-    split, figures = reports.headline(final)
-    line = (
-        f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
-        f"after {summary['epochs']} epochs in {summary['wall_seconds']:.1f}s; "
-        f"saved to {session.run_dir}"
-    )
+        render_training(console, session, summary["final"])
+    line = reports.train_line(summary, session.run_dir)
     if as_json:
         output.print_line(json.dumps(summary))
     elif quiet:
         output.print_line(line)
     else:
         console.print(line, soft_wrap=True)
+
+
+def render_training(console: Console, session: Session, final: dict) -> None:
+    """The epochs table, the learning curves, the final figures and the thread count."""
+    console.print(render.epochs_table(session.history))
+    for chart in render.learning_curves([metrics_record(r) for r in session.history]):
+        console.print(chart)
+    console.print(render.results_table(final))
+    console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
 
 
 def open_session(
@@ -276,21 +275,7 @@ def eval_command(
     console = output.console(quiet=as_json)
     with user_errors():
         setting = parse_threads(threads)
-        if split is not None and split not in SPLITS:
-            raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
-        completed = rundir.open_completed(run)
-        config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        # read from the bytes its summary vouches for, its preprocessing checked
-        checkpoint = checked_model(completed.checkpoint, completed.model_path)
-        if data is None or scoring.same_data(completed, data):
-            rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
-        elif split is not None:
-            raise UsageError(
-                f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
-                "so every row of it is scored; leave out --split"
-            )
-        else:
-            rows = scoring.file_rows(checkpoint, config, completed.data, data)
+        completed, checkpoint, rows = rows_to_score(run, split, data)
     for line in [*scoring.unseen_lines(rows.unseen), scoring.unlabelled_line(rows)]:
         if line:
             error_console().print(line, markup=False)
@@ -311,24 +296,34 @@ def eval_command(
             f"on {report['n']} rows of {rows.data}"
         )
         return
-    console.print(
-        render.key_value_grid(
-            [
-                ("run", str(completed.path)),
-                ("model", architecture(checkpoint.model.layer_sizes)),
-                ("data", rows.data),
-                ("split", f"{rows.split} ({reports.rows_text(rows)})"),
-                ("loss", f"{report['loss']:.4f}"),
-                ("accuracy", f"{report['accuracy']:.4f}"),
-                ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
-                ("macro F1", f"{report['macro_f1']:.4f}"),
-                *reports.baseline_row(report["baseline_accuracy"]),
-            ]
-        )
-    )
+    rows_shown = reports.eval_rows(report, rows, architecture(checkpoint.model.layer_sizes))
+    console.print(render.key_value_grid(rows_shown))
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
+
+
+def rows_to_score(run: Path, split: str | None, data: Path | None):
+    """The completed run, its checked model, and the rows `mlp eval` scores: the recorded
+    `split` (default test) of the run's own data, or every labelled row of another file."""
+    from cli import scoring
+
+    if split is not None and split not in SPLITS:
+        raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    completed = rundir.open_completed(run)
+    config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
+    # read from the bytes its summary vouches for, its preprocessing checked
+    checkpoint = checked_model(completed.checkpoint, completed.model_path)
+    if data is None or scoring.same_data(completed, data):
+        rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
+    elif split is not None:
+        raise UsageError(
+            f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
+            "so every row of it is scored; leave out --split"
+        )
+    else:
+        rows = scoring.file_rows(checkpoint, config, completed.data, data)
+    return completed, checkpoint, rows
 
 
 @command("gradcheck")

@@ -100,6 +100,31 @@ def cv_line(result: dict, folds: int, out: Path) -> str:
     )
 
 
+def train_line(summary: dict, run_dir: Path) -> str:
+    """`mlp train`'s last line: the headline split's accuracy and loss, and where it is."""
+    split, figures = headline(summary["final"])
+    return (
+        f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
+        f"after {summary['epochs']} epochs in {summary['wall_seconds']:.1f}s; "
+        f"saved to {run_dir}"
+    )
+
+
+def eval_rows(report: dict, rows, network: str) -> list[tuple[str, str]]:
+    """The key-value lines above eval's tables."""
+    return [
+        ("run", report["run"]),
+        ("model", network),
+        ("data", rows.data),
+        ("split", f"{rows.split} ({rows_text(rows)})"),
+        ("loss", f"{report['loss']:.4f}"),
+        ("accuracy", f"{report['accuracy']:.4f}"),
+        ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
+        ("macro F1", f"{report['macro_f1']:.4f}"),
+        *baseline_row(report["baseline_accuracy"]),
+    ]
+
+
 def rows_text(rows) -> str:
     """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
     text = f"{len(rows.y)} samples"
