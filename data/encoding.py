@@ -498,8 +498,21 @@ def _split_other(arrays, prefix: str) -> tuple[np.ndarray, ...]:
     """The infrequent categories of each categorical column, () when none were stored."""
     if prefix + "other_counts" not in arrays:
         return ()
-    counts = np.asarray(arrays[prefix + "other_counts"], dtype=np.int64)
-    every = np.asarray(arrays[prefix + "other"]).astype(str)
+    counts = np.asarray(arrays[prefix + "other_counts"])
+    every = np.asarray(arrays[prefix + "other"])
+    n_categorical = int(np.count_nonzero(np.asarray(arrays[prefix + "categorical"])))
+    if (
+        counts.shape != (n_categorical,)
+        or counts.dtype.kind not in "iu"
+        or np.any(counts < 0)
+        or every.ndim != 1
+        or every.dtype.kind != "U"
+        or int(counts.sum()) != len(every)
+    ):
+        raise DataError(
+            f"{prefix}other_counts and {prefix}other do not describe the "
+            f"{n_categorical} categorical column(s): the model file is damaged"
+        )
     return tuple(np.split(every, np.cumsum(counts)[:-1]))
 
 
