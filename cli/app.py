@@ -9,6 +9,7 @@ import importlib.util
 import io
 import json
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -34,6 +35,7 @@ from cli.threads import (
     parse_threads,
     using,
 )
+from cli.usage import UsageError
 from data import DATASETS
 from mlp import (
     evaluate,
@@ -42,6 +44,7 @@ from mlp import (
     predict_proba,
 )
 from mlp.checkpoint import atomic_write
+from mlp.schedules import DEFAULT_SCHEDULE
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -114,7 +117,7 @@ def header(session: Session) -> list[tuple]:
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(opt).items())
     extras = []
     schedule, stopping = config.train.lr_schedule, config.train.early_stopping
-    if schedule.name != "constant":
+    if schedule.name != DEFAULT_SCHEDULE:
         details = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(schedule).items())
         extras.append(("lr schedule", f"{schedule.name}: {details}"))
     if stopping is not None:
@@ -237,10 +240,12 @@ def open_session(
     """A new session from a config, or one that resumes a run."""
     if resume is not None:
         if out is not None or overwrite:
-            raise RunError("--resume continues a run in place: --out and --overwrite do not apply")
+            raise UsageError(
+                "--resume continues a run in place: --out and --overwrite do not apply"
+            )
         return resume_session(resume, config_path, overrides)
     if config_path is None:
-        raise RunError("missing --config FILE (or --resume RUN)")
+        raise UsageError("missing --config FILE (or --resume RUN)")
     config = load_config(config_path, overrides)
     return start_session(config, config_path, out, overwrite)
 
@@ -318,25 +323,28 @@ def eval_command(
     with user_errors():
         setting = parse_threads(threads)
         if split is not None and split not in SPLITS:
-            raise RunError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+            raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        checkpoint = load_checkpoint(completed.model_path)
+        checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
-            raise RunError(
+            raise UsageError(
                 f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
                 "so every row of it is scored; leave out --split"
             )
         else:
             rows = scoring.file_rows(checkpoint, config, completed.data, data)
-    for line in scoring.unseen_lines(rows.unseen):
-        error_console().print(line, markup=False)
+    for line in [*scoring.unseen_lines(rows.unseen), scoring.unlabelled_line(rows)]:
+        if line:
+            error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
         result = evaluate(checkpoint.model, rows.X, rows.y)
     report = scores_report(checkpoint, result, rows.y, completed.data.get("train_class_counts"))
+    counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
+    report |= counts
     if as_json:
         output.print_line(json.dumps(report))
         return
@@ -352,7 +360,7 @@ def eval_command(
                 ("run", str(completed.path)),
                 ("model", architecture(checkpoint.model.layer_sizes)),
                 ("data", rows.data),
-                ("split", f"{rows.split} ({report['n']} samples)"),
+                ("split", f"{rows.split} ({rows_text(rows)})"),
                 ("loss", f"{report['loss']:.4f}"),
                 ("accuracy", f"{report['accuracy']:.4f}"),
                 ("balanced accuracy", f"{report['balanced_accuracy']:.4f}"),
@@ -364,6 +372,14 @@ def eval_command(
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
+
+
+def rows_text(rows) -> str:
+    """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
+    text = f"{len(rows.y)} samples"
+    if rows.n_unlabelled:
+        text += f" scored of {rows.n_read} read, {rows.n_unlabelled} without a label"
+    return text
 
 
 def baseline_row(baseline: float | None) -> list[tuple[str, str]]:
@@ -433,7 +449,7 @@ def gradcheck_command(
     with user_errors():
         setting = parse_threads(threads)
         if not eps > 0:
-            raise RunError(f"--eps {eps}: must be > 0")
+            raise UsageError(f"--eps {eps}: must be > 0")
         config = load_config(config_path, overrides or ())
         rng = np.random.default_rng(config.seed)  # as in training: the split, then the weights
         data = prepare_data(config, rng)
@@ -525,9 +541,9 @@ def runs_command(
 
     with user_errors():
         if sort not in RUN_COLUMNS:
-            raise RunError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
+            raise UsageError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
         if not folder.is_dir():
-            raise RunError(f"{folder}: no such folder of runs")
+            raise UsageError(f"{folder}: no such folder of runs")
         rows = [run_row(d) for d in sorted(folder.iterdir()) if d.is_dir() and rundir.is_run(d)]
     # Missing values sort last; numbers descending (best first), text ascending.
     descending = sort in ("epochs", "best_val_accuracy", "test_accuracy", "date")
@@ -608,13 +624,15 @@ def predict_command(
     with user_errors():
         setting = parse_threads(threads)
         config = None
-        if run.is_file():  # any model file in the checkpoint format, read with the defaults
+        if run.is_file():  # a model file: it records how its run reads tables
+            model_path = run
             checkpoint = load_checkpoint(run)
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-            checkpoint = load_checkpoint(completed.model_path)
-        inputs = scoring.predict_inputs(checkpoint, config, input_csv)
+            model_path = completed.model_path
+            checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
+        inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
@@ -654,8 +672,10 @@ def export_command(
     from cli import export
 
     with user_errors():
-        path = run if run.is_file() else rundir.open_completed(run).model_path
-        checkpoint = load_checkpoint(path)
+        if run.is_file():
+            checkpoint = load_checkpoint(run)
+        else:
+            checkpoint = rundir.open_completed(run).checkpoint
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)
@@ -715,6 +735,7 @@ def sweep_command(
             "and rank by mean accuracy over the folds.",
         ),
     ] = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Train one run per point of a grid, in parallel; rank them by validation accuracy
@@ -725,7 +746,7 @@ def sweep_command(
     """
     from cli import remote, sweep
 
-    console = output.console(quiet=as_json)
+    console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
         base = load_config(config_path, overrides or ())
@@ -737,6 +758,7 @@ def sweep_command(
         points = sweep.resolve_points(config_path, grid, points, overrides or ())
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
+        rundir.lock_folder(out, "sweep")  # one sweep per folder, held until this process ends
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
@@ -745,7 +767,10 @@ def sweep_command(
     )
     rows: list[dict] = []
     try:
-        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
+        with (
+            cluster or contextlib.nullcontext(),
+            render.count_progress(console, "points") as progress,
+        ):
             task = progress.add_task("points", total=len(points))
             for row in sweep.run_points(
                 config_path, points, out, n_jobs, local=not scheduler, cv=cv, client=cluster
@@ -755,9 +780,12 @@ def sweep_command(
                 if row["status"] == "interrupted":
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
+        done = sum(row["status"] == "completed" for row in rows)
+        options = ("--grid", str(grid), *(("--cv", str(cv)) if cv else ()))
+        again = continue_command("sweep", config_path, overrides, options, out)
         raise fail(
-            f"interrupted after {len(rows)} of {len(points)} points; run the same command "
-            "again to finish the rest (finished points are kept)",
+            f"interrupted after {done} of {len(points)} points; the finished points are kept; "
+            f"continue with: {again}",
             130,
             prefix="",
         ) from None
@@ -765,6 +793,13 @@ def sweep_command(
         ranked, best = sweep.save_results(out, rows)
     if as_json:
         output.print_line(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
+    elif quiet:
+        output.print_line(
+            f"best of {len(points)} points: {best['id']} {best['overrides']}; "
+            f"config in {out / 'best.yaml'}"
+            if best is not None
+            else f"no point of {len(points)} completed; see {out / 'results.jsonl'}"
+        )
     else:
         console.print(render.sweep_table(ranked))
         if best is not None:
@@ -787,12 +822,17 @@ def cv_command(
     ] = 5,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Folder of the fold runs (default: runs/<config>-cv-<time>)."),
+        typer.Option(
+            "--out",
+            help="Folder of the fold runs (default: runs/<config>-cv). The same command again "
+            "continues it: finished folds are kept, interrupted ones resume.",
+        ),
     ] = None,
     overrides: SetOption = None,
     jobs: JobsOption = None,
     backend: BackendOption = "local",
     scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
     threads: Annotated[
         str,
@@ -807,29 +847,31 @@ def cv_command(
     tested on the rows its fold holds out; the folds' accuracy and loss with mean +- std.
 
     data.test_size does not apply; data.val_size is carved out of each fold's training rows.
+    Running the same command again continues an interrupted cross-validation.
     """
     from cli import cv, remote
 
-    console = output.console(quiet=as_json)
+    console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
         setting = parse_threads(threads)
         config = load_config(config_path, overrides or ())
         splits = cv.fold_splits(config, folds)
-        if out is None:
-            out = rundir.new_default_dir(f"{config_path.stem}-cv")
-        elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise RunError(f"--out {out}: exists and is not an empty folder; choose another")
-        out.mkdir(parents=True, exist_ok=True)
+        out = out or cv.default_out(config_path)
+        continued = cv.claim_out(out, config, folds)  # one cv per folder: its lock, held
         cluster = remote.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(
-        f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}",
+        f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}"
+        + (" (continued: finished folds are kept)" if continued else ""),
         soft_wrap=True,
     )
     rows: list[dict] = []
     try:
-        with cluster or contextlib.nullcontext(), render.count_progress(console) as progress:
+        with (
+            cluster or contextlib.nullcontext(),
+            render.count_progress(console, "folds") as progress,
+        ):
             task = progress.add_task("folds", total=folds)
             rows_iter = cv.run_folds(
                 config_path, config, splits, out, n_jobs, not scheduler, cluster, threads=setting
@@ -840,10 +882,19 @@ def cv_command(
                 if row["status"] == "interrupted":
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
-        raise fail(f"interrupted after {len(rows)} of {folds} folds", 130, prefix="") from None
+        done = sum(row["status"] == "completed" for row in rows)
+        again = continue_command("cv", config_path, overrides, ("--folds", str(folds)), out)
+        raise fail(
+            f"interrupted after {done} of {folds} folds; the finished folds and the state of "
+            f"the interrupted ones are kept; continue with: {again}",
+            130,
+            prefix="",
+        ) from None
     result = cv.summarize(rows)
     if as_json:
         output.print_line(json.dumps(result))
+    elif quiet:
+        output.print_line(cv_line(result, folds, out))
     else:
         console.print(render.cv_table(result))
     failed = [row for row in result["folds"] if row["status"] != "completed"]
@@ -856,12 +907,32 @@ def cv_command(
         raise typer.Exit(FAILED)
 
 
+def continue_command(
+    name: str, config_path: Path, overrides, options: tuple[str, ...], out: Path
+) -> str:
+    """The command line that continues an interrupted sweep or cv in the same folder."""
+    words = ["mlp", name, "--config", str(config_path), *options, "--out", str(out)]
+    for override in overrides or ():
+        words += ["--set", override]
+    return shlex.join(words)
+
+
+def cv_line(result: dict, folds: int, out: Path) -> str:
+    """`mlp cv --quiet`'s one line."""
+    if result["mean"] is None:
+        return f"no fold of {folds} completed; in {out}"
+    return (
+        f"mean accuracy {result['mean']:.4f} +- {result['std']:.4f} (loss "
+        f"{result['loss_mean']:.4f}) over {folds} folds; in {out}"
+    )
+
+
 def check_backend(backend: str, scheduler: str | None) -> None:
     """Refuse a --backend/--scheduler pair that does not go together."""
     if backend not in ("local", "dask"):
-        raise RunError(f"--backend {backend}: choose local or dask")
+        raise UsageError(f"--backend {backend}: choose local or dask")
     if (backend == "dask") != (scheduler is not None):
-        raise RunError("--backend dask and --scheduler ADDRESS go together")
+        raise UsageError("--backend dask and --scheduler ADDRESS go together")
 
 
 @command("datasets")
@@ -877,7 +948,7 @@ def datasets_command(
     if name is not None:
         with user_errors():
             if name not in DATASETS:
-                raise RunError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+                raise UsageError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
             dataset = DATASETS[name].load()
         one = {
             "name": name,

@@ -1,7 +1,8 @@
 """The YAML config: read safely, validated into frozen dataclasses, in this one place.
 
     seed: 0
-    data:  {dataset, target, test_size, val_size, standardize}
+    data:  {dataset, target, test_size, val_size, standardize,
+            drop, id, categorical, missing, delimiter, header}     (the last six: CSV files)
     model: {hidden, activation, dtype, init_from}
     train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...},
             lr_schedule: {name, ...}, early_stopping: {...} or null}
@@ -12,8 +13,9 @@ a config with several such mistakes gets one `ConfigError` with one line for eac
 stands for "the default" only where the default is null (`data.target`, `model.init_from`,
 `train.early_stopping`); elsewhere it is a wrong type like any other.
 
-Paths in a config (a CSV dataset, `model.init_from`) are taken as written, relative to the
-current directory, as with any other command-line argument; not relative to the config file.
+Paths in a config (a CSV dataset, `model.init_from`) written in the file are relative to the
+file's folder, and those given with `--set` to the working directory; either way the run
+stores them absolute (`load_config`), so that it reads the same files from anywhere.
 
 Files and `--set` values are read with PyYAML's safe loader (no tags that build Python objects),
 taught one YAML 1.2 habit: `1e-3` is a number, not the string '1e-3'.
@@ -23,9 +25,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import os
 import reprlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +40,12 @@ from data import DATASETS, TableSettings, is_table_path
 from data.encoding import MISSING_POLICIES
 from data.table import DECIMALS, DELIMITERS
 from mlp.early_stopping import EarlyStopping
-from mlp.functions import ACTIVATIONS
+from mlp.functions import ACTIVATIONS, DEFAULT_ACTIVATION
 from mlp.hyperparams import HyperparameterError, Param
 from mlp.network import DTYPES
+from mlp.optimizers import DEFAULT_OPTIMIZER
 from mlp.optimizers import OPTIMIZERS as OPTIMIZER_CLASSES
+from mlp.schedules import DEFAULT_SCHEDULE
 from mlp.schedules import SCHEDULES as SCHEDULE_KINDS
 
 
@@ -121,7 +126,7 @@ class ModelConfig:
     """The network between the data's input and output sizes."""
 
     hidden: tuple[int, ...] = (128,)
-    activation: str = "sigmoid"
+    activation: str = DEFAULT_ACTIVATION
     dtype: str = "float64"
     init_from: str | None = None
 
@@ -141,16 +146,40 @@ def _summary(doc: str | None) -> str:
     return (doc or "").strip().splitlines()[0]
 
 
+@functools.cache
+def _optimizer_config(cls: type) -> type:
+    return _declared(f"{cls.__name__}Config", cls.name, cls.PARAMS, _summary(cls.__doc__))
+
+
+@functools.cache
+def _schedule_config(kind: Any) -> type:
+    return _declared(f"{kind.name.capitalize()}Schedule", kind.name, kind.PARAMS, kind.help)
+
+
+class _DerivedConfigs(Mapping):
+    """name -> the config dataclass derived from that entry of a registry in mlp/.
+
+    The registry is read at each look-up, so an entry added to it at run time (the one line
+    docs/adding-an-optimizer.md asks for, or a test's throwaway optimizer) is a config choice
+    at once; each declaration's dataclass is derived once.
+    """
+
+    def __init__(self, registry: Mapping[str, Any], derive: Callable[[Any], type]) -> None:
+        self._registry, self._derive = registry, derive
+
+    def __getitem__(self, name: str) -> type:
+        return self._derive(self._registry[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry)
+
+    def __len__(self) -> int:
+        return len(self._registry)
+
+
 # One dataclass per optimizer and per schedule, derived from the declarations in mlp/.
-OPTIMIZERS: dict[str, type] = {
-    name: _declared(f"{cls.__name__}Config", name, cls.PARAMS, _summary(cls.__doc__))
-    for name, cls in OPTIMIZER_CLASSES.items()
-}
-SGDConfig, AdamConfig = OPTIMIZERS["sgd"], OPTIMIZERS["adam"]
-SCHEDULES: dict[str, type] = {
-    name: _declared(f"{name.capitalize()}Schedule", name, kind.PARAMS, kind.help)
-    for name, kind in SCHEDULE_KINDS.items()
-}
+OPTIMIZERS: Mapping[str, type] = _DerivedConfigs(OPTIMIZER_CLASSES, _optimizer_config)
+SCHEDULES: Mapping[str, type] = _DerivedConfigs(SCHEDULE_KINDS, _schedule_config)
 OptimizerConfig = Any  # an instance of one of OPTIMIZERS' dataclasses
 ScheduleConfig = Any  # an instance of one of SCHEDULES' dataclasses
 
@@ -172,8 +201,8 @@ class TrainConfig:
     batch_size: int = 32
     shuffle: bool = True
     weight_decay: float = 0.0
-    optimizer: OptimizerConfig = field(default_factory=SGDConfig)
-    lr_schedule: ScheduleConfig = field(default_factory=SCHEDULES["constant"])
+    optimizer: OptimizerConfig = field(default_factory=lambda: OPTIMIZERS[DEFAULT_OPTIMIZER]())
+    lr_schedule: ScheduleConfig = field(default_factory=lambda: SCHEDULES[DEFAULT_SCHEDULE]())
     early_stopping: EarlyStoppingConfig | None = None
     # "none", "balanced" (n / (K n_k), as scikit-learn), or {class label (as text): weight}
     class_weight: str | dict[str, float] = "none"
@@ -343,9 +372,9 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.
-NAMED_SECTIONS: dict[str, tuple[dict[str, type], str]] = {
-    "train.optimizer": (OPTIMIZERS, "sgd"),
-    "train.lr_schedule": (SCHEDULES, "constant"),
+NAMED_SECTIONS: dict[str, tuple[Mapping[str, type], str]] = {
+    "train.optimizer": (OPTIMIZERS, DEFAULT_OPTIMIZER),
+    "train.lr_schedule": (SCHEDULES, DEFAULT_SCHEDULE),
 }
 
 
@@ -393,13 +422,22 @@ def _checked(where: str, path: str, value: Any, cls: type | None = None) -> Any:
         raise _fail(where, path, f"{err}, got {_shown(value)}") from None
 
 
-def _build(where: str, prefix: str, cls: type, raw: dict, built: dict | None = None) -> Any:
-    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out.
+def _build(
+    where: str,
+    prefix: str,
+    cls: type,
+    raw: dict,
+    built: dict | None = None,
+    valid_extra: Sequence[str] = (),
+) -> Any:
+    """cls(**checked values), with dataclass defaults for the keys `raw` leaves out; every
+    unknown key and every bad value reported at once.
 
-    `built` holds sub-sections the caller has already turned into dataclasses.
+    `built` holds sub-sections the caller has already turned into dataclasses; `valid_extra`
+    names keys the caller has taken out of `raw` already (a named section's `name`).
     """
     problems = _Problems()
-    problems.attempt(_unknown_keys, where, prefix, raw, _field_names(cls))
+    problems.attempt(_unknown_keys, where, prefix, raw, [*valid_extra, *_field_names(cls)])
     values = dict(built or {})
     for f in dataclasses.fields(cls):
         path = f"{prefix}.{f.name}"
@@ -430,8 +468,8 @@ def _named(where: str, path: str, raw: Any) -> Any:
         raise _fail(
             where, f"{path}.name", f"must be one of {', '.join(registry)}, got {_shown(name)}"
         )
-    _unknown_keys(where, path, raw, ["name", *_field_names(cls)])
-    return _build(where, path, cls, raw)
+    # Unknown keys and bad values of the known ones are reported together, in one go.
+    return _build(where, path, cls, raw, valid_extra=("name",))
 
 
 def _early_stopping(where: str, raw: Any, data: DataConfig | None) -> EarlyStoppingConfig | None:
@@ -478,7 +516,7 @@ def _check_optimizer(where: str, train: TrainConfig) -> None:
             f"must be 0 with {cls.name}, which decays the weights itself "
             f"(set train.optimizer.weight_decay), got {_shown(train.weight_decay)}",
         )
-    if cls.full_batch and train.lr_schedule.name != "constant":
+    if cls.full_batch and train.lr_schedule.name != DEFAULT_SCHEDULE:
         raise _fail(
             where,
             "train.lr_schedule",
@@ -690,15 +728,22 @@ def parse_config(raw: object, overrides: Sequence[str] = (), source: str = "<con
     if not isinstance(raw, dict):
         _validate(raw, source)  # raises the top-level error
     notes = []
+    problems = _Problems()  # an unknown key in one --set hides no mistake in another
+    applied = []
     for override in overrides:
-        raw, dropped = _overridden(raw, override)
+        result = problems.attempt(_overridden, raw, override)
+        if result is None:
+            continue
+        raw, dropped = result
+        applied.append(override)
         if dropped:
             notes.append(f"{_set_text(override)} left out {', '.join(dropped)} (not taken by it)")
     try:
         config = _validate(raw, source)
-        return dataclasses.replace(config, notes=(*notes, *config.notes))
     except ConfigError as err:
-        raise ConfigError.combined([_blamed(one, overrides) for one in err.errors]) from None
+        problems.found += [_blamed(one, applied) for one in err.errors]
+    problems.raise_any()
+    return dataclasses.replace(config, notes=(*notes, *config.notes))
 
 
 def _blamed(err: ConfigError, overrides: Sequence[str]) -> ConfigError:

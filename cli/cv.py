@@ -10,10 +10,18 @@ the rows that fold held out, and `mlp train --resume` finds them again.
 Folds run in parallel as sweep points do (cli/sweep.py): joblib processes on this machine, or
 a Dask cluster that is sent the data and sends the runs back (cli/remote.py), one BLAS thread
 each, and a local worker stops when the command dies.
+
+The folder records what it cross-validates (`cv.json`: the number of folds and the resolved
+config), so that running the same command again continues it as a sweep continues: finished
+folds are kept, an interrupted fold resumes from its saved state (ending bit for bit where an
+uninterrupted one would), and a failed or damaged one is trained afresh. Another config or
+another number of folds in the same folder is refused, naming the first difference.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +29,82 @@ from typing import Any
 
 import numpy as np
 
-from cli.config import Config
+from cli.config import Config, ConfigError, config_to_dict
 from cli.experiment import load_data
-from cli.rundir import inspect_run, is_run, read_split
-from cli.session import start_session
+from cli.rundir import (
+    DEFAULT_ROOT,
+    LOCK_FILE,
+    RunError,
+    inspect_run,
+    is_run,
+    lock_folder,
+    read_split,
+)
+from cli.session import Session, flat_keys, resume_session, start_session
 from cli.sweep import train_in_worker, watch_parent
 from cli.threads import ThreadSetting
+from cli.usage import UsageError
 from data import DataError, Dataset, split_indices, stratified_folds
+from mlp import CheckpointError
+from mlp.checkpoint import atomic_write
 
-DEFAULT_FOLDS = 5
+# What the folder of a cross-validation records about it, so that a rerun can continue it.
+RECORD = "cv.json"
+
+
+def default_out(config_path: Path) -> Path:
+    """runs/<config name>-cv: the same folder each time, so the same command continues it."""
+    return DEFAULT_ROOT / f"{config_path.stem}-cv"
+
+
+def claim_out(out: Path, config: Config, k: int) -> bool:
+    """Make `out` this cross-validation's folder; True when it already was (a rerun).
+
+    A folder that records another config or number of folds, or holds files but no record, is
+    refused (UsageError) with the first difference and a hint, before anything is trained.
+    The folder's lock is taken first and held until this process ends: one cv per folder.
+    """
+    # as JSON would read it back: lists, not tuples
+    record = json.loads(json.dumps({"folds": k, "config": config_to_dict(config)}))
+    path = out / RECORD
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    lock_folder(out, "cv")  # another cv here is refused, naming its process
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise UsageError(f"{path}: unreadable ({err}); choose another --out") from None
+        difference = _first_difference(saved, record)
+        if difference:
+            raise UsageError(
+                f"--out {out}: holds a cross-validation with another {difference}; "
+                "choose another --out (or rerun with the same config and --folds to continue it)"
+            )
+        return True
+    if any(entry.name != LOCK_FILE for entry in out.iterdir()):
+        raise UsageError(
+            f"--out {out}: exists and is not an empty folder or one of mlp cv's; "
+            "choose another --out"
+        )
+    text = json.dumps(record, indent=1) + "\n"
+    atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+    return False
+
+
+def _first_difference(saved: Any, now: dict) -> str | None:
+    """'--folds (5 there, 3 now)' or 'train.epochs (40 there, 60 now)', or None if equal."""
+    if not isinstance(saved, dict):
+        return f"{RECORD} (not a mapping)"
+    if saved.get("folds") != now["folds"]:
+        return f"--folds ({saved.get('folds')} there, {now['folds']} now)"
+    there = flat_keys(saved.get("config")) if isinstance(saved.get("config"), dict) else {}
+    here = flat_keys(now["config"])
+    for key in sorted(there.keys() | here.keys()):
+        if there.get(key) != here.get(key):
+            return f"{key} ({there.get(key)!r} there, {here.get(key)!r} now)"
+    return None
 
 
 def fold_dir(out: Path, number: int) -> Path:
@@ -75,12 +150,20 @@ def fold_row(number: int, run_dir: Path, status: str, error: str | None = None) 
     }
 
 
-def _same_completed_run(run_dir: Path, split: dict[str, np.ndarray]) -> bool:
-    """True when `run_dir` already holds this fold, complete (a re-run sweep point)."""
-    if not is_run(run_dir) or inspect_run(run_dir).status != "completed":
-        return False
-    saved = read_split(run_dir)
-    return saved.keys() == split.keys() and all(np.array_equal(saved[k], split[k]) for k in split)
+def fold_status(run_dir: Path, split: dict[str, np.ndarray]) -> str | None:
+    """The status of the run in `run_dir` if it is this fold (the same split), else None:
+    completed, interrupted, failed, damaged or running."""
+    if not is_run(run_dir):
+        return None
+    status = inspect_run(run_dir).status
+    if status not in ("completed", "interrupted"):
+        return status
+    try:
+        saved = read_split(run_dir)
+    except RunError:
+        return "damaged"
+    same = saved.keys() == split.keys() and all(np.array_equal(saved[k], split[k]) for k in split)
+    return status if same else None
 
 
 def run_fold(
@@ -101,14 +184,20 @@ def run_fold(
     if parent is not None:
         watch_parent(parent)
     run_dir = fold_dir(Path(out), number)
-    if _same_completed_run(run_dir, split):
+    status = fold_status(run_dir, split)
+    if status == "completed":
         return fold_row(number, run_dir, "completed")
-    status, error = train_in_worker(
-        lambda: start_session(
+
+    def open_session() -> Session:
+        if status == "interrupted":  # resumed where it stopped: bit for bit the same end
+            with contextlib.suppress(RunError, ConfigError, CheckpointError):
+                return resume_session(run_dir, None, (), dataset)
+        # new, failed, damaged, or not resumable: train it afresh
+        return start_session(
             config, Path(base), run_dir, overwrite=True, split=split, dataset=dataset
-        ),
-        threads,
-    )
+        )
+
+    status, error = train_in_worker(open_session, threads)
     return fold_row(number, run_dir, status, error)
 
 
@@ -128,10 +217,16 @@ def run_folds(
     each."""
     import joblib
 
+    todo = {}
+    for number, split in enumerate(splits, start=1):
+        if fold_status(fold_dir(out, number), split) == "completed":
+            yield fold_row(number, fold_dir(out, number), "completed")  # kept from a run before
+        else:
+            todo[number] = split
     if client is not None:
         from cli import remote
 
-        yield from remote.run_folds(client, base, config, splits, out)
+        yield from remote.run_folds(client, base, config, todo, out)
         return
 
     base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
@@ -141,7 +236,7 @@ def run_folds(
         joblib.delayed(run_fold)(
             base_path, config, number, split, out_path, parent, threads=threads
         )
-        for number, split in enumerate(splits, start=1)
+        for number, split in todo.items()
     )
     yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
 

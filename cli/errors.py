@@ -14,12 +14,16 @@ import typer
 
 from cli import output
 from cli.config import ConfigError
+from cli.environment import EnvironmentSettingError
 from cli.rundir import RunError
+from cli.usage import UsageError
 from data import DataError
 from mlp import CheckpointError
 
 BAD_INPUT = 2  # anything wrong with what the user gave us
 FAILED = 1  # training that failed, a gradient check that did not pass, a write that failed
+# A disk that cannot take more: full, over quota, failing, or a file-size limit (ulimit -f)
+WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 
 class CommandError(Exception):
@@ -45,12 +49,19 @@ def user_errors() -> Iterator[None]:
     """Turn every kind of bad input into a CommandError: exit 2, or 1 for a failing disk."""
     try:
         yield
-    except (ConfigError, DataError, CheckpointError, RunError) as err:
+    except (
+        ConfigError,
+        DataError,
+        CheckpointError,
+        RunError,
+        UsageError,
+        EnvironmentSettingError,
+    ) as err:
         raise fail(str(err), BAD_INPUT) from None
     except OSError as err:
         # A full or failing disk is a failure to write; anything else (a path that is not a
         # folder, no permission) is the user's to fix.
-        code = FAILED if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO) else BAD_INPUT
+        code = FAILED if err.errno in WRITE_FAILURES else BAD_INPUT
         raise fail(describe_os_error(err), code) from None
 
 

@@ -34,7 +34,6 @@ OPSET = 17
 # ONNX-ML, for LabelEncoder (string -> int64), which onnxruntime runs at this version
 ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 3
 # mlp's activation name -> the ONNX operator that computes it
-ONNX_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu"}
 INSTALL_HINT = (
     "mlp export needs the onnx package: pip install 'mlp-trainer[onnx]' "
     "(in a clone of mlp: pip install '.[onnx]')"
@@ -100,10 +99,9 @@ def build_graph(checkpoint: Checkpoint):
     from onnx import TensorProto, helper, numpy_helper
 
     model = checkpoint.model
-    op = ONNX_ACTIVATIONS.get(model.activation.name)
-    if op is None:
-        known = ", ".join(sorted(ONNX_ACTIVATIONS))
-        raise ExportError(f"activation {model.activation.name!r} has no ONNX form; known: {known}")
+    op = model.activation.onnx_op  # declared with the activation (mlp/functions.py)
+    if not op:
+        raise ExportError(f"activation {model.activation.name!r} declares no ONNX form")
     d, K = model.layer_sizes[0], model.layer_sizes[-1]
     net_type = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
     nodes, constants = [], []

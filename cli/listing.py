@@ -7,8 +7,16 @@ from pathlib import Path
 
 import yaml
 
-from cli.rundir import best_validation, inspect_run
+from cli.rundir import (
+    RunError,
+    RunState,
+    best_validation,
+    inspect_run,
+    read_data_record,
+    read_state,
+)
 from cli.yamlsafe import safe_load
+from mlp import CheckpointError
 
 
 def run_row(run_dir: Path) -> dict:
@@ -26,20 +34,72 @@ def run_row(run_dir: Path) -> dict:
     summary = state.summary or {}
     best_accuracy, _ = best_validation(state.metrics)
     test = _section(_section(summary, "final"), "test").get("accuracy")
-    stamp = datetime.fromtimestamp(run_dir.stat().st_mtime)
+    started, saved = recorded_times(run_dir, state)
+    record = _data_record(run_dir)
     problem = state.problem if state.status in ("damaged", "running") else state.pending
     return {
         "name": run_dir.name,
         "dataset": Path(str(data.get("dataset"))).name,
-        "architecture": summary.get("architecture") or f"hidden {model.get('hidden')}",
+        "architecture": summary.get("architecture") or _architecture(record, model),
         "optimizer": f"{optimizer.get('name')} lr={optimizer.get('lr')}",
         "epochs": len(state.metrics),
         "best_val_accuracy": best_accuracy,
         "test_accuracy": test if isinstance(test, float) else None,
-        "date": stamp.strftime("%Y-%m-%d %H:%M:%S"),
+        "date": _shown(saved or started),
+        "started": started,
+        "saved": saved,
         "status": state.status,
         "problem": problem,
     }
+
+
+def recorded_times(run_dir: Path, state: RunState) -> tuple[str | None, str | None]:
+    """When the run started and when it last saved, as it recorded them (ISO 8601), never the
+    file times (a copied run keeps its dates); None where a file does not say."""
+    summary = state.summary or {}
+    started = summary.get("started") or _data_record(run_dir).get("started")
+    saved = summary.get("saved")
+    if saved is None and state.status not in ("damaged", "running"):
+        try:
+            training = read_state(run_dir)
+        except (RunError, CheckpointError):
+            training = None
+        saved = training.info.get("saved") if training is not None else None
+    return (
+        started if isinstance(started, str) else None,
+        saved if isinstance(saved, str) else None,
+    )
+
+
+def _shown(stamp: str | None) -> str | None:
+    """'2026-12-06 14:05:09' in this machine's time zone, from an ISO 8601 time."""
+    if stamp is None:
+        return None
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _data_record(run_dir: Path) -> dict:
+    try:
+        return read_data_record(run_dir)
+    except RunError:
+        return {}
+
+
+def _architecture(record: dict, model: dict) -> str:
+    """'4 -> 16 -> 3' from the recorded input width and classes and the config's hidden sizes,
+    as a completed run's summary says it; '? -> 16 -> ?' where the data record does not say."""
+    hidden = model.get("hidden") if isinstance(model.get("hidden"), list) else []
+    classes = record.get("classes")
+    inputs = record.get("inputs")
+    sizes = [
+        str(inputs) if isinstance(inputs, int) else "?",
+        *map(str, hidden),
+        str(len(classes)) if isinstance(classes, list) else "?",
+    ]
+    return " -> ".join(sizes)
 
 
 def _section(mapping: dict, key: str) -> dict:

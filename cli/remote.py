@@ -27,6 +27,7 @@ from typing import Any
 from cli.config import Config, table_settings
 from cli.experiment import load_data
 from cli.rundir import RunError, export_run, import_run, inspect_run, is_run
+from cli.usage import UsageError
 from data import Dataset
 
 # A task that raised is run once more; one whose worker died is moved by Dask itself.
@@ -43,18 +44,18 @@ def mlp_version() -> str:
 
 def connect(scheduler: str) -> Any:
     """A `dask.distributed.Client` of the scheduler at `scheduler`, whose workers run this
-    mlp-trainer version; RunError with one line otherwise. Use it as a context manager."""
+    mlp-trainer version; UsageError with one line otherwise. Use it as a context manager."""
     try:
         from dask.distributed import Client
     except ImportError:
-        raise RunError(
+        raise UsageError(
             "--backend dask needs dask: pip install 'mlp-trainer[dask]' "
             "(in a clone of mlp: pip install '.[dask]')"
         ) from None
     try:
         client = Client(scheduler, timeout=10)
     except OSError as err:
-        raise RunError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+        raise UsageError(f"--scheduler {scheduler}: cannot connect ({err})") from None
     try:
         check_versions(scheduler, client.run(mlp_version))
     except BaseException:
@@ -69,7 +70,7 @@ def check_versions(scheduler: str, found: dict[str, str]) -> None:
     other = {address: v for address, v in found.items() if v != mine}
     if other:
         address, version = sorted(other.items())[0]
-        raise RunError(
+        raise UsageError(
             f"--scheduler {scheduler}: worker {address} runs mlp-trainer {version}, this client "
             f"{mine} ({len(other)} of {len(found)} workers differ); install "
             f"mlp-trainer=={mine} on every worker"
@@ -78,7 +79,7 @@ def check_versions(scheduler: str, found: dict[str, str]) -> None:
 
 def _check_worker(version: str) -> None:
     if mlp_version() != version:
-        raise RunError(f"this worker runs mlp-trainer {mlp_version()}, the client {version}")
+        raise RuntimeError(f"this worker runs mlp-trainer {mlp_version()}, the client {version}")
 
 
 def run_files(run_dir: Path) -> dict[str, bytes] | None:
@@ -243,22 +244,23 @@ def run_points(client: Any, base: Path, points: list, out: Path, cv: int | None)
 
 
 def run_folds(
-    client: Any, base: Path, config: Config, splits: list[dict], out: Path
+    client: Any, base: Path, config: Config, splits: dict[int, dict], out: Path
 ) -> Iterator[dict]:
     """Each fold's row (cli.cv.run_fold's), in the order they finish on the cluster, its run
-    written under `out`."""
+    written under `out`; `splits`: {fold number: its split} of the folds to train."""
     from cli.cv import fold_dir, fold_row
 
     version, base_text = mlp_version(), str(base.resolve())
     [data] = _scatter_data(client, [config])
     if isinstance(data, Exception):
         raise data
+    numbers = list(splits)
     calls = [
-        (fold_task, (version, base_text, config, number, split, data))
-        for number, split in enumerate(splits, start=1)
+        (fold_task, (version, base_text, config, number, splits[number], data))
+        for number in numbers
     ]
     for index, result in _as_completed(client, calls):
-        number = index + 1
+        number = numbers[index]
         run_dir = fold_dir(out, number)
         if isinstance(result, BaseException):
             yield fold_row(number, run_dir, "failed", _why(result))

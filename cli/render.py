@@ -136,10 +136,10 @@ def epoch_progress(console: Console) -> Progress:
     )
 
 
-def count_progress(console: Console) -> Progress:
-    """A progress bar counting finished items; off when not a terminal."""
+def count_progress(console: Console, noun: str) -> Progress:
+    """A progress bar counting finished items (`noun`: points, folds); off when not a terminal."""
     return Progress(
-        TextColumn("{task.completed}/{task.total} points"),
+        TextColumn(f"{{task.completed}}/{{task.total}} {noun}"),
         BarColumn(),
         TimeElapsedColumn(),
         console=console,

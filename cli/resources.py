@@ -5,8 +5,8 @@ or in the kernel's OOM killer. The estimate counts the arrays a training run kee
 
 - the parameters, their gradient, and one copy of them (the last finite weights, kept to
   report divergence; early stopping's best weights add another);
-- the optimizer's arrays: SGD a scratch vector and, with momentum, the velocity; Adam a scratch
-  pair and its two moments;
+- the optimizer's state and the temporaries of its step, as many parameter-sized vectors as
+  the optimizer declares (`Optimizer.memory_vectors`);
 - one batch's forward and backward pass (the input batch, every layer's z, the softmax, the
   hidden deltas and slopes);
 - the float64 draw of the largest weight matrix at initialisation.
@@ -17,6 +17,7 @@ to 8192 rows), so it is a floor: a run it refuses certainly does not fit.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Sequence
@@ -25,17 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from cli.config import Config, ConfigError
+from mlp.optimizers import optimizer_class
 
 GIB = 1 << 30
 MEMINFO = Path("/proc/meminfo")
 
 
 def optimizer_vectors(config: Config) -> int:
-    """How many parameter-sized vectors the configured optimizer keeps (see mlp/optimizers.py)."""
+    """How many parameter-sized vectors the configured optimizer keeps, as it declares."""
     settings = config.train.optimizer
-    if settings.name == "adam":
-        return 4  # m, v and two scratch vectors
-    return 2 if settings.momentum else 1  # scratch, and the velocity with momentum
+    return optimizer_class(settings.name).memory_vectors(dataclasses.asdict(settings))
 
 
 def run_bytes(

@@ -9,6 +9,8 @@ matched by name, and encoded with what the run learned from its training rows.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,12 @@ class Rows:
     split: str  # "test", "val", "train", or "all rows" of another file
     data: str  # the file or bundled set they come from
     unseen: dict[str, int] = field(default_factory=dict)  # column -> cells of new categories
+    n_unlabelled: int = 0  # rows of the file left out: their label cell is empty
+
+    @property
+    def n_read(self) -> int:
+        """Every row read: those scored and those left out without a label."""
+        return len(self.y) + self.n_unlabelled
 
 
 def _recorded_source_check(run: CompletedRun, path: Path | None) -> None:
@@ -120,7 +128,65 @@ def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) ->
         table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
     )
     X, unseen = _table_inputs(checkpoint, table.take(np.flatnonzero(labels.kept)))
-    return Rows(X, labels.y, "all rows", str(path), unseen)
+    unlabelled = int(table.n_rows - np.count_nonzero(labels.kept))
+    return Rows(X, labels.y, "all rows", str(path), unseen, unlabelled)
+
+
+def unlabelled_line(rows: Rows) -> str | None:
+    """What to say on stderr about rows of a file left out for want of a label."""
+    if not rows.n_unlabelled:
+        return None
+    return (
+        f"note: {rows.n_unlabelled} of {rows.n_read} rows of {rows.data} have no label and "
+        f"were left out; {len(rows.y)} scored"
+    )
+
+
+# A table run's model file records how the run reads a table (checkpoint format 2), so that
+# `mlp predict RUN/model.npz` reads a file exactly as `mlp predict RUN` does, with no config.
+READING = "prep.reading"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How a table is read for a model: its id column (copied into predictions), delimiter and
+    header setting."""
+
+    id: str | None = None
+    delimiter: str = "auto"
+    header: bool = True
+    decimal: str = "auto"  # absent from records made before data.decimal: its default
+
+
+def reading_arrays(config: Config, id_column: str | None) -> dict[str, np.ndarray]:
+    """The model file's record of how the run reads tables; `id_column`: the run's id column
+    as the data found it."""
+    data = config.data
+    reading = Reading(id_column, data.delimiter, data.header, data.decimal)
+    return {READING: np.array([json.dumps(dataclasses.asdict(reading))])}
+
+
+def reading_of(checkpoint: Checkpoint, config: Config | None, model_path: Path) -> Reading:
+    """How to read a table for this model: as its file records (format 2), else as the run's
+    config says (`config`, or the config.yaml beside an older model file), else the defaults."""
+    recorded = (checkpoint.preprocessing or {}).get(READING)
+    if recorded is not None:
+        try:
+            fields = json.loads(str(recorded[0]))
+            return Reading(**fields)
+        except (ValueError, TypeError, IndexError):
+            raise RunError(
+                f"{model_path}: {READING} is not a record of how to read a table"
+            ) from None
+    beside = model_path.parent / "config.yaml"
+    if config is None and model_path.name != "config.yaml" and beside.is_file():
+        from cli.config import loads_config
+
+        config = loads_config(beside.read_text(encoding="utf-8"), source=str(beside))
+    if config is None:
+        return Reading()
+    data = config.data
+    return Reading(data.id, data.delimiter, data.header, data.decimal)
 
 
 @dataclass(frozen=True)
@@ -133,13 +199,13 @@ class Inputs:
     unseen: dict[str, int]
 
 
-def predict_inputs(checkpoint: Checkpoint, config: Config | None, path: Path) -> Inputs:
-    """Read `path` with the run's settings (the defaults for a bare model file)."""
-    delimiter = config.data.delimiter if config else "auto"
-    header = config.data.header if config else True
-    decimal = config.data.decimal if config else "auto"
-    id_column = config.data.id if config else None
-    table = read_rows(path, delimiter, header, id_column, decimal)
+def predict_inputs(
+    checkpoint: Checkpoint, config: Config | None, path: Path, model_path: Path
+) -> Inputs:
+    """Read `path` as the run reads tables (`reading_of`), as the model's inputs and ids."""
+    reading = reading_of(checkpoint, config, model_path)
+    id_column = reading.id
+    table = read_rows(path, reading.delimiter, reading.header, id_column, reading.decimal)
     X, unseen = _table_inputs(checkpoint, table)
     # the id as the characters in the file: `001000025` stays so
     ids = table.column(id_column).text() if id_column and table.has(id_column) else None

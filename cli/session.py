@@ -14,16 +14,17 @@ import contextlib
 import dataclasses
 import functools
 import math
-import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from cli import environment
 from cli.config import Config, config_to_dict, dump_config, load_config, loads_config
 from cli.experiment import (
     PreparedData,
@@ -42,6 +43,7 @@ from cli.rundir import (
     completed_summary,
     describe_data_change,
 )
+from cli.scoring import reading_arrays
 from cli.threads import TrainingThreads, blas_thread_count, using
 from data import Dataset, file_record
 from data.table import ROWNAMES
@@ -49,11 +51,17 @@ from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
 from mlp.optimizers import Optimizer
-from mlp.schedules import make_schedule
+from mlp.schedules import DEFAULT_SCHEDULE, SCHEDULES, make_schedule
 
 # Seconds between saves of a running run's state (at an epoch's end): a run killed outright
 # (SIGKILL, power cut) loses at most this much. MLP_AUTOSAVE_SECONDS overrides it.
-AUTOSAVE_SECONDS = float(os.environ.get("MLP_AUTOSAVE_SECONDS", "60") or 60)
+AUTOSAVE_SECONDS = 60.0
+
+
+def autosave_seconds() -> float:
+    """MLP_AUTOSAVE_SECONDS, checked (one line naming it when malformed), or the default."""
+    return environment.number("MLP_AUTOSAVE_SECONDS", AUTOSAVE_SECONDS)
+
 
 # A run has diverged when an epoch's mean training loss passes this many times the loss of
 # guessing uniformly, log(K). Training only ever starts near log(K) and goes down; a mean
@@ -63,9 +71,6 @@ DIVERGENCE_FACTOR = 10.0
 
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
-# Schedules computed from the total number of epochs: a new total would change every epoch's
-# rate, including those already trained, so their runs cannot be extended.
-SCHEDULES_OF_TOTAL_EPOCHS = {"cosine"}
 # data.json's "split" for a run whose split was handed to it (a cross-validation fold)
 # rather than drawn from the config's sizes: resuming it reads the split back.
 GIVEN_SPLIT = "given"
@@ -112,6 +117,9 @@ class Session:
     # The BLAS thread count while training (`mlp train --threads`, and 1 in sweep and cv
     # workers); None leaves the BLAS's own count.
     threads: TrainingThreads | None = None
+    # Seconds between autosaves, read when the session is made: a malformed variable is
+    # reported before training starts.
+    autosave: float = field(default_factory=autosave_seconds)
     _last_good: np.ndarray = field(init=False)  # the weights at the end of the last epoch
 
     def __post_init__(self) -> None:
@@ -162,11 +170,16 @@ class Session:
                     self.history.append(report)
                     self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
-                    if time.perf_counter() - last_save >= AUTOSAVE_SECONDS:
+                    # Before the autosave, so that the state saved holds the best weights so
+                    # far: a run killed after it resumes with this epoch's best, not the last.
+                    stop = self.stopper is not None and self.stopper.update(
+                        report, self.model.params
+                    )
+                    if time.perf_counter() - last_save >= self.autosave:
                         self.save_state("running", time.perf_counter() - started)
                         last_save = time.perf_counter()
                     on_epoch(report)
-                    if self.stopper is not None and self.stopper.update(report, self.model.params):
+                    if stop:
                         break
             except TrainingStopped as stop:
                 self.wall_seconds += time.perf_counter() - started
@@ -195,6 +208,7 @@ class Session:
                 "status": status,
                 "epochs": self.config.train.epochs,  # what "completed" was measured against
                 "wall_seconds": self.wall_seconds + running_seconds,
+                "saved": now_text(),  # `mlp runs` dates a run by this, never by file times
             },
             best_params=None if self.stopper is None else self.stopper.best_params,
         )
@@ -219,7 +233,10 @@ class Session:
         with using(1):
             final_figures = split_figures(self.model, self.data)
         data = self.data
-        prep = None if data.preprocessor is None else data.preprocessor.to_arrays()
+        prep = None
+        if data.preprocessor is not None:  # a table: how it was encoded, and how it is read
+            id_column = data.dataset.roles.id if data.dataset.roles is not None else None
+            prep = data.preprocessor.to_arrays() | reading_arrays(self.config, id_column)
         checkpoint = Checkpoint(
             self.model, data.dataset.classes, data.mean, data.scale, data.input_names, prep
         )
@@ -233,6 +250,8 @@ class Session:
             "best": best,
             "final": final_figures,
             "wall_seconds": self.wall_seconds,
+            "started": self.writer.data_record().get("started"),
+            "saved": now_text(),
             # the BLAS thread count used last (auto may change it during training)
             "threads": blas_thread_count() if self.threads is None else self.threads.current,
             "versions": dict(versions()),
@@ -252,7 +271,7 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
     X_val, y_val = data.part("val") or (None, None)
     schedule = config.train.lr_schedule
     lr_schedule = None
-    if schedule.name != "constant":
+    if schedule.name != DEFAULT_SCHEDULE:
         lr_schedule = make_schedule(
             schedule.name,
             lr=config.train.optimizer.lr,
@@ -282,13 +301,20 @@ def _stopper(config: Config) -> EarlyStopping | None:
     return EarlyStopping(settings.monitor, settings.patience, settings.min_delta)
 
 
+def now_text() -> str:
+    """The time now, local, to the second, with its UTC offset: 2026-12-06T14:05:09+01:00."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
 def data_facts(config: Config, data: PreparedData) -> dict:
     """What data.json says about the data besides its digest."""
     dataset = data.dataset
     facts = {
+        "started": now_text(),  # when the run started: `mlp runs` shows it
         "dataset": dataset.name,
         "rows": dataset.n_samples,
         "feature_names": list(dataset.feature_names),
+        "inputs": len(data.input_names),  # the network's input width, one-hot columns counted
         "classes": dataset.classes.tolist(),
         # for eval's majority baseline: the class always predicted by a model that learned nothing
         "train_class_counts": np.bincount(
@@ -322,6 +348,7 @@ def start_session(
     `dataset`: the config's dataset, already loaded (by a client, for a Dask worker that
     cannot read the client's files); by default it is loaded here.
     """
+    autosave = autosave_seconds()  # a malformed variable is refused before anything is made
     if out is not None:
         check_out_dir(out, overwrite)  # refuse early; checked again under the lock
     rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
@@ -344,7 +371,15 @@ def start_session(
         writer.close()
         raise
     return Session(
-        config, config_path, writer, data, model, optimizer, trainer, stopper=_stopper(config)
+        config,
+        config_path,
+        writer,
+        data,
+        model,
+        optimizer,
+        trainer,
+        stopper=_stopper(config),
+        autosave=autosave,
     )
 
 
@@ -381,6 +416,7 @@ def resume_session(
 ) -> Session:
     """Continue the run in `run` exactly where it stopped (or extend a finished one);
     `dataset`: its data already loaded, as for `start_session`."""
+    autosave_seconds()  # a malformed variable is refused before the run is touched
     writer = RunWriter.reopen(run)
     try:
         return _resume(writer, run, config_path, overrides, dataset)
@@ -418,7 +454,9 @@ def _resume(
             "only train.epochs may change (start a new run for anything else)"
         )
     schedule = config.train.lr_schedule.name
-    if changed and schedule in SCHEDULES_OF_TOTAL_EPOCHS:
+    # A schedule computed from the total number of epochs: a new total would change every
+    # epoch's rate, including those already trained, so its runs cannot be extended.
+    if changed and SCHEDULES[schedule].uses_total_epochs:
         raise RunError(
             f"{where}: the {schedule} lr schedule is computed from train.epochs, so a new "
             f"total would change the rates of epochs already trained; start a new run instead"
@@ -464,9 +502,10 @@ def _resume(
     if moved or not writer.has_data():  # killed before the data was recorded, or it moved
         writer.write_data(dataset.record, split, data_facts(config, data))
     stopper = _stopper(config)
+    stopped_early = False  # killed after the stopping epoch, before the run was saved complete
     if stopper is not None and state is not None:
         for report in history:  # its counters follow from the history; its best weights were saved
-            stopper.update(report, state.params)
+            stopped_early = stopper.update(report, state.params)
         stopper.best_params = state.best_params
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
@@ -481,9 +520,9 @@ def _resume(
         history=history,
         wall_seconds=wall,
         # killed while saving a finished run: nothing is left to train, only to save
-        training_done=state is not None
-        and status == "completed"
-        and state.info.get("epochs") == epochs,
+        # (or after early stopping's last epoch: an uninterrupted run trains no further)
+        training_done=stopped_early
+        or (state is not None and status == "completed" and state.info.get("epochs") == epochs),
     )
 
 

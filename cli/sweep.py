@@ -228,7 +228,9 @@ def cv_row(point: ResolvedPoint, point_dir: Path, folds: list[dict]) -> dict:
         "best_val_accuracy": None,
         "best_val_loss": None,
         "test_accuracy": None,
-        "epochs": sum(row["epochs"] or 0 for row in folds),
+        # a fold's epochs, as a point's are (the most any fold trained, under early stopping)
+        "epochs": max((row["epochs"] or 0 for row in folds), default=0),
+        "fold_epochs": [row["epochs"] for row in folds],
         "seconds": sum(inspect_seconds(Path(row["run"])) for row in folds),
         "run": str(point_dir),
         "error": error,

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from cli.rundir import RunError
+from cli.usage import UsageError
 from mlp import Trainer
 from mlp.evaluation import predict_logits
 
@@ -83,7 +83,7 @@ def parse_threads(text: str) -> ThreadSetting:
     if value == AUTO:
         return AUTO
     if not value.isdigit() or int(value) < 1:
-        raise RunError(f"--threads {text}: give a whole number >= 1, or auto")
+        raise UsageError(f"--threads {text}: give a whole number >= 1, or auto")
     return int(value)
 
 

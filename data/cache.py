@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -87,7 +87,9 @@ def _read(path: Path, names: tuple[str, ...]) -> Arrays | None:
 def _store(path: Path, arrays: Arrays) -> None:
     """Write atomically, so that a concurrent reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    # Mode 0666 less the umask, as any file the user creates (mkstemp would make it 0600).
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
             np.savez(file, **arrays)

@@ -20,16 +20,6 @@ from data.errors import DataError
 _CHUNK = 1 << 20  # read 1 MiB at a time: constant memory whatever the file's size
 
 
-def bytes_record(path: str | os.PathLike[str], raw: bytes) -> dict:
-    """The record of a CSV file whose content is `raw`, the very bytes that were parsed."""
-    return {
-        "kind": "csv",
-        "path": str(Path(path).absolute()),
-        "size": len(raw),
-        "sha256": hashlib.sha256(raw).hexdigest(),
-    }
-
-
 def file_record(path: str | os.PathLike[str]) -> dict:
     """The record of a CSV file as it is now, streamed in chunks and not parsed.
 

@@ -11,8 +11,10 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
     prep.*          1-D arrays   optional: how raw table columns become the d inputs (one-hot
-                              categories, imputation, scaling), stored by the caller as plain
-                              arrays and handed back as they were (`Checkpoint.preprocessing`)
+                              categories, imputation, scaling) and how a table is read (its id
+                              column, delimiter and header: `prep.reading`, since format 2),
+                              stored by the caller as plain arrays and handed back as they were
+                              (`Checkpoint.preprocessing`)
 
 Loading never unpickles: no code inside a file is ever run. Files are read by `mlp.npz`, which
 checks every member's header against the zip directory and the file's size before reading any
@@ -40,7 +42,7 @@ from mlp.functions import ACTIVATIONS
 from mlp.network import DTYPES, MLP
 from mlp.npz import Archive, Member, NpzError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: before a table run's file recorded how its tables are read
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
 PREP_PREFIX = "prep."
 _METADATA = (
@@ -161,7 +163,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     except BaseException as err:  # KeyboardInterrupt too: never leave the temporary file behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError) and err.filename is None:  # say which file failed
+        # Say which file failed: the one asked for, never the temporary file (a failed rename
+        # names the temporary file first).
+        if isinstance(err, OSError) and err.filename != str(path):
             raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
 
@@ -202,20 +206,30 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
 
 
 @contextlib.contextmanager
-def _archive(path: Path) -> Iterator[Archive]:
-    """The checkpoint's archive, headers checked; every problem reading it a CheckpointError."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    with open(path, "rb") as file:
-        if file.read(6) == b"\x93NUMPY":
-            raise CheckpointError(f"{path}: holds a single array, not an .npz archive")
+def _archive(path: Path, data: bytes | None = None) -> Iterator[Archive]:
+    """The checkpoint's archive (read from `data`, its bytes, when given), headers checked;
+    every problem reading it a CheckpointError."""
+    head = _head_of_file(path) if data is None else data[:6]
+    if head == b"\x93NUMPY":
+        raise CheckpointError(f"{path}: holds a single array, not an .npz archive")
     try:
-        with Archive(path) as archive:
+        with Archive(path, data) as archive:
             yield archive
     except NpzError as err:
         raise CheckpointError(str(err)) from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise CheckpointError(f"{path}: not a readable .npz checkpoint ({err})") from None
+
+
+def _head_of_file(path: Path) -> bytes:
+    """The first bytes of a regular file; a missing path or any other kind of file (a FIFO
+    would block the read, a device never end) is refused by name, before it is opened."""
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a regular file, so not a checkpoint")
+    with open(path, "rb") as file:
+        return file.read(6)
 
 
 def _parameter_members(path: Path, members: dict[str, Member]) -> int:
@@ -291,14 +305,15 @@ def _check_metadata_shapes(path: Path, members: dict[str, Member], sizes: list[i
         raise CheckpointError(f"{path}: feature_names must be {sizes[0]} strings")
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike, data: bytes | None = None) -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint`, checking every array against the metadata.
 
     Every member's declared shape is checked against `layer_sizes` before its data is read, so
-    a file that lies about its sizes is refused without allocating them.
+    a file that lies about its sizes is refused without allocating them. `data`: the file's
+    bytes, already read (and checked) by the caller; `path` then only names it in messages.
     """
     path = Path(path)
-    with _archive(path) as archive:
+    with _archive(path, data) as archive:
         members = archive.members
         missing = [name for name in _METADATA[:5] if name not in members]
         if missing:
@@ -427,10 +442,11 @@ def _check_state_members(path: Path, members: dict[str, Member]) -> None:
             )
 
 
-def load_training_state(path: str | os.PathLike) -> TrainingState:
-    """Read a state written by `save_training_state` (never unpickling anything)."""
+def load_training_state(path: str | os.PathLike, data: bytes | None = None) -> TrainingState:
+    """Read a state written by `save_training_state` (never unpickling anything); `data`: the
+    file's bytes, already read by the caller, as for `load_checkpoint`."""
     path = Path(path)
-    with _archive(path) as archive:
+    with _archive(path, data) as archive:
         _check_state_members(path, archive.members)
         arrays = {name: archive.read(name) for name in archive.members}
     try:

@@ -141,22 +141,48 @@ class Activation:
     so that it can be written from whichever is simpler. `init_gain` scales the Glorot-uniform
     bound sqrt(6 / (fan_in + fan_out)) of the weights feeding a layer of this activation (see
     `MLP.__init__`).
+
+    What later code may ask of it, declared here rather than by testing its name:
+    `saturates`: its slope vanishes for large |z| (a unit far from 0 stops learning);
+    `can_die`: it outputs 0 with slope 0 over a whole half-line (a unit pushed there for every
+    input never recovers); `onnx_op`: the ONNX operator that computes it (`mlp export`).
     """
 
     name: str
     fn: Callable[[np.ndarray], np.ndarray]
     derivative: Callable[[np.ndarray, np.ndarray], np.ndarray]
     init_gain: float = 1.0
+    saturates: bool = False
+    can_die: bool = False
+    onnx_op: str = ""
 
 
 # The activations, declared here once; the config's model.activation choices come from this.
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", sigmoid, lambda z, a: sigmoid_derivative(a)),
-    "tanh": Activation("tanh", tanh, lambda z, a: tanh_derivative(a)),
-    # He et al.: a ReLU zeroes half its inputs, so twice the variance (gain sqrt 2) keeps the
-    # signal's size from layer to layer.
-    "relu": Activation("relu", relu, lambda z, a: relu_derivative(a), init_gain=math.sqrt(2.0)),
+    act.name: act
+    for act in (
+        Activation(
+            "sigmoid",
+            sigmoid,
+            lambda z, a: sigmoid_derivative(a),
+            saturates=True,
+            onnx_op="Sigmoid",
+        ),
+        Activation("tanh", tanh, lambda z, a: tanh_derivative(a), saturates=True, onnx_op="Tanh"),
+        # He et al.: a ReLU zeroes half its inputs, so twice the variance (gain sqrt 2) keeps
+        # the signal's size from layer to layer.
+        Activation(
+            "relu",
+            relu,
+            lambda z, a: relu_derivative(a),
+            init_gain=math.sqrt(2.0),
+            can_die=True,
+            onnx_op="Relu",
+        ),
+    )
 }
+# The hidden layers' activation when a config names none: the tutorials' sigmoid.
+DEFAULT_ACTIVATION = "sigmoid"
 
 
 def get_activation(name: str) -> Activation:

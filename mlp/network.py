@@ -16,7 +16,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlp.functions import cross_entropy, get_activation, softmax_cross_entropy
+from mlp.functions import (
+    DEFAULT_ACTIVATION,
+    cross_entropy,
+    get_activation,
+    softmax_cross_entropy,
+)
 
 DTYPES = ("float64", "float32")
 
@@ -58,7 +63,7 @@ class MLP:
         layer_sizes: Sequence[int],
         rng: np.random.Generator,
         *,
-        activation: str = "sigmoid",
+        activation: str = DEFAULT_ACTIVATION,
         dtype: np.dtype | type | str = np.float64,
     ) -> None:
         """Build the network with Glorot/Xavier-uniform weights drawn from `rng`, biases 0.
@@ -89,7 +94,7 @@ class MLP:
         weights: Sequence[np.ndarray],
         biases: Sequence[np.ndarray],
         *,
-        activation: str = "sigmoid",
+        activation: str = DEFAULT_ACTIVATION,
     ) -> MLP:
         """Rebuild a network from its arrays; the dtype is that of the first weight matrix."""
         if len(weights) != len(biases) or not weights:

@@ -13,6 +13,7 @@ of the size just checked, by a reader that stops there whatever the stream holds
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import zipfile
@@ -68,9 +69,16 @@ class Member:
 class Archive:
     """An open `.npz` whose members' headers have all been checked; arrays are read on demand."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, data: bytes | None = None) -> None:
+        """Open `path`, or read the archive from `data` (its bytes, already read by a caller
+        that checked them) and name `path` in messages."""
         self.path = Path(path)
-        self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        if data is None:
+            self._file = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+            self._disk_bytes = self.path.stat().st_size
+        else:
+            self._file = io.BytesIO(data)
+            self._disk_bytes = len(data)
         try:
             self._zip = zipfile.ZipFile(self._file)
             self.members = self._check_members()
@@ -103,7 +111,7 @@ class Archive:
                 raise self._fail(info.filename, "appears twice")
             infos[match.group(1)] = info
         declared = sum(info.file_size for info in infos.values())
-        disk = self.path.stat().st_size
+        disk = self._disk_bytes
         if declared > MAX_INFLATION * disk + SLACK_BYTES:
             raise NpzError(
                 f"{self.path}: declares {declared} bytes of arrays in {disk} bytes on disk, "

@@ -38,12 +38,18 @@ def cosine(epoch: int, *, lr: float, epochs: int, min_lr: float = 0.0) -> float:
 
 @dataclass(frozen=True)
 class ScheduleKind:
-    """A schedule's name, its function of the epoch, and its hyperparameters."""
+    """A schedule's name, its function of the epoch, and its hyperparameters.
+
+    `uses_total_epochs`: its rate at an epoch depends on the run's total number of epochs, so
+    a run that trained with it cannot be extended (a new total would change the rates of the
+    epochs already trained).
+    """
 
     name: str
     fn: Callable[..., float]
     PARAMS: tuple[Param, ...]
     help: str
+    uses_total_epochs: bool = False
 
 
 def _gamma(default: float) -> Param:
@@ -67,9 +73,12 @@ SCHEDULES: dict[str, ScheduleKind] = {
             cosine,
             (non_negative("min_lr", 0.0, "the rate at the end"),),
             "from lr down to min_lr along half a cosine over the run's epochs",
+            uses_total_epochs=True,
         ),
     )
 }
+# The schedule of a config that names none: the optimizer's own rate, unchanged.
+DEFAULT_SCHEDULE = "constant"
 
 
 def make_schedule(name: str, *, lr: float, epochs: int, **parameters: float) -> Schedule:

@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cli.config import (
-    AdamConfig,
+    OPTIMIZERS,
     ConfigError,
-    SGDConfig,
     apply_override,
     config_to_dict,
     dump_config,
@@ -25,6 +24,8 @@ from cli.config import (
     parse_config,
     safe_load,
 )
+
+SGDConfig, AdamConfig = OPTIMIZERS["sgd"], OPTIMIZERS["adam"]
 
 # The schema as documented, every key spelled out with its default.
 EXAMPLE = """

@@ -77,7 +77,7 @@ def test_cv_holds_every_row_out_once_and_each_fold_is_an_ordinary_run(
     assert table.exit_code == 0, table.stderr
     assert f"{report['mean']:.4f} ± {report['std']:.4f}" in table.stdout
     (default,) = (tmp_path / "runs").iterdir()
-    assert default.name.startswith("iris-cv-")
+    assert default.name == f"{config.stem}-cv"  # the same each time: a rerun continues it
     for k, fold in enumerate(folds, start=1):
         again = summary_of(default / f"fold-{k}")["final"]["test"]
         assert again["accuracy"] == fold["accuracy"] and again["loss"] == fold["loss"]
@@ -105,6 +105,30 @@ def test_a_folder_that_is_not_empty_is_refused(mlp_cli, config, tmp_path):
     (tmp_path / "cv" / "notes.txt").write_text("mine")
     result = mlp_cli("cv", "--config", config, "--out", tmp_path / "cv")
     assert result.exit_code == 2 and "not an empty folder" in result.stderr
+
+
+def test_a_cv_folder_refuses_another_config_or_fold_count_naming_the_difference(
+    mlp_cli, config, tmp_path
+):
+    out = tmp_path / "cv"
+    first = mlp_cli("cv", "--config", config, "--folds", "3", "--jobs", "1", "--out", out, "-q")
+    assert first.exit_code == 0, first.stderr
+    models = {p: p.read_bytes() for p in sorted(out.glob("fold-*/model.npz"))}
+    other_folds = mlp_cli("cv", "--config", config, "--folds", "4", "--out", out)
+    assert other_folds.exit_code == 2
+    assert (
+        "--folds (3 there, 4 now)" in other_folds.stderr and "another --out" in other_folds.stderr
+    )
+    epochs = mlp_cli(
+        "cv", "--config", config, "--folds", "3", "--out", out, "--set", "train.epochs=7"
+    )
+    assert epochs.exit_code == 2 and "train.epochs (" in epochs.stderr
+    assert len(epochs.stderr.strip().splitlines()) == 1
+    # nothing was touched, and the same command again keeps every finished fold
+    again = mlp_cli("cv", "--config", config, "--folds", "3", "--out", out, "--json")
+    assert again.exit_code == 0, again.stderr
+    assert {p: p.read_bytes() for p in sorted(out.glob("fold-*/model.npz"))} == models
+    assert "mean accuracy" in first.stdout and len(first.stdout.strip().splitlines()) == 1
 
 
 def test_sweep_cv_ranks_points_by_mean_cross_validated_accuracy(mlp_cli, config, tmp_path):
@@ -142,3 +166,27 @@ def test_sweep_cv_ranks_points_by_mean_cross_validated_accuracy(mlp_cli, config,
     ]
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["train"]["optimizer"]["lr"] == points[0]["overrides"]["train.optimizer.lr"]
+
+
+def test_a_rerun_redoes_a_damaged_fold_and_keeps_the_others(mlp_cli, config, tmp_path):
+    out = tmp_path / "cv"
+    args = ("cv", "--config", config, "--folds", "3", "--jobs", "1", "--out", out, "--json")
+    first = json.loads(mlp_cli(*args).stdout)
+    models = {k: (out / f"fold-{k}" / "model.npz").read_bytes() for k in (1, 2, 3)}
+    (out / "fold-2" / "model.npz").write_bytes(b"not a model")  # damaged after the fact
+    kept = (out / "fold-1" / "model.npz").stat().st_mtime_ns
+    again = mlp_cli(*args)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["folds"] == first["folds"]
+    assert {k: (out / f"fold-{k}" / "model.npz").read_bytes() for k in (1, 2, 3)} == models
+    assert (out / "fold-1" / "model.npz").stat().st_mtime_ns == kept  # not retrained
+
+
+def test_sweep_quiet_prints_the_winner_in_one_line(mlp_cli, config, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("train.optimizer.lr: [0.001, 0.05]\n")
+    args = ("--config", config, "--grid", grid, "--jobs", "1", "--out", tmp_path / "s")
+    result = mlp_cli("sweep", *args, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("best of 2 points: ") and "best.yaml" in line

@@ -23,3 +23,21 @@ def test_ci_runs_the_readme_test_command():
     [test_command] = re.findall(r"pip install -e '\.\[test\]' && (.+)", README)
     ci = (ROOT / ".ci" / "run").read_text()
     assert test_command.strip() in ci.splitlines()
+
+
+def significant(text: str) -> str:
+    """The text with trailing spaces gone and every number in e-notation cut to two significant
+    digits: a README sample is checked to what a reader compares, not to the last bit."""
+    lines = "\n".join(line.rstrip() for line in text.strip().splitlines())
+    return re.sub(r"-?\d\.\d+e[-+]\d+", lambda m: f"{float(m.group()):.1e}", lines)
+
+
+def test_the_readmes_gradcheck_sample_is_what_the_command_prints(mlp_cli, monkeypatch):
+    command = "$ mlp gradcheck --config configs/digits.yaml\n"
+    start = README.index("```\n" + command) + len("```\n" + command)
+    sample = README[start : README.index("```", start)]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "80")  # as every README sample
+    result = mlp_cli("gradcheck", "--config", "configs/digits.yaml")
+    assert result.exit_code == 0, result.stderr
+    assert significant(result.stdout) == significant(sample)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from cli.remote import check_versions, mlp_version
-from cli.rundir import RunError
+from cli.usage import UsageError
 
 distributed = pytest.importorskip("dask.distributed")  # installed with the test extra
 
@@ -169,9 +169,16 @@ def test_a_sweep_on_workers_without_the_clients_files_equals_the_local_one(mlp_c
         assert b["status"] == "completed" and b["run"] == str(Path("remote") / b["id"])
         assert (a["best_val_loss"], a["test_accuracy"]) == (b["best_val_loss"], b["test_accuracy"])
         assert weights(Path("local") / a["id"]) == weights(Path("remote") / b["id"])
-        for name in ("split.npz", "data.json", "config.yaml"):
+        for name in ("split.npz", "config.yaml"):
             same = (Path("local") / a["id"] / name).read_bytes()
             assert same == (Path("remote") / b["id"] / name).read_bytes(), name
+        records = [
+            json.loads((Path(side) / a["id"] / "data.json").read_text())
+            for side in ("local", "remote")
+        ]
+        for record in records:
+            del record["started"]  # each side's own clock
+        assert records[0] == records[1]
         assert epochs(Path("local") / a["id"]) == epochs(Path("remote") / b["id"])
         summary = json.loads((Path("remote") / b["id"] / "summary.json").read_text())
         assert summary["run"] == str((Path("remote") / b["id"]).absolute())
@@ -249,7 +256,7 @@ def test_a_worker_killed_mid_point_does_not_sink_the_sweep(mlp_cli, cluster, cli
 def test_workers_of_another_version_are_refused_with_one_line():
     mine = mlp_version()
     check_versions("tcp://h:1", {"tcp://10.0.0.1:4000": mine})  # the same version: accepted
-    with pytest.raises(RunError) as caught:
+    with pytest.raises(UsageError) as caught:
         check_versions("tcp://h:1", {"tcp://10.0.0.2:4000": "0.0.0-other", "tcp://b:1": mine})
     message = str(caught.value)
     assert "worker tcp://10.0.0.2:4000 runs mlp-trainer 0.0.0-other" in message

@@ -3,11 +3,14 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import cli.resources
 from cli.config import ConfigError, load_config
 from cli.resources import GIB, available_memory, check_fits_in_memory, run_bytes
+from mlp.network import MLP
+from mlp.optimizers import OPTIMIZERS
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 GOOD = "seed: 0\ndata: {dataset: iris}\nmodel: {hidden: [4]}\ntrain: {epochs: 2, batch_size: 16}\n"
@@ -27,9 +30,37 @@ def test_available_memory_is_positive_and_at_most_the_physical_memory():
     assert 0 < available_memory() <= physical
 
 
-def test_the_example_config_fits_on_this_machine():
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_each_optimizer_declares_at_least_the_state_it_keeps(name):
+    """After a few steps, the parameter-sized floats an optimizer's state holds (its saved
+    state, as resume.npz keeps it) fit in the vectors it declares for the memory check."""
+    cls = OPTIMIZERS[name]
+    model = MLP([5, 7, 3], np.random.default_rng(0))
+    X, y = np.random.default_rng(1).normal(size=(20, 5)), np.arange(20) % 3
+    optimizer = cls()
+    optimizer.bind(model.weight_mask)
+
+    def objective():
+        return model.loss_and_grad(X, y)
+
+    for _ in range(4):
+        if cls.full_batch:
+            optimizer.iterate(model.params, objective)
+        else:
+            optimizer.step(model.params, objective()[1])
+    state = optimizer.state_dict()
+    floats = sum(np.asarray(v).size for v in state.values() if np.asarray(v).size > 1)
+    declared = cls.memory_vectors(optimizer.hyperparameters())
+    assert floats <= declared * model.n_params
+    assert floats >= model.n_params or name == "sgd"  # each keeps some state (SGD: velocity)
+
+
+def test_the_example_config_fits_and_a_thousandfold_one_would_not():
     config = load_config(CONFIGS / "example.yaml")
     check_fits_in_memory(config, [13, *config.model.hidden, 3], 178)  # wine: 178 x 13, 3 classes
+    huge = [13, 10**6 * max(config.model.hidden), 3]
+    with pytest.raises(ConfigError, match=r"model\.hidden: a 13 -> .* network needs about"):
+        check_fits_in_memory(config, huge, 178)
 
 
 def test_a_hundred_million_unit_layer_is_refused_in_one_line_before_allocating(

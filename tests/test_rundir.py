@@ -15,6 +15,7 @@ from conftest import one_thread
 
 import cli.rundir
 from cli.rundir import inspect_run
+from mlp.checkpoint import checkpoint_arrays
 
 CONFIG = (
     "seed: 4\n"
@@ -93,9 +94,14 @@ def assert_complete_or_resumable(run):
     state = inspect_run(run)
     assert state.status in ("completed", "interrupted"), (state.status, state.problem)
     if state.status == "completed":  # as mlp reads it: a committed change counts as done
-        model = cli.rundir.open_completed(run).model_path
-        assert state.summary["model_sha256"] == cli.rundir.file_sha256(model)
+        cli.rundir.open_completed(run)  # every file the summary vouches for checks out
     return state.status
+
+
+def weights_as_read(run):
+    """The weights of a complete run as `mlp eval` reads them (a committed change counts)."""
+    arrays = checkpoint_arrays(cli.rundir.open_completed(run).checkpoint)
+    return {name: array.tobytes() for name, array in arrays.items() if name[0] in "Wb"}
 
 
 @pytest.fixture
@@ -172,8 +178,52 @@ def test_a_kill_at_any_step_of_a_change_leaves_the_earlier_run_as_it_was(
             if state.pending:  # the staged change exists: resume it
                 again = ["train", "--resume", run]
             assert forked_mlp(again) == (0, None), f"killed at step {step}"
-        assert weights(cli.rundir.open_completed(run).model_path.parent) == reference[5]
+        assert weights_as_read(run) == reference[5]
     assert step > 10
+
+
+EARLY = (
+    "seed: 4\n"
+    "data: {dataset: iris, test_size: 0.2, val_size: 0.1}\n"
+    "model: {hidden: [5]}\n"
+    "train:\n"
+    "  epochs: 30\n"
+    "  batch_size: 64\n"
+    "  optimizer: {name: adam, lr: 0.05}\n"
+    "  early_stopping: {monitor: val_accuracy, patience: 2, restore_best: RESTORE}\n"
+)  # stops after epoch 7: its best is epoch 5, then 2 epochs without a better val accuracy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("restore_best", ["false", "true"])
+def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
+    tmp_path, monkeypatch, restore_best
+):
+    monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)  # save the state at every epoch
+    config = tmp_path / "early.yaml"
+    config.write_text(EARLY.replace("RESTORE", restore_best))
+    straight = tmp_path / "straight"
+    assert forked_mlp(["train", "--config", config, "--out", straight]) == (0, None)
+    expected = json.loads((straight / "summary.json").read_text())
+    assert expected["epochs"] == 7 and expected["best"]["epoch"] == 5  # the case described
+    killed_at = []
+    for step in range(1, 300):
+        run = tmp_path / f"killed-{step}"
+        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
+        if code == 0:  # every step of the protocol has been cut
+            break
+        assert sig == signal.SIGKILL
+        killed_at.append(step)
+        if not (run / "config.yaml").exists():  # killed before the run existed: start again
+            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
+        elif assert_complete_or_resumable(run) == "interrupted":
+            assert forked_mlp(["train", "--resume", run]) == (0, None)
+        summary = json.loads((run / "summary.json").read_text())
+        assert weights(run) == weights(straight), f"killed at step {step}"
+        assert (summary["epochs"], summary["best"]) == (7, expected["best"]), step
+        assert len((run / "metrics.jsonl").read_text().splitlines()) == 7, step
+    # config, data and split, 7 epochs of metrics and saved state, final state, model, summary
+    assert len(killed_at) >= 36
 
 
 def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
@@ -380,7 +430,10 @@ def test_an_import_killed_at_any_step_is_never_a_complete_run_until_it_is_done(
         assert (run / name).read_bytes() == exported[name], name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["run"] == str(run.absolute())
-    assert {**summary, "run": None} == {**json.loads(exported["summary.json"]), "run": None}
+    # the same summary, naming its new place, sealed again (its checksum covers `run`)
+    assert cli.rundir.seal_summary(summary) == summary
+    unsealed = {"run": None, "checksum": None}
+    assert {**summary, **unsealed} == {**json.loads(exported["summary.json"]), **unsealed}
     result = mlp_cli("eval", run, "--json")
     assert result.exit_code == 0, result.stderr
 

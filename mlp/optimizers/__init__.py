@@ -18,6 +18,8 @@ from mlp.optimizers.sgd import SGD
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, LBFGS)
 }
+# What a config without `train.optimizer.name` trains with: scikit-learn's MLP's own choice.
+DEFAULT_OPTIMIZER = SGD.name
 
 
 def optimizer_class(name: str) -> type[Optimizer]:
@@ -35,6 +37,7 @@ def make_optimizer(name: str, **hyperparameters: Any) -> Optimizer:
 
 
 __all__ = [
+    "DEFAULT_OPTIMIZER",
     "LBFGS",
     "OPTIMIZERS",
     "SGD",

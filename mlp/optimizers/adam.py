@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,11 @@ class Adam(Optimizer):
     t: int | None
     m: np.ndarray | None
     v: np.ndarray | None
+
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """m, v and two temporaries of the update."""
+        return 4
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
         """Apply one update to `params` in place."""
@@ -71,6 +77,11 @@ class AdamW(Adam):
     decoupled_weight_decay = True
     weight_decay: float
     weight_mask: np.ndarray | None = None  # True on weights, False on biases (from `bind`)
+
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """Adam's, the decay's temporary, and the weight mask (counted as a whole vector)."""
+        return super().memory_vectors(hyperparameters) + 2
 
     def bind(self, weight_mask: np.ndarray) -> None:
         """Decay only the entries that are weights."""

@@ -34,6 +34,15 @@ class Optimizer:
     converged = False  # a full-batch optimizer sets it when it can make no more progress
     lr: float
 
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """How many parameter-sized vectors a step of this optimizer keeps alive at once: its
+        state and the temporaries of one update (the memory check before training counts them).
+
+        Every optimizer declares its own; `hyperparameters` are its validated values.
+        """
+        raise NotImplementedError(f"{cls.__name__} must declare memory_vectors")
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # help(SGD) shows SGD(lr=0.1, momentum=0.9, nesterov=False), from the declaration.

@@ -15,6 +15,8 @@ when `max_fun` evaluations of f are spent.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mlp.hyperparams import Param, positive
@@ -52,6 +54,12 @@ class LBFGS(Optimizer):
     f: float | None
     g: np.ndarray | None
     n_fun: int | None
+
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """The `memory` pairs (s, y), twice over while np.vstack appends one, and g, the
+        starting point x, the direction p, the new gradient and the two-loop's q."""
+        return 4 * hyperparameters["memory"] + 5
 
     def iterate(self, params: np.ndarray, objective: Objective) -> None:
         """One iteration from the point in `params`, which it leaves at the new point.

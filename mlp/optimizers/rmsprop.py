@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from mlp.hyperparams import fraction, lr, positive
@@ -31,6 +33,11 @@ class RMSprop(Optimizer):
     momentum: float
     v: np.ndarray | None
     buffer: np.ndarray | None
+
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """v, two temporaries of the scaled gradient, and with momentum the buffer."""
+        return 3 + (hyperparameters["momentum"] > 0)
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
         """Apply one update to `params` in place."""

@@ -39,6 +39,11 @@ class SGD(Optimizer):
             raise HyperparameterError("nesterov", "true needs momentum > 0")
         return values
 
+    @classmethod
+    def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
+        """lr g (a temporary), and with momentum the velocity."""
+        return 1 + (hyperparameters["momentum"] > 0)
+
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
         """Apply one update to `params` in place."""
         if self.momentum == 0:
