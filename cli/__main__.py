@@ -1,5 +1,5 @@
 """`python -m cli` runs the `mlp` command."""
 
-from cli.app import main
+from cli.startup import main
 
 main()

@@ -29,6 +29,7 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
+from cli.startup import Terminated, report_stop, stop_on_sigterm
 from cli.threads import (
     for_training,
     one_shot_count,
@@ -36,14 +37,16 @@ from cli.threads import (
     using,
 )
 from cli.usage import UsageError
-from data import DATASETS
+from data import DATASETS, DataError, Preprocessor
 from mlp import (
+    Checkpoint,
+    CheckpointError,
     evaluate,
     gradient_check,
     load_checkpoint,
     predict_proba,
 )
-from mlp.checkpoint import atomic_write
+from mlp.evaluation import class_scores, confusion_matrix
 from mlp.schedules import DEFAULT_SCHEDULE
 
 app = typer.Typer(
@@ -293,6 +296,22 @@ def train_and_save(console: Console, session: Session) -> dict:
             raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
 
 
+def checked_model(checkpoint: Checkpoint, path: Path) -> Checkpoint:
+    """A model read from `path`, with its stored preprocessing checked against itself and the
+    network: a damaged `prep.*` member is one line naming the file and the member."""
+    if checkpoint.preprocessing:
+        try:
+            prep = Preprocessor.from_arrays(checkpoint.preprocessing)
+        except DataError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+        if prep.n_features != checkpoint.model.layer_sizes[0]:
+            raise CheckpointError(
+                f"{path}: prep.* encodes {prep.n_features} features; the network takes "
+                f"{checkpoint.model.layer_sizes[0]}"
+            )
+    return checkpoint
+
+
 @command("eval")
 def eval_command(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
@@ -326,7 +345,8 @@ def eval_command(
             raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
         completed = rundir.open_completed(run)
         config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-        checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
+        # read from the bytes its summary vouches for, its preprocessing checked
+        checkpoint = checked_model(completed.checkpoint, completed.model_path)
         if data is None or scoring.same_data(completed, data):
             rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
         elif split is not None:
@@ -393,23 +413,18 @@ def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None =
     """Loss, accuracy, balanced accuracy, macro F1, the majority baseline (from the run's
     training class counts, None for a run that did not record them), confusion matrix and
     per-class precision, recall, F1 and support."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
     classes = checkpoint.classes.tolist()
-    labels = list(range(len(classes)))
-    matrix = confusion_matrix(y, result.predictions, labels=labels)
-    precision, recall, f1, support = precision_recall_fscore_support(
-        y, result.predictions, labels=labels, zero_division=0
-    )
+    matrix = confusion_matrix(y, result.predictions, len(classes))
+    scores = class_scores(matrix)
     per_class = [
         {
             "class": classes[k],
-            "precision": float(precision[k]),
-            "recall": float(recall[k]),
-            "f1": float(f1[k]),
-            "support": int(support[k]),
+            "precision": float(scores.precision[k]),
+            "recall": float(scores.recall[k]),
+            "f1": float(scores.f1[k]),
+            "support": int(scores.support[k]),
         }
-        for k in labels
+        for k in range(len(classes))
     ]
     baseline = None
     if train_counts and len(train_counts) == len(classes):
@@ -626,12 +641,12 @@ def predict_command(
         config = None
         if run.is_file():  # a model file: it records how its run reads tables
             model_path = run
-            checkpoint = load_checkpoint(run)
+            checkpoint = checked_model(load_checkpoint(run), run)
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
             model_path = completed.model_path
-            checkpoint = completed.checkpoint  # read from the bytes its summary vouches for
+            checkpoint = checked_model(completed.checkpoint, model_path)
         inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
@@ -651,13 +666,14 @@ def predict_command(
         writer.writerow(
             [*first, label, *(repr(float(p)) for p in row)] if proba else [*first, label]
         )
-    if out is None:
-        output.stdout().write(buffer.getvalue())
-        return
-    try:
-        atomic_write(out, lambda file: file.write(buffer.getvalue().encode("utf-8")))
+    try:  # stdout is the product here: a write that fails is an error (a closed pipe aside)
+        if out is None:
+            output.write_product(buffer.getvalue())
+            return
+        output.write_file(out, buffer.getvalue().encode("utf-8"))
     except OSError as err:
-        raise fail(f"--out: {describe_os_error(err)}", FAILED) from None
+        where = "--out: " if out is not None else ""
+        raise fail(f"{where}{describe_os_error(err)}", FAILED) from None
     error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
 
 
@@ -668,22 +684,23 @@ def export_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the model as an ONNX graph: raw feature rows in, class probabilities and the
-    predicted class index out (needs mlp-trainer[onnx])."""
+    predicted class index out (needs mlp-trainer\\[onnx])."""  # \[: no Rich markup tag
     from cli import export
 
     with user_errors():
         if run.is_file():
-            checkpoint = load_checkpoint(run)
+            checkpoint = checked_model(load_checkpoint(run), run)
         else:
-            checkpoint = rundir.open_completed(run).checkpoint
+            completed = rundir.open_completed(run)
+            checkpoint = checked_model(completed.checkpoint, completed.model_path)
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)
     data = graph.SerializeToString()
     try:
-        atomic_write(out, lambda file: file.write(data))
+        output.write_file(out, data)
     except OSError as err:
-        raise fail(f"{out}: {describe_os_error(err)}", FAILED) from None
+        raise fail(f"could not write the graph: {describe_os_error(err)}", FAILED) from None
     report = {
         "onnx": str(out),
         "bytes": len(data),
@@ -704,7 +721,9 @@ def export_command(
         + (", ..." if len(inputs) > 5 else "")
         + "; N x 1 each)"
     )
-    output.console().print(
+    # the graph itself may have gone to stdout (`mlp export RUN /dev/stdout > model.onnx`)
+    console = error_console() if output.is_stdout(out) else output.console()
+    console.print(
         f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, outputs "
         f"'probabilities' N x {len(report['classes'])} and 'label'",
         soft_wrap=True,
@@ -1024,11 +1043,19 @@ def common(
 
 def main() -> None:
     """Console-script entry point."""
+    output.reopen_closed_streams()
+    stop_on_sigterm()  # (again: a no-op after cli.startup, which installs it before the imports)
     try:
         app()
-    except KeyboardInterrupt:  # outside training (which handles Ctrl-C itself): no traceback
-        error_console().print("interrupted", markup=False)
-        sys.exit(130)
+    except (KeyboardInterrupt, Terminated) as stop:  # outside training, which saves first
+        signum = stop.signum if isinstance(stop, Terminated) else signal.SIGINT
+        output.stdout().flush()  # what was printed before comes first
+        report_stop(signum)
+        sys.exit(128 + signum)
+    except OSError as err:  # Typer's own help or usage box could not be written
+        output.abandon_stdout()  # (so that the interpreter's last flush stays quiet)
+        error_console().print(f"error: could not write the output: {err.strerror}", markup=False)
+        sys.exit(FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from cli.yamlsafe import safe_load
+from cli.yamlsafe import TooLargeError, read_text, safe_load
 from data import DATASETS, TableSettings, is_table_path
 from data.encoding import MISSING_POLICIES
 from data.table import DECIMALS, DELIMITERS
@@ -594,6 +594,8 @@ def _parsed(text: str, where: str, invalid: str = "invalid YAML") -> object:
     """safe_load(text), with every way YAML text can fail turned into a one-line ConfigError."""
     try:
         return safe_load(text)
+    except TooLargeError as err:
+        raise ConfigError(f"{where}: {err.problem}") from None
     except yaml.constructor.ConstructorError as err:
         if "constructor for the tag" not in str(err.problem):  # e.g. a list used as a key
             raise ConfigError(f"{where}: {invalid} at {_yaml_problem(err)}") from None
@@ -610,9 +612,11 @@ def read_yaml(path: str | Path) -> object:
     """The file's YAML, read with the safe loader (no tags that construct Python objects)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)  # refused past yamlsafe.MAX_BYTES before reading further
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except TooLargeError as err:
+        raise ConfigError(f"{path}: {err.problem}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a config file") from None
     except UnicodeDecodeError:

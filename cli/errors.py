@@ -74,10 +74,16 @@ def reported(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except CommandError as err:
-            for line in err.message.splitlines():  # several config mistakes: one line each
-                output.error_console().print(f"{err.prefix}{line}", markup=False)
-            if kwargs.get("as_json"):
-                output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))
+            report(err, as_json=bool(kwargs.get("as_json")))
             raise typer.Exit(err.code) from None
 
     return run
+
+
+def report(err: CommandError, as_json: bool) -> None:
+    """Print `err`: one stderr line per line of its message and, with --json, the JSON error
+    object on stdout, whether or not stderr could be written."""
+    for line in err.message.splitlines():  # several config mistakes: one line each
+        output.error_console().print(f"{err.prefix}{line}", markup=False)
+    if as_json:
+        output.print_line(json.dumps({"error": err.message, "exit_code": err.code}))

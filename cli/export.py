@@ -33,7 +33,6 @@ from mlp import Checkpoint
 OPSET = 17
 # ONNX-ML, for LabelEncoder (string -> int64), which onnxruntime runs at this version
 ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 3
-# mlp's activation name -> the ONNX operator that computes it
 INSTALL_HINT = (
     "mlp export needs the onnx package: pip install 'mlp-trainer[onnx]' "
     "(in a clone of mlp: pip install '.[onnx]')"

@@ -3,6 +3,9 @@
 Tables never cut a number or a name short: each one is shown through `fitted`, which prints
 the table when every cell fits the console whole, and otherwise one `column: value` line per
 cell, lines that are never broken (a terminal wraps them; a pipe keeps them whole).
+
+Names, labels, paths and values are data, never markup: the consoles of cli/output.py read no
+markup, and the few styled cells here are Text objects with a style.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -61,7 +65,9 @@ class Fitted:
 
 
 def _text(console: Console, cell: object) -> Text:
-    """A cell as Text, its markup ([green]ok[/]) applied."""
+    """A cell as Text (a string read as markup only where the console reads markup)."""
+    if isinstance(cell, Text):
+        return cell.copy()
     return console.render_str(cell) if isinstance(cell, str) else Text(str(cell))
 
 
@@ -75,6 +81,10 @@ def _laid_out(console: Console, options: ConsoleOptions, table: Table) -> Table 
     """
     unclamped = options.update(max_width=WIDE)  # measure whole cells, not cut to the width
     ranges = [table._measure_column(console, unclamped, c) for c in table.columns]
+    # a no_wrap column cannot take less than its longest cell without cutting it
+    ranges = [
+        Measurement(r.maximum, r.maximum) if c.no_wrap else r for r, c in zip(ranges, table.columns)
+    ]
     room = options.max_width - table._extra_width
     if sum(r.maximum for r in ranges) <= room:
         return table
@@ -126,9 +136,9 @@ def key_value_grid(rows: Sequence[tuple[str, str]]) -> RenderableType:
 def epoch_progress(console: Console) -> Progress:
     """A progress bar over epochs with the latest loss and accuracy; off when not a terminal."""
     return Progress(
-        TextColumn("epoch {task.completed}/{task.total}"),
+        TextColumn("epoch {task.completed}/{task.total}", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[latest]}"),
+        TextColumn("{task.fields[latest]}", markup=False),
         TimeElapsedColumn(),
         console=console,
         transient=True,
@@ -139,7 +149,7 @@ def epoch_progress(console: Console) -> Progress:
 def count_progress(console: Console, noun: str) -> Progress:
     """A progress bar counting finished items (`noun`: points, folds); off when not a terminal."""
     return Progress(
-        TextColumn(f"{{task.completed}}/{{task.total}} {noun}"),
+        TextColumn(f"{{task.completed}}/{{task.total}} {noun}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
         console=console,
@@ -333,7 +343,7 @@ def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> RenderableType
             "[" + ",".join(map(str, r.worst_index)) + "]",
             f"{r.analytic:.6e}",
             f"{r.numerical:.6e}",
-            "[green]ok[/]" if ok else "[red]FAIL[/]",
+            Text("ok", style="green") if ok else Text("FAIL", style="red"),
         )
     return fitted(table)
 

@@ -723,6 +723,13 @@ def inspect_run(run_dir: Path) -> RunState:
     return state
 
 
+def checks_out(run_dir: Path) -> bool:
+    """Whether `run_dir` holds a complete run whose every vouched file checks out: a sweep
+    point or cv fold that a rerun may keep. False for anything else, a damaged run included
+    (a completed point whose metrics.jsonl was cut short or removed is redone)."""
+    return is_run(run_dir) and inspect_run(run_dir).status == "completed"
+
+
 # -- a completed run, for eval and predict ------------------------------------------------------
 
 

@@ -149,13 +149,13 @@ READING = "prep.reading"
 
 @dataclass(frozen=True)
 class Reading:
-    """How a table is read for a model: its id column (copied into predictions), delimiter and
-    header setting."""
+    """How a table is read for a model: its id column (copied into predictions), delimiter,
+    header setting and decimal mark."""
 
     id: str | None = None
     delimiter: str = "auto"
     header: bool = True
-    decimal: str = "auto"  # absent from records made before data.decimal: its default
+    decimal: str = "auto"
 
 
 def reading_arrays(config: Config, id_column: str | None) -> dict[str, np.ndarray]:

@@ -75,6 +75,7 @@ ORPHANED = threading.Event()  # set in a worker whose sweep has died
 
 SWEEP_RESULTS = "results.jsonl"
 BEST_CONFIG = "best.yaml"
+MAX_POINTS = 10_000  # points (or random samples) one sweep may have: each is a run
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,16 @@ def _draw(where: str, key: str, spec: Any, rng: np.random.Generator) -> Any:
     return float(rng.uniform(low, high))
 
 
+def check_point_count(where: str, count: int, what: str) -> None:
+    """Refuse a grid of more than MAX_POINTS points before any is built (a few lines of YAML
+    can ask for a billion)."""
+    if count > MAX_POINTS:
+        raise ConfigError(
+            f"{where}: {count:,} {what}; a sweep takes at most {MAX_POINTS:,} points "
+            "(split the grid, or draw fewer samples)"
+        )
+
+
 def load_grid(path: Path, seed: int) -> list[Point]:
     """The points of a grid file (a full grid, or `samples` random draws seeded by `seed`);
     relative paths in it are made absolute against the grid file's folder."""
@@ -156,10 +167,12 @@ def load_grid(path: Path, seed: int) -> list[Point]:
         for key, values in raw.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"{where}: {key}: must be a non-empty list of values to try")
+        check_point_count(where, math.prod(len(values) for values in raw.values()), "points")
         combos = itertools.product(*raw.values())
         return [Point(i, dict(zip(raw, combo))) for i, combo in enumerate(combos)]
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"{where}: samples: must be an integer >= 1, got {samples!r}")
+    check_point_count(where, samples, "samples")
     rng = np.random.default_rng(seed)
     return [
         Point(i, {key: _draw(where, key, spec, rng) for key, spec in raw.items()})

@@ -12,17 +12,25 @@ Three changes to `yaml.SafeLoader`, each for a file a person wrote by hand or so
   later by whatever walks the data. A hand-written config is tens of nodes, a sweep grid a
   few hundred. An alias that contains itself is refused too.
 
+And two bounds on the text itself, so that a huge file costs a fraction of a second: a document
+of more than `MAX_BYTES` is refused before parsing (`read_text` reads no further than that),
+and nodes are counted as they are composed, so a file of a million keys is refused at the
+`MAX_NODES`-th instead of after all of them are built.
+
 Errors are `yaml.MarkedYAMLError`s with the line and column of the culprit, so every caller
 that already reports YAML errors in one line reports these too.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import yaml
 
 MAX_NODES = 10_000  # nodes a document may hold once its aliases are expanded
+MAX_BYTES = 1 << 20  # 1 MiB: a config is a few hundred bytes, a large grid a few kilobytes
 
 
 class DuplicateKeyError(yaml.MarkedYAMLError):
@@ -33,8 +41,24 @@ class ExpansionError(yaml.MarkedYAMLError):
     """A document whose aliases expand past MAX_NODES nodes, or into themselves."""
 
 
+class TooLargeError(ExpansionError):
+    """A document of more than MAX_BYTES."""
+
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2 floats, no duplicate keys and bounded aliases."""
+
+    composed = 0  # nodes composed so far (aliases counted once): refused past MAX_NODES
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        """As the safe loader's, but the MAX_NODES-th node ends the parse at once."""
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            raise ExpansionError(
+                problem=f"more than {MAX_NODES} YAML nodes",
+                problem_mark=self.peek_event().start_mark,
+            )
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
         """As the safe loader's, but a key written twice in `node` is a DuplicateKeyError."""
@@ -56,12 +80,26 @@ class _Loader(yaml.SafeLoader):
                     )
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """As the safe loader's, but an integer too long for Python to convert (more than
+        4300 digits) is a ConstructorError at its place, not a ValueError."""
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            raise yaml.constructor.ConstructorError(
+                problem=f"an integer of {len(node.value):,} digits is too long",
+                problem_mark=node.start_mark,
+            ) from None
+
     def get_single_node(self) -> yaml.Node | None:
         """The document's node graph, refused if its aliases expand past MAX_NODES nodes."""
         node = super().get_single_node()
         if node is not None:
             expanded_size(node)
         return node
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -130,4 +168,16 @@ _Loader.add_implicit_resolver(
 
 def safe_load(text: str) -> object:
     """YAML text to plain Python data; never constructs other objects."""
+    if len(text) > MAX_BYTES:  # characters: at least as many bytes
+        raise TooLargeError(problem=f"the YAML text is larger than {MAX_BYTES:,} bytes")
     return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader subclass
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A YAML file's text (UTF-8), refused with TooLargeError past MAX_BYTES before more is
+    read. OSError and UnicodeDecodeError as from Path.read_text."""
+    with Path(path).open("rb") as file:
+        data = file.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise TooLargeError(problem=f"larger than {MAX_BYTES:,} bytes (a config or grid file)")
+    return data.decode("utf-8")

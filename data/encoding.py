@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from data.errors import DataError
+from data.prepare import fit_standardizer
 from data.table import MISSING_MARKERS, Column, Table
 
 MISSING_POLICIES = ("error", "impute")
@@ -466,7 +467,9 @@ class Preprocessor:
 
     @classmethod
     def from_arrays(cls, arrays, prefix: str = "prep.") -> Preprocessor:
-        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile)."""
+        """The Preprocessor that `to_arrays(prefix)` exported (from a dict or an NpzFile); a
+        DataError naming the member where the arrays do not fit together (a damaged file)."""
+        _check_stored(arrays, prefix)
         every = arrays[prefix + "categories"]
         bounds = np.cumsum(arrays[prefix + "category_counts"])[:-1]
         counts = arrays[prefix + "category_counts"]
@@ -498,22 +501,80 @@ def _split_other(arrays, prefix: str) -> tuple[np.ndarray, ...]:
     """The infrequent categories of each categorical column, () when none were stored."""
     if prefix + "other_counts" not in arrays:
         return ()
-    counts = np.asarray(arrays[prefix + "other_counts"])
-    every = np.asarray(arrays[prefix + "other"])
-    n_categorical = int(np.count_nonzero(np.asarray(arrays[prefix + "categorical"])))
-    if (
-        counts.shape != (n_categorical,)
-        or counts.dtype.kind not in "iu"
-        or np.any(counts < 0)
-        or every.ndim != 1
-        or every.dtype.kind != "U"
-        or int(counts.sum()) != len(every)
-    ):
-        raise DataError(
-            f"{prefix}other_counts and {prefix}other do not describe the "
-            f"{n_categorical} categorical column(s): the model file is damaged"
-        )
+    counts = np.asarray(arrays[prefix + "other_counts"], dtype=np.int64)
+    every = np.asarray(arrays[prefix + "other"]).astype(str)
     return tuple(np.split(every, np.cumsum(counts)[:-1]))
+
+
+_STORED_KINDS = {  # what to_arrays writes: member -> the dtype kinds it may have
+    "columns": "U",
+    "categorical": "b",
+    "missing": "U",
+    "mean": "fiu",
+    "scale": "fiu",
+    "categories": "U",
+    "category_counts": "iu",
+    "fill": "U",
+    "other": "U",
+    "other_counts": "iu",
+}
+
+
+def _check_stored(arrays, prefix: str) -> None:
+    """Refuse stored preprocessing arrays that do not describe one Preprocessor: every member
+    present with its dtype, and their lengths, counts and values consistent with each other."""
+
+    def member(key: str) -> np.ndarray:
+        if prefix + key not in arrays:
+            raise DataError(f"{prefix}{key} is missing")
+        value = np.asarray(arrays[prefix + key])
+        if value.dtype.kind not in _STORED_KINDS.get(key, "b"):
+            raise DataError(f"{prefix}{key} has the wrong type ({value.dtype})")
+        return value.reshape(-1)
+
+    def fail(key: str, problem: str) -> DataError:
+        return DataError(f"{prefix}{key} {problem}")
+
+    columns, categorical = member("columns"), member("categorical")
+    n_categorical = int(categorical.sum())
+    if len(categorical) != len(columns):
+        raise fail("categorical", f"has {len(categorical)} flags for {len(columns)} columns")
+    if len(set(columns.tolist())) != len(columns):
+        raise fail("columns", "names a column twice")
+    if member("missing").tolist() not in (["error"], ["impute"]):
+        raise fail("missing", "must be 'error' or 'impute'")
+    for key in ("mean", "scale"):
+        value = member(key)
+        if len(value) != len(columns) - n_categorical:
+            n_numeric = len(columns) - n_categorical
+            raise fail(key, f"has {len(value)} entries for {n_numeric} numeric columns")
+        if not np.isfinite(value).all() or (key == "scale" and (value <= 0).any()):
+            raise fail(key, "must be finite" + (" and positive" if key == "scale" else ""))
+    counts, every, fill = member("category_counts"), member("categories"), member("fill")
+    if len(counts) != n_categorical:
+        raise fail("category_counts", f"has {len(counts)} counts for {n_categorical} columns")
+    if (counts < 1).any() or counts.sum() != len(every):
+        raise fail("category_counts", f"must be >= 1 and sum to the {len(every)} categories")
+    if len(fill) != n_categorical:
+        raise fail("fill", f"has {len(fill)} entries for {n_categorical} categorical columns")
+    others = [np.array([], dtype=str)] * n_categorical
+    if prefix + "other" in arrays or prefix + "other_counts" in arrays:  # data.max_categories
+        other, other_counts = member("other"), member("other_counts")
+        if len(other_counts) != n_categorical or (other_counts < 0).any():
+            raise fail("other_counts", f"must give {n_categorical} counts >= 0")
+        if other_counts.sum() != len(other):
+            raise fail("other_counts", f"must sum to the {len(other)} infrequent categories")
+        others = np.split(other, np.cumsum(other_counts)[:-1])
+        for group in others:
+            if (group[1:] <= group[:-1]).any():  # searched with np.searchsorted too
+                raise fail("other", "must list each column's categories sorted, once each")
+    for group, rest, filled in zip(np.split(every, np.cumsum(counts)[:-1]), others, fill):
+        if (group[1:] <= group[:-1]).any():  # searched with np.searchsorted when encoding
+            raise fail("categories", "must list each column's categories sorted, once each")
+        if filled not in group and filled not in rest:
+            raise fail("fill", f"names {str(filled)!r}, which is not one of its categories")
+    if prefix + "standardize" in arrays and member("standardize").shape != (1,):
+        raise fail("standardize", "must be one flag")
 
 
 def _category_index(
@@ -569,11 +630,11 @@ def _present(table: Table, column: Column) -> np.ndarray:
 
 def _fit_numeric(table: Table, column: Column) -> tuple[float, float]:
     present = _present(table, column)
-    mean = float(present.mean())
-    filled = np.where(column.missing, mean, column.values)
-    # population std of the filled column, as SimpleImputer then StandardScaler compute it
-    std = float(np.sqrt(np.mean((filled - filled.mean()) ** 2)))
-    return float(filled.mean()), std if np.ptp(filled) > 0 else 1.0
+    filled = np.where(column.missing, present.mean(), column.values)
+    # the filled column's mean and population std, as SimpleImputer then StandardScaler compute
+    # them, by the one standardizer of bundled sets and tables alike (near-constant: scale 1)
+    mean, scale = fit_standardizer(filled[:, None])
+    return float(mean[0]), float(scale[0])
 
 
 def _fit_categories(table: Table, column: Column) -> tuple[np.ndarray, str, np.ndarray]:

@@ -49,6 +49,42 @@ def predict(model: MLP, X: np.ndarray) -> np.ndarray:
     return predict_logits(model, X).argmax(axis=1)
 
 
+def confusion_matrix(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
+    """C[i, j]: how many samples of class i were predicted as class j (K x K, int64)."""
+    cells = n_classes * np.asarray(y, dtype=np.int64) + np.asarray(predictions, dtype=np.int64)
+    return np.bincount(cells, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Per class k: precision tp / predicted, recall tp / support, F1 = 2 tp / (support +
+    predicted), and support; a ratio with a zero denominator is 0 (scikit-learn's
+    `zero_division=0`)."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+def class_scores(matrix: np.ndarray) -> ClassScores:
+    """Each class's precision, recall, F1 and support, from a confusion matrix."""
+    true_positive = np.diag(matrix).astype(np.float64)
+    support, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
+
+    def ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+        out = np.zeros_like(numerator)
+        np.divide(numerator, denominator, out=out, where=denominator > 0)
+        return out
+
+    return ClassScores(
+        precision=ratio(true_positive, predicted),
+        recall=ratio(true_positive, support),
+        f1=ratio(2 * true_positive, support + predicted),
+        support=support,
+    )
+
+
 def per_class_recall(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """Of each class present in `y`, the share of its samples predicted as it (NaN if absent)."""
     support = np.bincount(y, minlength=n_classes).astype(np.float64)

@@ -291,7 +291,7 @@ def test_an_unreadable_file_is_named(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     # chmod 000 does not stop root, so the refusal is simulated
-    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "open", refuse)  # (read no further than yamlsafe.MAX_BYTES)
     with pytest.raises(ConfigError, match=r"config\.yaml: cannot be read \(Permission denied\)$"):
         load_config(path)
 

@@ -250,25 +250,29 @@ RUN_FILE_NAMES = [*cli.rundir.RUN_FILES, ".lock"]
 
 @pytest.mark.slow
 def test_a_fifo_in_place_of_any_run_file_is_damaged_at_once(two_runs, tmp_path):
-    # Each command is a real process; all start together, each must answer in one line.
+    # Real processes, started together: one `mlp runs` over a run per file, and an `mlp eval`
+    # of each run (eval takes no lock); each must answer, in one line, without blocking.
+    folder = tmp_path / "runs"
     processes = {}
     for name in RUN_FILE_NAMES:
-        run = copy_run(two_runs[0], tmp_path / name.lstrip(".") / "run")
+        run = copy_run(two_runs[0], folder / name.lstrip("."))
         (run / name).unlink(missing_ok=True)
         os.mkfifo(run / name)
-        processes[name, "runs"] = start_mlp("runs", run.parent, "--json")
-        processes[name, "eval"] = start_mlp("eval", run)
+        if name != ".lock":
+            processes[name] = start_mlp("eval", run)
+    processes["runs"] = start_mlp("runs", folder, "--json")
     started = time.monotonic()
     outcomes = {key: process.communicate(timeout=60) for key, process in processes.items()}
     assert time.monotonic() - started < 30  # none of them hangs on a FIFO
-    for (name, command), (stdout, stderr) in outcomes.items():
-        code = processes[name, command].returncode
+    stdout, stderr = outcomes.pop("runs")
+    rows = {row["name"]: row for row in json.loads(stdout)["runs"]}
+    assert processes["runs"].returncode == 0 and len(rows) == len(RUN_FILE_NAMES), stderr
+    for name in RUN_FILE_NAMES:
         damaged = f"{name}: damaged (a FIFO, not a file the run wrote)"
-        if command == "runs":
-            (row,) = json.loads(stdout)["runs"]
-            assert (code, row["status"]) == (0, "damaged"), (name, stderr)
-            assert damaged in row["problem"], name
-        elif name != ".lock":  # eval needs no lock
+        row = rows[name.lstrip(".")]
+        assert row["status"] == "damaged" and damaged in row["problem"], name
+        if name in outcomes:
+            code, stderr = processes[name].returncode, outcomes[name][1]
             assert code == 2 and damaged in one_line(stderr), (name, stderr)
 
 

@@ -183,15 +183,15 @@ def test_a_kill_at_any_step_of_a_change_leaves_the_earlier_run_as_it_was(
 
 
 EARLY = (
-    "seed: 4\n"
+    "seed: 6\n"
     "data: {dataset: iris, test_size: 0.2, val_size: 0.1}\n"
     "model: {hidden: [5]}\n"
     "train:\n"
     "  epochs: 30\n"
     "  batch_size: 64\n"
     "  optimizer: {name: adam, lr: 0.05}\n"
-    "  early_stopping: {monitor: val_accuracy, patience: 2, restore_best: RESTORE}\n"
-)  # stops after epoch 7: its best is epoch 5, then 2 epochs without a better val accuracy
+    "  early_stopping: {monitor: val_accuracy, patience: 1, restore_best: RESTORE}\n"
+)  # stops after epoch 3: its best is epoch 2, then an epoch without a better val accuracy
 
 
 @pytest.mark.slow
@@ -205,7 +205,7 @@ def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
     straight = tmp_path / "straight"
     assert forked_mlp(["train", "--config", config, "--out", straight]) == (0, None)
     expected = json.loads((straight / "summary.json").read_text())
-    assert expected["epochs"] == 7 and expected["best"]["epoch"] == 5  # the case described
+    assert expected["epochs"] == 3 and expected["best"]["epoch"] == 2  # the case described
     killed_at = []
     for step in range(1, 300):
         run = tmp_path / f"killed-{step}"
@@ -220,10 +220,10 @@ def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
             assert forked_mlp(["train", "--resume", run]) == (0, None)
         summary = json.loads((run / "summary.json").read_text())
         assert weights(run) == weights(straight), f"killed at step {step}"
-        assert (summary["epochs"], summary["best"]) == (7, expected["best"]), step
-        assert len((run / "metrics.jsonl").read_text().splitlines()) == 7, step
-    # config, data and split, 7 epochs of metrics and saved state, final state, model, summary
-    assert len(killed_at) >= 36
+        assert (summary["epochs"], summary["best"]) == (3, expected["best"]), step
+        assert len((run / "metrics.jsonl").read_text().splitlines()) == 3, step
+    # config, data and split, 3 epochs of metrics and saved state, final state, model, summary
+    assert len(killed_at) >= 24
 
 
 def test_random_kills_leave_a_resumable_run(config, tmp_path, monkeypatch):
