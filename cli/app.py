@@ -29,7 +29,7 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.output import error_console
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from cli.startup import Terminated, report_stop, stop_on_sigterm
+from cli.startup import Terminated, reopen_closed_streams, report_stop, stop_on_sigterm
 from cli.threads import (
     for_training,
     one_shot_count,
@@ -1043,8 +1043,9 @@ def common(
 
 def main() -> None:
     """Console-script entry point."""
-    output.reopen_closed_streams()
-    stop_on_sigterm()  # (again: a no-op after cli.startup, which installs it before the imports)
+    # cli.startup.main does both before the imports; again here (harmless) for a direct caller
+    reopen_closed_streams()
+    stop_on_sigterm()
     try:
         app()
     except (KeyboardInterrupt, Terminated) as stop:  # outside training, which saves first
@@ -1053,7 +1054,7 @@ def main() -> None:
         report_stop(signum)
         sys.exit(128 + signum)
     except OSError as err:  # Typer's own help or usage box could not be written
-        output.abandon_stdout()  # (so that the interpreter's last flush stays quiet)
+        output.silence(sys.stdout)  # (so that the interpreter's last flush stays quiet)
         error_console().print(f"error: could not write the output: {err.strerror}", markup=False)
         sys.exit(FAILED)
 

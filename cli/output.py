@@ -77,32 +77,16 @@ class ForgivingStream(io.TextIOBase):
 
     def _give_up(self) -> None:
         self.broken = True
-        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation, AttributeError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.target.fileno())  # type: ignore[union-attr]
-            os.close(devnull)
+        silence(self.target)
 
 
-def reopen_closed_streams() -> None:
-    """Point a standard descriptor the process started without (`>&-`, `2>&-`) at /dev/null.
-
-    Otherwise the next file opened would take its number, and a stray write to stdout or
-    stderr (a library's warning, a worker process) would land in a run's file. sys.stdout
-    and sys.stderr stay None, which the streams here read as closed.
-    """
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-
-
-def abandon_stdout() -> None:
-    """Drop whatever is still buffered for a stdout that failed, and any later writes."""
-    ForgivingStream(sys.stdout)._give_up()
+def silence(stream: TextIO | None) -> None:
+    """Point `stream`'s descriptor at /dev/null, so that what is still buffered for it (the
+    interpreter flushes at exit) and anything written later is dropped without an error."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # type: ignore[union-attr]
+        os.close(devnull)
 
 
 def stdout() -> ForgivingStream:
@@ -156,9 +140,9 @@ def write_product(text: str) -> None:
             stream.flush()  # whatever was printed before goes first
             _write_all(fd, text.encode(stream.encoding or "utf-8", stream.errors or "strict"))
     except BrokenPipeError:
-        ForgivingStream(stream)._give_up()
+        silence(stream)
     except (OSError, ValueError) as err:
-        ForgivingStream(stream)._give_up()  # the interpreter's last flush must not fail again
+        silence(stream)  # the interpreter's last flush must not fail again
         code = getattr(err, "errno", None) or errno.EIO
         raise OSError(code, getattr(err, "strerror", None) or str(err), "stdout") from None
 

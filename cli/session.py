@@ -266,6 +266,17 @@ class Session:
 # -- starting and resuming -------------------------------------------------------------------
 
 
+def _built(
+    config: Config, dataset: Dataset, split: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[PreparedData, MLP, Optimizer, Trainer]:
+    """The data prepared on `split`, then the network (its weights drawn from `rng`), the
+    optimizer and the trainer: the one build sequence of a new run and a resumed one."""
+    data = prepare(dataset, split, config)
+    model = build_model(config, data, rng)
+    optimizer = build_optimizer(config)
+    return data, model, optimizer, _trainer(config, data, model, optimizer, rng)
+
+
 def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> Trainer:
     X_train, y_train = data.parts["train"]
     X_val, y_val = data.part("val") or (None, None)
@@ -359,10 +370,7 @@ def start_session(
         split = draw_split(config, dataset, rng)
     else:
         facts = {"split": GIVEN_SPLIT}
-    data = prepare(dataset, split, config)
-    model = build_model(config, data, rng)
-    optimizer = build_optimizer(config)
-    trainer = _trainer(config, data, model, optimizer, rng)
+    data, model, optimizer, trainer = _built(config, dataset, split, rng)
     writer = RunWriter.create(out, config_path.stem, overwrite)
     try:
         writer.write_config(dump_config(config))
@@ -425,11 +433,21 @@ def resume_session(
         raise
 
 
-def _resume(
-    writer: RunWriter, run: Path, config_path: Path | None, overrides, dataset: Dataset | None
-) -> Session:
-    where = f"--resume {run}"
-    complete = not writer.staged and completed_summary(writer.run_dir) is not None
+@dataclass
+class _Resumed:
+    """The config a resumed run goes on with, next to the one it saved."""
+
+    saved: Config
+    config: Config
+    changed: list[str]  # the keys that differ (train.epochs at most, data.dataset if moved)
+    moved: bool  # the data file is the run's own bytes in a new place
+
+
+def _resumed_config(
+    writer: RunWriter, where: str, run: Path, config_path: Path | None, overrides
+) -> _Resumed:
+    """The run's config with `--set` overrides (or another file), refused where it differs
+    from the saved one in anything but more epochs or moved data."""
     saved_text = writer.config_text()
     source = f"{run}: config.yaml"
     saved = loads_config(saved_text, source=source)
@@ -461,16 +479,53 @@ def _resume(
             f"{where}: the {schedule} lr schedule is computed from train.epochs, so a new "
             f"total would change the rates of epochs already trained; start a new run instead"
         )
+    return _Resumed(saved, config, changed, moved)
+
+
+def _restore(where: str, state: TrainingState, model: MLP, optimizer, trainer: Trainer) -> None:
+    """Put the saved weights, optimizer state and trainer position (its generator included)
+    back, refusing a state that does not fit the network."""
+    if state.params.shape != model.params.shape or state.params.dtype != model.params.dtype:
+        raise RunError(f"{where}: resume.npz does not fit the run's network")
+    model.params[:] = state.params
+    try:
+        optimizer.load_state_dict(state.optimizer)
+        trainer.load_state_dict(state.trainer)
+    except (KeyError, ValueError, TypeError) as err:
+        raise RunError(f"{where}: resume.npz is damaged ({err})") from None
+
+
+def _resumed_stopper(
+    config: Config, history: list[EpochReport], state: TrainingState | None
+) -> tuple[EarlyStopping | None, bool]:
+    """Early stopping as it stood, and whether it had already stopped the run (killed after
+    the stopping epoch, before the run was saved complete)."""
+    stopper = _stopper(config)
+    stopped = False
+    if stopper is not None and state is not None:
+        for report in history:  # its counters follow from the history; its best weights were saved
+            stopped = stopper.update(report, state.params)
+        stopper.best_params = state.best_params
+    return stopper, stopped
+
+
+def _resume(
+    writer: RunWriter, run: Path, config_path: Path | None, overrides, dataset: Dataset | None
+) -> Session:
+    where = f"--resume {run}"
+    complete = not writer.staged and completed_summary(writer.run_dir) is not None
+    resumed = _resumed_config(writer, where, run, config_path, overrides)
+    config = resumed.config
     state = writer.state()
     done = 0 if state is None else int(state.trainer["epochs_done"])
     status = None if state is None else state.info.get("status")
     if status == "failed":
         raise RunError(f"{where}: this run diverged; start a new one with a smaller lr")
     epochs = config.train.epochs
-    if (complete or changed) and epochs <= done:
+    if (complete or resumed.changed) and epochs <= done:
         raise RunError(
             f"{where}: {done} epochs are already done; ask for more than that, "
-            f"e.g. --set train.epochs={done + saved.train.epochs}"
+            f"e.g. --set train.epochs={done + resumed.saved.train.epochs}"
         )
     if complete:  # extend a copy; the complete run stays as it is until the copy is done
         writer.begin_change(dump_config(config))
@@ -480,33 +535,18 @@ def _resume(
     given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
     split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():
-        _check_same_data(where, writer, dataset.record, split, moved)
-    data = prepare(dataset, split, config)
-    model = build_model(config, data, rng)
-    optimizer = build_optimizer(config)
-    trainer = _trainer(config, data, model, optimizer, rng)
+        _check_same_data(where, writer, dataset.record, split, resumed.moved)
+    data, model, optimizer, trainer = _built(config, dataset, split, rng)
     if state is not None:
-        if state.params.shape != model.params.shape or state.params.dtype != model.params.dtype:
-            raise RunError(f"{where}: resume.npz does not fit the run's network")
-        model.params[:] = state.params
-        try:
-            optimizer.load_state_dict(state.optimizer)
-            trainer.load_state_dict(state.trainer)  # the generator's state included
-        except (KeyError, ValueError, TypeError) as err:
-            raise RunError(f"{where}: resume.npz is damaged ({err})") from None
+        _restore(where, state, model, optimizer, trainer)
     history = [EpochReport(**record) for record in writer.metrics()[:done]]
     if len(history) != done:
         raise RunError(f"{where}: metrics.jsonl has fewer than the {done} epochs done")
     writer.rewrite_metrics([metrics_record(r) for r in history])
     writer.write_config(dump_config(config))
-    if moved or not writer.has_data():  # killed before the data was recorded, or it moved
+    if resumed.moved or not writer.has_data():  # killed before the data was recorded, or moved
         writer.write_data(dataset.record, split, data_facts(config, data))
-    stopper = _stopper(config)
-    stopped_early = False  # killed after the stopping epoch, before the run was saved complete
-    if stopper is not None and state is not None:
-        for report in history:  # its counters follow from the history; its best weights were saved
-            stopped_early = stopper.update(report, state.params)
-        stopper.best_params = state.best_params
+    stopper, stopped_early = _resumed_stopper(config, history, state)
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(
         config,

@@ -5,7 +5,10 @@ scheduler's timeout, `kill`) used to end the process silently. Here it becomes T
 which the command reports as one line, `interrupted (SIGTERM)`, and exit status 143. Training
 answers SIGTERM itself (it saves the state first) and puts this handler back afterwards.
 
-This module imports nothing heavy, so that the handler is in place within milliseconds.
+A process started with stdout or stderr closed (`>&-`) gets /dev/null in their place here,
+before any import can open a file that would take their number.
+
+This module imports nothing heavy, so that all this is in place within milliseconds.
 """
 
 from __future__ import annotations
@@ -39,6 +42,23 @@ def stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+def reopen_closed_streams() -> None:
+    """Point a standard descriptor the process started without (`>&-`, `2>&-`) at /dev/null.
+
+    Otherwise the next file opened would take its number, and a stray write to stdout or
+    stderr (a library's warning, a worker process) would land in a run's file. sys.stdout
+    and sys.stderr stay None, which the streams here read as closed.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: `fd` itself
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def interrupted_line(signum: int) -> str:
     """'interrupted (SIGTERM)': what a command stopped by a signal outside training says."""
     return f"interrupted ({signal.Signals(signum).name})"
@@ -65,6 +85,7 @@ def report_stop(signum: int) -> None:
 
 def main() -> None:
     """Console-script entry point: the handler first, then the `mlp` app."""
+    reopen_closed_streams()
     stop_on_sigterm()
     try:
         from cli.app import main as run_app

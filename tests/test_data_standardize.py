@@ -94,3 +94,27 @@ def test_a_feature_count_mismatch_names_both_counts():
 def test_a_one_dimensional_array_is_refused():
     with pytest.raises(DataError, match=r"shape \(3,\)"):
         standardize(np.zeros(3), np.zeros(3), np.ones(3))
+
+
+def test_a_tables_numeric_columns_take_the_same_standardizer(tmp_path):
+    """One rule for bundled sets and tables: a CSV's columns, the near-constant ones included,
+    get StandardScaler's mean and scale (no np.ptp shortcut of their own)."""
+    from sklearn.preprocessing import StandardScaler
+
+    from data.encoding import Preprocessor
+    from data.table import read_table
+
+    # and a column one ulp apart at 1e8: a spread of rounding, which np.ptp would call real
+    ulp = np.where(np.arange(7) % 2 == 0, 1e8, np.nextafter(1e8, np.inf))
+    X = np.column_stack([awkward_columns()[:7], ulp])
+    names = [f"c{i}" for i in range(X.shape[1])]
+    path = tmp_path / "awkward.csv"
+    path.write_text(
+        ",".join(names) + "\n" + "\n".join(",".join(repr(float(v)) for v in row) for row in X)
+    )
+    prep = Preprocessor.fit(read_table(path), names)
+    scaler = StandardScaler().fit(X)
+    np.testing.assert_array_equal(prep.scale == 1.0, scaler.scale_ == 1.0)
+    np.testing.assert_allclose(prep.mean, scaler.mean_, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(prep.scale, scaler.scale_, rtol=1e-9, atol=0)
+    assert prep.scale[-1] == 1.0 and np.ptp(X[:, -1]) > 0

@@ -81,15 +81,15 @@ def test_train_with_stdout_or_stderr_closed_finishes_the_run(trained, tmp_path):
 
 @pytest.mark.parametrize("stderr", ["2>/dev/full", "2>&-"])
 def test_json_prints_one_object_whatever_happens_to_stderr(trained, tmp_path, stderr):
-    failed = shell(f"{mlp('eval', tmp_path / 'no-such-run', '--json')} {stderr}")
+    failed = shell(f"{mlp('runs', tmp_path / 'nowhere', '--json')} {stderr}")
     assert failed.returncode == 2
     assert json.loads(failed.stdout) == {
-        "error": f"{tmp_path / 'no-such-run'}: not a run directory",
+        "error": f"{tmp_path / 'nowhere'}: no such folder of runs",
         "exit_code": 2,
     }
-    run = trained.run
-    scored = shell(f"{mlp('eval', run, '--json')} {stderr}")
-    assert scored.returncode == 0 and json.loads(scored.stdout)["n"] == 30
+    listed = shell(f"{mlp('runs', trained.run.parent, '--json')} {stderr}")
+    assert listed.returncode == 0
+    assert [run["name"] for run in json.loads(listed.stdout)["runs"]] == ["run"]
 
 
 # -- stdout as the product of `mlp predict` ---------------------------------------------------
