@@ -221,3 +221,16 @@ def test_an_id_like_integer_column_gets_a_note_and_stays_a_feature(tmp_path):
     assert roles.features == ("case", "x")
     [note] = roles.notes
     assert "column 'case' holds 12 distinct integers" in note and "data.drop: [case]" in note
+
+
+def test_the_other_categories_round_trip_and_damage_is_named(tmp_path):
+    cells = "".join(f"{c},{i % 2}\n" for i, c in enumerate("aaaabbbcd"))
+    table = read_table(write(tmp_path, "c,y\n" + cells))
+    prep = Preprocessor.fit(table, ["c"], max_categories=3)
+    arrays = prep.to_arrays()
+    assert arrays["prep.other"].tolist() == ["c", "d"]
+    back = Preprocessor.from_arrays(arrays)
+    assert np.array_equal(back.transform(table), prep.transform(table))
+    for damage in ({"prep.other_counts": np.array([3])}, {"prep.other": np.array([1.0, 2.0])}):
+        with pytest.raises(DataError, match=r"^prep\.other"):
+            Preprocessor.from_arrays({**arrays, **damage})

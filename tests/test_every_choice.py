@@ -20,6 +20,8 @@ import onnxruntime
 import pytest
 from sklearn.datasets import load_iris
 
+from cli.config import CLASS_WEIGHTS
+from mlp.early_stopping import MONITORS
 from mlp.functions import ACTIVATIONS, DEFAULT_ACTIVATION
 from mlp.network import DTYPES
 from mlp.optimizers import DEFAULT_OPTIMIZER, OPTIMIZERS
@@ -97,6 +99,8 @@ def test_every_choice_trains_evaluates_predicts_exports_resumes_and_gradchecks(
     assert report["n"] == matrix.sum() == 30  # 20% of 150 rows
     assert report["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
     assert report["loss"] == pytest.approx(summary["final"]["test"]["loss"], rel=1e-12)
+    recall = np.diag(matrix) / matrix.sum(axis=1)
+    assert report["balanced_accuracy"] == pytest.approx(recall.mean())
 
     # predict --proba against the exported graph, run by an independent engine
     csv_path, X = iris_rows
@@ -126,6 +130,37 @@ def test_every_choice_trains_evaluates_predicts_exports_resumes_and_gradchecks(
     check = json.loads(ok(mlp_cli("gradcheck", "--config", config, "--samples", "8", "--json")))
     assert check["passed"] is True
     assert len(check["arrays"]) == 4  # W1, b1, W2, b2
+
+
+CLASS_WEIGHT_FORMS = [*CLASS_WEIGHTS, "{setosa: 2, virginica: 0.5}"]
+
+
+@pytest.mark.parametrize(
+    "class_weight, monitor", list(zip(CLASS_WEIGHT_FORMS, itertools.cycle(MONITORS)))
+)
+def test_every_class_weight_and_monitor_trains_evaluates_resumes_and_gradchecks(
+    mlp_cli, tmp_path, class_weight, monitor
+):
+    config = tiny_config(
+        tmp_path / "tiny.yaml", DEFAULT_OPTIMIZER, DEFAULT_ACTIVATION, "float64", DEFAULT_SCHEDULE
+    )
+    weighted = (
+        "--set", f"train.class_weight={class_weight}",
+        "--set", f"train.early_stopping={{monitor: {monitor}, patience: 5}}",
+    )  # fmt: skip
+    run, straight = tmp_path / "run", tmp_path / "straight"
+    ok(mlp_cli("train", "--config", config, "--out", run, *weighted))
+    report = json.loads(ok(mlp_cli("eval", run, "--json")))
+    assert {"balanced_accuracy", "macro_f1", "baseline_accuracy"} <= report.keys()
+    ok(mlp_cli("train", "--resume", run, "--set", "train.epochs=3", "--quiet"))
+    ok(
+        mlp_cli(
+            "train", "--config", config, "--out", straight, "--set", "train.epochs=3", *weighted
+        )
+    )
+    assert (run / "model.npz").read_bytes() == (straight / "model.npz").read_bytes()
+    check = json.loads(ok(mlp_cli("gradcheck", "--config", config, *weighted, "--json")))
+    assert check["passed"] is True
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
