@@ -44,6 +44,14 @@ def case_id(case: tuple) -> str:
     return "-".join(case)
 
 
+def loop_or_slow(case: tuple):
+    """Each optimizer at the defaults stays in the fast loop (pytest -m "not slow"); the rest
+    of the matrix is marked slow, and CI runs it all."""
+    _, activation, dtype, schedule = case
+    default = (activation, dtype, schedule) == (DEFAULT_ACTIVATION, DTYPES[0], DEFAULT_SCHEDULE)
+    return pytest.param(case, id=case_id(case), marks=() if default else pytest.mark.slow)
+
+
 def tiny_config(path: Path, optimizer: str, activation: str, dtype: str, schedule: str) -> Path:
     path.write_text(
         "seed: 1\n"
@@ -83,7 +91,7 @@ def metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("case", MATRIX, ids=case_id)
+@pytest.mark.parametrize("case", [loop_or_slow(case) for case in MATRIX])
 def test_every_choice_trains_evaluates_predicts_exports_resumes_and_gradchecks(
     mlp_cli, tmp_path, iris_rows, case
 ):
@@ -163,7 +171,10 @@ def test_every_class_weight_and_monitor_trains_evaluates_resumes_and_gradchecks(
     assert check["passed"] is True
 
 
-@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize(
+    "optimizer",
+    [pytest.param(o, marks=() if o == DEFAULT_OPTIMIZER else pytest.mark.slow) for o in OPTIMIZERS],
+)
 def test_every_optimizer_cross_validates(mlp_cli, tmp_path, optimizer):
     config = tiny_config(
         tmp_path / "tiny.yaml", optimizer, DEFAULT_ACTIVATION, "float64", DEFAULT_SCHEDULE
