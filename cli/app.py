@@ -24,9 +24,9 @@ from cli.experiment import architecture, build_model, prepare_data, sample_weigh
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.listing import RUN_COLUMNS
 from cli.output import error_console
+from cli.process import Terminated, reopen_closed_streams, report_stop, stop_on_sigterm
 from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
-from cli.startup import Terminated, reopen_closed_streams, report_stop, stop_on_sigterm
 from cli.threads import (
     for_training,
     one_shot_count,

@@ -20,7 +20,7 @@ import typer.core
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from cli.errors import CommandError, report
-from cli.startup import wants_json
+from cli.process import wants_json
 
 
 def _as_flag(option):
