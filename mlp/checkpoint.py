@@ -132,6 +132,8 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as err:  # no folder, no permission: name the file the user asked for
+            raise OSError(err.errno, err.strerror, str(path)) from None
     raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path))
 
 

@@ -86,3 +86,11 @@ def test_the_commit_is_fsync_file_then_rename_thenfsync_directory(tmp_path, monk
     atomic_write(tmp_path / "model.npz", lambda file: file.write(NEW))
     assert events == ["fsync file", "rename", "fsync dir"]
     assert (tmp_path / "model.npz").read_bytes() == NEW
+
+
+def test_a_temporary_file_that_cannot_be_made_is_reported_under_the_real_name(tmp_path):
+    target = tmp_path / "no-such-folder" / "model.npz"
+    with pytest.raises(OSError) as caught:
+        atomic_write(target, lambda file: file.write(b"x"))
+    assert caught.value.filename == str(target)
+    assert ".tmp" not in str(caught.value)
