@@ -149,8 +149,9 @@ def run_folds(
     runs = [Run(fold_name(number), config, split) for number, split in enumerate(splits, start=1)]
     numbers = {run.name: number for number, run in enumerate(runs, start=1)}
     for outcome in run_all(base, runs, out, n_jobs, client, threads):
-        number = numbers[outcome.name]
-        yield fold_row(number, out / outcome.name, outcome.status, outcome.error)
+        # the rows name a fold trained here by its absolute path, a kept one as given
+        home = out.resolve() if client is None and not outcome.skipped else out
+        yield fold_row(numbers[outcome.name], home / outcome.name, outcome.status, outcome.error)
 
 
 def summarize(rows: list[dict]) -> dict:
