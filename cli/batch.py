@@ -50,7 +50,7 @@ ORPHANED = threading.Event()  # set in a worker whose command has died
 connect = remote.connect  # a Dask client for --scheduler, checked for this mlp-trainer version
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: a split's arrays have no single truth value
 class Run:
     """One run of a batch: its folder under the batch's, its config, and for a cv fold the
     row indices of each part it is given (else drawn from the config's sizes)."""
