@@ -583,7 +583,7 @@ def sweep_command(
     Re-running the same command skips finished points, resumes interrupted ones and redoes
     failed ones; a point whose config or data changed is trained afresh.
     """
-    from cli import remote, sweep
+    from cli import batch, sweep
 
     console = output.console(quiet=quiet or as_json)
     with user_errors():
@@ -598,7 +598,7 @@ def sweep_command(
         out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
         out.mkdir(parents=True, exist_ok=True)
         rundir.lock_folder(out, "sweep")  # one sweep per folder, held until this process ends
-        cluster = remote.connect(scheduler) if scheduler else None
+        cluster = batch.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
         f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}",
@@ -611,9 +611,7 @@ def sweep_command(
             render.count_progress(console, "points") as progress,
         ):
             task = progress.add_task("points", total=len(points))
-            for row in sweep.run_points(
-                config_path, points, out, n_jobs, local=not scheduler, cv=cv, client=cluster
-            ):
+            for row in sweep.run_points(config_path, points, out, n_jobs, cv=cv, client=cluster):
                 rows.append(row)
                 progress.update(task, advance=1)
                 if row["status"] == "interrupted":
@@ -688,7 +686,7 @@ def cv_command(
     data.test_size does not apply; data.val_size is carved out of each fold's training rows.
     Running the same command again continues an interrupted cross-validation.
     """
-    from cli import cv, remote
+    from cli import batch, cv
 
     console = output.console(quiet=quiet or as_json)
     with user_errors():
@@ -698,7 +696,7 @@ def cv_command(
         splits = cv.fold_splits(config, folds)
         out = out or cv.default_out(config_path)
         continued = cv.claim_out(out, config, folds)  # one cv per folder: its lock, held
-        cluster = remote.connect(scheduler) if scheduler else None
+        cluster = batch.connect(scheduler) if scheduler else None
     n_jobs = min(jobs or os.cpu_count() or 1, folds)
     console.print(
         f"{folds} folds of {config.data.dataset}, {n_jobs} at a time ({backend}), in {out}"
@@ -713,7 +711,7 @@ def cv_command(
         ):
             task = progress.add_task("folds", total=folds)
             rows_iter = cv.run_folds(
-                config_path, config, splits, out, n_jobs, not scheduler, cluster, threads=setting
+                config_path, config, splits, out, n_jobs, cluster, threads=setting
             )
             for row in rows_iter:
                 rows.append(row)

@@ -7,9 +7,9 @@ the same generator, so early stopping works as in any run. Each fold's run recor
 split (split.npz, marked as given in data.json), so `mlp eval DIR/fold-2` scores exactly
 the rows that fold held out, and `mlp train --resume` finds them again.
 
-Folds run in parallel as sweep points do (cli/sweep.py): joblib processes on this machine, or
-a Dask cluster that is sent the data and sends the runs back (cli/remote.py), one BLAS thread
-each, and a local worker stops when the command dies.
+This module describes the folds (their splits) and summarises them; cli/batch.py runs them as
+it runs sweep points: joblib processes on this machine, or a Dask cluster that is sent the data
+and sends the runs back, one BLAS thread each, and a local worker stops when the command dies.
 
 The folder records what it cross-validates (`cv.json`: the number of folds and the resolved
 config), so that running the same command again continues it as a sweep continues: finished
@@ -20,32 +20,21 @@ another number of folds in the same folder is refused, naming the first differen
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cli.config import Config, ConfigError, config_to_dict
+from cli.batch import Run, fold_name, run_all
+from cli.config import Config, config_to_dict
 from cli.experiment import load_data
-from cli.rundir import (
-    DEFAULT_ROOT,
-    LOCK_FILE,
-    RunError,
-    inspect_run,
-    is_run,
-    lock_folder,
-    read_split,
-)
-from cli.session import Session, flat_keys, resume_session, start_session
-from cli.sweep import train_in_worker, watch_parent
+from cli.rundir import DEFAULT_ROOT, LOCK_FILE, inspect_run, is_run, lock_folder
+from cli.session import flat_keys
 from cli.threads import ThreadSetting
 from cli.usage import UsageError
 from data import DataError, Dataset, split_indices, stratified_folds
-from mlp import CheckpointError
 from mlp.checkpoint import atomic_write
 
 # What the folder of a cross-validation records about it, so that a rerun can continue it.
@@ -107,11 +96,6 @@ def _first_difference(saved: Any, now: dict) -> str | None:
     return None
 
 
-def fold_dir(out: Path, number: int) -> Path:
-    """Where fold `number` (from 1) is trained."""
-    return out / f"fold-{number}"
-
-
 def fold_splits(
     config: Config, k: int, dataset: Dataset | None = None
 ) -> list[dict[str, np.ndarray]]:
@@ -150,106 +134,24 @@ def fold_row(number: int, run_dir: Path, status: str, error: str | None = None) 
     }
 
 
-def fold_status(run_dir: Path, split: dict[str, np.ndarray]) -> str | None:
-    """The status of the run in `run_dir` if it is this fold (the same split), else None:
-    completed, interrupted, failed, damaged or running."""
-    if not is_run(run_dir):
-        return None
-    status = inspect_run(run_dir).status
-    if status not in ("completed", "interrupted"):
-        return status
-    try:
-        saved = read_split(run_dir)
-    except RunError:
-        return "damaged"
-    same = saved.keys() == split.keys() and all(np.array_equal(saved[k], split[k]) for k in split)
-    return status if same else None
-
-
-def run_fold(
-    base: str,
-    config: Config,
-    number: int,
-    split: dict,
-    out: str,
-    parent: int | None,
-    dataset: Dataset | None = None,
-    threads: ThreadSetting = 1,
-) -> dict:
-    """Train fold `number` as a run under `out` (kept if it is already done); never raises
-    for a training failure. Runs in a joblib worker, as `cli.sweep.run_point` does;
-    `dataset`: the config's data, loaded by the client (on a Dask worker); `threads`: BLAS
-    threads (1 unless the folds run one at a time in this process)."""
-
-    if parent is not None:
-        watch_parent(parent)
-    run_dir = fold_dir(Path(out), number)
-    status = fold_status(run_dir, split)
-    if status == "completed":
-        return fold_row(number, run_dir, "completed")
-
-    def open_session() -> Session:
-        if status == "interrupted":  # resumed where it stopped: bit for bit the same end
-            with contextlib.suppress(RunError, ConfigError, CheckpointError):
-                return resume_session(run_dir, None, (), dataset)
-        # new, failed, damaged, or not resumable: train it afresh
-        return start_session(
-            config, Path(base), run_dir, overwrite=True, split=split, dataset=dataset
-        )
-
-    status, error = train_in_worker(open_session, threads)
-    return fold_row(number, run_dir, status, error)
-
-
 def run_folds(
     base: Path,
     config: Config,
     splits: list[dict],
     out: Path,
     n_jobs: int,
-    local: bool,
     client: Any = None,
     threads: ThreadSetting = 1,
 ) -> Iterator[dict]:
-    """Each fold's row, in the order they finish, `n_jobs` at a time in joblib processes on
-    this machine, or on the Dask cluster of `client` (cli/remote.py). `threads` applies only
-    when the folds run one at a time in this process; folds in parallel keep one BLAS thread
-    each."""
-    import joblib
-
-    todo = {}
-    for number, split in enumerate(splits, start=1):
-        if fold_status(fold_dir(out, number), split) == "completed":
-            yield fold_row(number, fold_dir(out, number), "completed")  # kept from a run before
-        else:
-            todo[number] = split
-    if client is not None:
-        from cli import remote
-
-        yield from remote.run_folds(client, base, config, todo, out)
-        return
-
-    base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
-    parent = os.getpid() if local and n_jobs > 1 else None
-    threads = threads if local and n_jobs == 1 else 1
-    tasks = (
-        joblib.delayed(run_fold)(
-            base_path, config, number, split, out_path, parent, threads=threads
-        )
-        for number, split in todo.items()
-    )
-    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
-
-
-def run_all_folds(
-    base: Path, config: Config, k: int, out: Path, dataset: Dataset | None = None
-) -> list[dict]:
-    """Every fold of one config, one after another in this process (a `sweep --cv` point)."""
-    splits = fold_splits(config, k, dataset)
-    return [
-        run_fold(str(base), config, number, split, str(out), None, dataset)
-        for number, split in enumerate(splits, start=1)
-    ]
+    """Each fold's row, the kept folds first, then in the order they finish (cli/batch.py:
+    `n_jobs` at a time on this machine, or on the Dask cluster of `client`). `threads` applies
+    only when the folds run one at a time in this process."""
+    runs = [Run(fold_name(number), config, split) for number, split in enumerate(splits, start=1)]
+    numbers = {run.name: number for number, run in enumerate(runs, start=1)}
+    for outcome in run_all(base, runs, out, n_jobs, client, threads):
+        # the rows name a fold trained here by its absolute path, a kept one as given
+        home = out.resolve() if client is None and not outcome.skipped else out
+        yield fold_row(numbers[outcome.name], home / outcome.name, outcome.status, outcome.error)
 
 
 def summarize(rows: list[dict]) -> dict:

@@ -22,31 +22,27 @@ interrupted ones resumed, failed or damaged ones redone), while a point whose ba
 data changed gets a new id and is trained afresh. results.jsonl and best.yaml list only the
 points of the current grid.
 
-Points run in parallel with joblib, each worker held to one BLAS thread so that workers do not
-fight over cores and every point computes the same numbers whatever the number of jobs; or
-on a Dask cluster that shares no disk with this machine (cli/remote.py). A
-local worker watches its parent: if the sweep is killed, the worker stops its point (saved,
-resumable) and exits within about a second.
+This module describes the points and summarises them (the rows, their ranking, results.jsonl,
+best.yaml); cli/batch.py runs them: in parallel with joblib, each worker held to one BLAS thread
+so that every point computes the same numbers whatever the number of jobs, or on a Dask cluster
+that shares no disk with this machine. With `--cv K` each point is K fold runs in the same
+batch, so folds of different points run side by side.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import itertools
 import json
 import math
-import os
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from cli import batch
 from cli.config import (
     PATH_KEYS,
     Config,
@@ -56,22 +52,18 @@ from cli.config import (
     is_path,
     load_config,
     read_yaml,
+    table_settings,
 )
+from cli.cv import fold_row, fold_splits, summarize
+from cli.experiment import load_data
 from cli.rundir import (
-    RunError,
     best_validation,
     inspect_run,
     is_run,
     read_config_text,
 )
-from cli.session import Interrupted, Session, resume_session, start_session
-from cli.threads import ThreadSetting, TrainingThreads
 from data import Dataset, file_record
-from mlp.checkpoint import CheckpointError, atomic_write
-
-# How often a local worker checks that the sweep that started it is still alive.
-WATCH_SECONDS = 0.5
-ORPHANED = threading.Event()  # set in a worker whose sweep has died
+from mlp.checkpoint import atomic_write
 
 SWEEP_RESULTS = "results.jsonl"
 BEST_CONFIG = "best.yaml"
@@ -225,8 +217,6 @@ def result_row(point: ResolvedPoint, run_dir: Path, status: str, error: str | No
 
 def cv_row(point: ResolvedPoint, point_dir: Path, folds: list[dict]) -> dict:
     """One line of results.jsonl for a point cross-validated as `mlp cv` does."""
-    from cli.cv import summarize
-
     result = summarize(folds)
     failed = [row for row in folds if row["status"] != "completed"]
     status = failed[0]["status"] if failed else "completed"
@@ -256,143 +246,76 @@ def inspect_seconds(run_dir: Path) -> float:
     return float(((state.summary if state else None) or {}).get("wall_seconds", 0.0))
 
 
-def run_point(
-    base: str,
-    point: ResolvedPoint,
-    out: str,
-    parent: int | None,
-    cv: int | None = None,
-    dataset: Dataset | None = None,
-) -> dict:
-    """Run (or skip, resume, redo) one point; never raises for a training failure.
-
-    Runs in a joblib worker: one BLAS thread, so that parallel points do not compete for cores
-    and a point's numbers do not depend on how many run beside it. `parent`: the sweep's
-    process id, watched so that the point stops if the sweep dies. `cv`: cross-validate the
-    point with this many folds, DIR/<point-id>-cvK/fold-1 .. fold-K (finished folds are kept).
-    `dataset`: the point's data, loaded by the client (on a Dask worker, see cli/remote.py).
-    """
-    from threadpoolctl import threadpool_limits
-
-    if parent is not None:
-        watch_parent(parent)
-    run_dir = Path(out) / point.id
-    if cv is not None:
-        from cli.cv import run_all_folds
-
-        run_dir = Path(out) / f"{point.id}-cv{cv}"  # never inside the same point's plain run
-        with threadpool_limits(limits=1):
-            try:
-                folds = run_all_folds(Path(base), point.config, cv, run_dir, dataset)
-            except Exception as err:  # the folds could not even be drawn
-                return {**cv_row(point, run_dir, []), "status": "failed", "error": str(err)}
-        return {**cv_row(point, run_dir, folds), "skipped": False}
-    status = inspect_run(run_dir).status if is_run(run_dir) else None
-    if status == "completed":
-        return {**result_row(point, run_dir, "completed"), "skipped": True}
-
-    def open_session() -> Session:
-        if status == "interrupted":
-            with contextlib.suppress(RunError, ConfigError, CheckpointError):
-                return resume_session(run_dir, None, (), dataset)
-        # new, failed, damaged, or not resumable: train it afresh
-        return start_session(point.config, Path(base), run_dir, overwrite=True, dataset=dataset)
-
-    status_now, error = train_in_worker(open_session)
-    return {**result_row(point, run_dir, status_now, error), "skipped": False}
-
-
-def train_in_worker(
-    open_session: Callable[[], Session], threads: ThreadSetting = 1
-) -> tuple[str, str | None]:
-    """Open a session, train it to the end and save it, in a worker held to one BLAS thread
-    (or to `threads` while training: a cv whose folds run one at a time, in this process).
-
-    Never raises for a training failure: returns ("completed", None), ("interrupted", None) or
-    ("failed", why), a failure being this run's, not the sweep's. A worker whose sweep has died
-    exits once its state is saved.
-    """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1):
-        session = None
-        try:
-            session = open_session()
-            session.threads = TrainingThreads(threads)
-            session.run(lambda report: None)
-            session.finish()
-        except FloatingPointError as err:  # TrainingDiverged, LossDiverged
-            return "failed", f"training diverged: {err}"
-        except Interrupted:
-            return "interrupted", None
-        except Exception as err:  # any other failure is this run's, not the sweep's
-            return "failed", f"{type(err).__name__}: {err}"
-        finally:
-            if session is not None:
-                session.close()
-            if ORPHANED.is_set():  # the sweep is gone: nobody is waiting for this result
-                os._exit(1)
-    return "completed", None
-
-
-def watch_parent(parent: int) -> None:
-    """Stop this worker's point (saved, resumable) and exit once the sweep process is gone.
-
-    A killed sweep (SIGKILL included) cannot tell its workers; they notice instead that they
-    have been orphaned, within WATCH_SECONDS, and send themselves SIGTERM, which the training
-    loop answers by saving its state. A second check later ends a worker that is not training.
-    """
-    if getattr(watch_parent, "started", False):
-        return
-    watch_parent.started = True  # type: ignore[attr-defined]
-
-    def watch() -> None:
-        while os.getppid() == parent and _alive(parent):
-            time.sleep(WATCH_SECONDS)
-        ORPHANED.set()
-        # Training answers SIGTERM by saving its state, then run_point exits; a worker that
-        # is not training dies of it at once (the default action).
-        os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(60)  # a save that hangs this long: give up on it
-        os._exit(1)
-
-    threading.Thread(target=watch, name="mlp-watch-parent", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_points(
     base: Path,
     points: list[ResolvedPoint],
     out: Path,
     n_jobs: int,
-    local: bool,
     cv: int | None = None,
     client: Any = None,
 ) -> Iterator[dict]:
-    """Each point's result row, in the order they finish, `n_jobs` points at a time in joblib
-    processes on this machine, or on the Dask cluster of `client` (cli/remote.py, which
-    schedules the points itself); `cv`: cross-validate each point with that many folds."""
-    import joblib
-
-    if client is not None:
-        from cli import remote
-
-        yield from remote.run_points(client, base, points, out, cv)
+    """Each point's result row, in the order they finish, run by cli/batch.py: `n_jobs` runs
+    at a time in joblib processes on this machine, or on the Dask cluster of `client`. `cv`:
+    cross-validate each point with that many folds, DIR/<point-id>-cvK/fold-1 .. fold-K, all
+    the folds of all the points in one batch."""
+    home = out if client is not None else out.resolve()  # the folder the rows name, as before
+    if cv is None:
+        by_name = {batch.point_name(point.id): point for point in points}
+        runs = [batch.Run(name, point.config) for name, point in by_name.items()]
+        for outcome in batch.run_all(base, runs, out, n_jobs, client):
+            point, run_dir = by_name[outcome.name], home / outcome.name
+            row = result_row(point, run_dir, outcome.status, outcome.error)
+            yield {**row, "skipped": outcome.skipped}
         return
+    runs, owners, failed = _fold_runs(points, cv, home)
+    yield from failed
+    folds = batch.run_all(base, runs, out, n_jobs, client)
+    yield from _cv_rows(points, folds, owners, home, cv)
 
-    base_path, out_path = str(base.resolve()), str(out.resolve())  # workers may sit elsewhere
-    parent = os.getpid() if local and n_jobs > 1 else None
-    tasks = (joblib.delayed(run_point)(base_path, point, out_path, parent, cv) for point in points)
-    yield from joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+
+def _fold_runs(
+    points: list[ResolvedPoint], cv: int, home: Path
+) -> tuple[list[batch.Run], dict[str, tuple[ResolvedPoint, int]], list[dict]]:
+    """Each point's folds as runs, each run's (point, fold number), and the rows of the points
+    whose folds could not be drawn (loading each distinct dataset once)."""
+    runs, owners, failed = [], {}, []
+    loaded: dict[str, Dataset] = {}
+    for point in points:
+        key = repr((point.config.data.dataset, table_settings(point.config)))
+        try:
+            if key not in loaded:
+                loaded[key] = load_data(point.config)
+            splits = fold_splits(point.config, cv, loaded[key])
+        except Exception as err:  # the folds could not even be drawn
+            point_dir = home / batch.cv_point_name(point.id, cv)
+            row = {**cv_row(point, point_dir, []), "status": "failed", "error": str(err)}
+            failed.append({**row, "skipped": False})
+            continue
+        for number, split in enumerate(splits, start=1):
+            name = batch.cv_fold_name(point.id, cv, number)
+            runs.append(batch.Run(name, point.config, split))
+            owners[name] = (point, number)
+    return runs, owners, failed
+
+
+def _cv_rows(
+    points: list[ResolvedPoint],
+    outcomes: Iterator[batch.Outcome],
+    owners: dict[str, tuple[ResolvedPoint, int]],
+    home: Path,
+    cv: int,
+) -> Iterator[dict]:
+    """Each cross-validated point's row once all its folds are done (or one is interrupted);
+    `owners`: each fold run's (point, fold number)."""
+    folds: dict[str, list[dict]] = {point.id: [] for point in points}
+    for outcome in outcomes:
+        point, number = owners[outcome.name]
+        point_dir = home / batch.cv_point_name(point.id, cv)
+        rows = folds[point.id]
+        rows.append(fold_row(number, home / outcome.name, outcome.status, outcome.error))
+        if len(rows) == cv or outcome.status == "interrupted":
+            rows.sort(key=lambda row: row["fold"])
+            yield {**cv_row(point, point_dir, rows), "skipped": False}
 
 
 def save_results(out: Path, rows: list[dict]):
@@ -404,7 +327,7 @@ def save_results(out: Path, rows: list[dict]):
     best = next((row for row in ranked if row["status"] == "completed"), None)
     if best is not None:
         run = Path(best["run"])
-        config_text = read_config_text(run / "fold-1" if "cv_mean" in best else run)
+        config_text = read_config_text(run / batch.fold_name(1) if "cv_mean" in best else run)
         atomic_write(out / BEST_CONFIG, lambda file: file.write(config_text.encode("utf-8")))
     return ranked, best
 
