@@ -92,6 +92,41 @@ SchedulerOption = Annotated[
     str | None,
     typer.Option("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786."),
 ]
+GridOption = Annotated[
+    Path, typer.Option("--grid", help="YAML mapping dotted config keys to values to try.")
+]
+SweepOutOption = Annotated[
+    Path | None,
+    typer.Option("--out", help="Sweep directory (default: runs/<config>-sweep-<grid>)."),
+]
+SweepCvOption = Annotated[
+    int | None,
+    typer.Option(
+        "--cv",
+        min=2,
+        help="Cross-validate each point with this many stratified folds (as mlp cv) "
+        "and rank by mean accuracy over the folds.",
+    ),
+]
+FoldsOption = Annotated[
+    int, typer.Option("--folds", "-k", min=2, help="Number of stratified folds.")
+]
+CvOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help="Folder of the fold runs (default: runs/<config>-cv). The same command again "
+        "continues it: finished folds are kept, interrupted ones resume.",
+    ),
+]
+CvThreadsOption = Annotated[
+    str,
+    typer.Option(
+        "--threads",
+        help="BLAS threads of each fold when they run one at a time (--jobs 1): a number, "
+        "or auto. Folds run in parallel use one thread each.",
+    ),
+]
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Print only the final line.", metavar="")
 ]
@@ -554,26 +589,13 @@ def export_command(
 @command("sweep")
 def sweep_command(
     config_path: ConfigOption,
-    grid: Annotated[
-        Path, typer.Option("--grid", help="YAML mapping dotted config keys to values to try.")
-    ],
-    out: Annotated[
-        Path | None,
-        typer.Option("--out", help="Sweep directory (default: runs/<config>-sweep-<grid>)."),
-    ] = None,
+    grid: GridOption,
+    out: SweepOutOption = None,
     jobs: JobsOption = None,
     backend: BackendOption = "local",
     scheduler: SchedulerOption = None,
     overrides: SetOption = None,
-    cv: Annotated[
-        int | None,
-        typer.Option(
-            "--cv",
-            min=2,
-            help="Cross-validate each point with this many stratified folds (as mlp cv) "
-            "and rank by mean accuracy over the folds.",
-        ),
-    ] = None,
+    cv: SweepCvOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -588,62 +610,26 @@ def sweep_command(
     console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
-        base = load_config(config_path, overrides or ())
-        if cv is not None:
-            from cli.cv import fold_splits
-
-            fold_splits(base, cv)  # folds that cannot be drawn are refused before any point
-        points = sweep.load_grid(grid, base.seed)
-        points = sweep.resolve_points(config_path, grid, points, overrides or ())
-        out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
-        out.mkdir(parents=True, exist_ok=True)
-        rundir.lock_folder(out, "sweep")  # one sweep per folder, held until this process ends
+        points, out = sweep_points(config_path, grid, out, overrides or (), cv)
         cluster = batch.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
         f"{len(points)} points from {grid}, {n_jobs} at a time ({backend}), in {out}",
         soft_wrap=True,
     )
-    rows: list[dict] = []
-    try:
-        with (
-            cluster or contextlib.nullcontext(),
-            render.count_progress(console, "points") as progress,
-        ):
-            task = progress.add_task("points", total=len(points))
-            for row in sweep.run_points(config_path, points, out, n_jobs, cv=cv, client=cluster):
-                rows.append(row)
-                progress.update(task, advance=1)
-                if row["status"] == "interrupted":
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        done = sum(row["status"] == "completed" for row in rows)
-        options = ("--grid", str(grid), *(("--cv", str(cv)) if cv else ()))
-        again = reports.continue_command("sweep", config_path, overrides, options, out)
-        raise fail(
-            f"interrupted after {done} of {len(points)} points; the finished points are kept; "
-            f"continue with: {again}",
-            130,
-            prefix="",
-        ) from None
+    options = ("--grid", str(grid), *(("--cv", str(cv)) if cv else ()))
+    rows = run_counted(
+        console,
+        "points",
+        len(points),
+        lambda: sweep.run_points(config_path, points, out, n_jobs, cv=cv, client=cluster),
+        cluster,
+        kept="the finished points are kept",
+        again=reports.continue_command("sweep", config_path, overrides, options, out),
+    )
     with user_errors():
         ranked, best = sweep.save_results(out, rows)
-    if as_json:
-        output.print_line(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
-    elif quiet:
-        output.print_line(
-            f"best of {len(points)} points: {best['id']} {best['overrides']}; "
-            f"config in {out / 'best.yaml'}"
-            if best is not None
-            else f"no point of {len(points)} completed; see {out / 'results.jsonl'}"
-        )
-    else:
-        console.print(render.sweep_table(ranked))
-        if best is not None:
-            console.print(
-                f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}",
-                soft_wrap=True,
-            )
+    show_sweep(console, out, ranked, best, as_json=as_json, quiet=quiet)
     if best is None:  # the result is printed; it is a failure all the same
         error_console().print(
             "error: every point failed; see results.jsonl for each message", markup=False
@@ -651,34 +637,76 @@ def sweep_command(
         raise typer.Exit(FAILED)
 
 
+def sweep_points(config_path: Path, grid: Path, out: Path | None, overrides, cv: int | None):
+    """The grid's points, each config validated, and the sweep's folder, made and locked (one
+    sweep per folder, held until this process ends); folds that cannot be drawn are refused
+    before any point."""
+    from cli import sweep
+    from cli.cv import fold_splits
+
+    base = load_config(config_path, overrides)
+    if cv is not None:
+        fold_splits(base, cv)
+    points = sweep.load_grid(grid, base.seed)
+    points = sweep.resolve_points(config_path, grid, points, overrides)
+    out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    rundir.lock_folder(out, "sweep")
+    return points, out
+
+
+def show_sweep(console: Console, out: Path, ranked, best, *, as_json: bool, quiet: bool) -> None:
+    """The ranked points: as JSON, the winner's line, or the table and the winner."""
+    if as_json:
+        output.print_line(json.dumps({"sweep": str(out), "points": ranked, "best": best}))
+    elif quiet:
+        output.print_line(reports.sweep_line(ranked, best, out))
+    else:
+        console.print(render.sweep_table(ranked))
+        if best is not None:
+            console.print(
+                f"best: {best['id']} {best['overrides']}; config in {out / 'best.yaml'}",
+                soft_wrap=True,
+            )
+
+
+def run_counted(
+    console: Console, noun: str, total: int, start, cluster, *, kept: str, again: str
+) -> list[dict]:
+    """The rows of a sweep's points or a cv's folds as they finish (`start()` begins them),
+    counted by a progress bar; Ctrl-C (or a run interrupted in a worker) ends the command with
+    exit 130 and the command that continues."""
+    rows: list[dict] = []
+    try:
+        with cluster or contextlib.nullcontext(), render.count_progress(console, noun) as bar:
+            task = bar.add_task(noun, total=total)
+            for row in start():
+                rows.append(row)
+                bar.update(task, advance=1)
+                if row["status"] == "interrupted":
+                    raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        done = sum(row["status"] == "completed" for row in rows)
+        raise fail(
+            f"interrupted after {done} of {total} {noun}; {kept}; continue with: {again}",
+            130,
+            prefix="",
+        ) from None
+    return rows
+
+
 @command("cv")
 def cv_command(
     config_path: ConfigOption,
-    folds: Annotated[
-        int, typer.Option("--folds", "-k", min=2, help="Number of stratified folds.")
-    ] = 5,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            help="Folder of the fold runs (default: runs/<config>-cv). The same command again "
-            "continues it: finished folds are kept, interrupted ones resume.",
-        ),
-    ] = None,
+    folds: FoldsOption = 5,
+    out: CvOutOption = None,
     overrides: SetOption = None,
     jobs: JobsOption = None,
     backend: BackendOption = "local",
     scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
-    threads: Annotated[
-        str,
-        typer.Option(
-            "--threads",
-            help="BLAS threads of each fold when they run one at a time (--jobs 1): a number, "
-            "or auto. Folds run in parallel use one thread each.",
-        ),
-    ] = "auto",
+    threads: CvThreadsOption = "auto",
 ) -> None:
     """Stratified K-fold cross-validation: one run per fold (OUT/fold-1 .. OUT/fold-K), each
     tested on the rows its fold holds out; the folds' accuracy and loss with mean +- std.
@@ -703,30 +731,15 @@ def cv_command(
         + (" (continued: finished folds are kept)" if continued else ""),
         soft_wrap=True,
     )
-    rows: list[dict] = []
-    try:
-        with (
-            cluster or contextlib.nullcontext(),
-            render.count_progress(console, "folds") as progress,
-        ):
-            task = progress.add_task("folds", total=folds)
-            rows_iter = cv.run_folds(
-                config_path, config, splits, out, n_jobs, cluster, threads=setting
-            )
-            for row in rows_iter:
-                rows.append(row)
-                progress.update(task, advance=1)
-                if row["status"] == "interrupted":
-                    raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        done = sum(row["status"] == "completed" for row in rows)
-        again = reports.continue_command("cv", config_path, overrides, ("--folds", str(folds)), out)
-        raise fail(
-            f"interrupted after {done} of {folds} folds; the finished folds and the state of "
-            f"the interrupted ones are kept; continue with: {again}",
-            130,
-            prefix="",
-        ) from None
+    rows = run_counted(
+        console,
+        "folds",
+        folds,
+        lambda: cv.run_folds(config_path, config, splits, out, n_jobs, cluster, threads=setting),
+        cluster,
+        kept="the finished folds and the state of the interrupted ones are kept",
+        again=reports.continue_command("cv", config_path, overrides, ("--folds", str(folds)), out),
+    )
     result = cv.summarize(rows)
     if as_json:
         output.print_line(json.dumps(result))
@@ -736,11 +749,7 @@ def cv_command(
         console.print(render.cv_table(result))
     failed = [row for row in result["folds"] if row["status"] != "completed"]
     if failed:
-        error_console().print(
-            f"error: {len(failed)} of {folds} folds failed; fold {failed[0]['fold']}: "
-            f"{failed[0]['error']}",
-            markup=False,
-        )
+        error_console().print(reports.failed_folds_line(failed, folds), markup=False)
         raise typer.Exit(FAILED)
 
 

@@ -116,16 +116,7 @@ def build_graph(checkpoint: Checkpoint):
     else:
         inputs, x = _column_inputs(nodes, constant, prep)
     nodes.append(helper.make_node("Cast", [x], ["a0"], to=net_type))
-    a = "a0"
-    for layer, (W, b) in enumerate(zip(model.weights, model.biases), start=1):
-        z = f"z{layer}"
-        W_name, b_name = constant(f"W{layer}", W), constant(f"b{layer}", b)
-        nodes.append(helper.make_node("Gemm", [a, W_name, b_name], [z]))  # a W + b
-        if layer < model.n_layers:
-            a = f"a{layer}"
-            nodes.append(helper.make_node(op, [z], [a]))
-        else:
-            a = z  # the logits
+    a = _layers(nodes, constant, model, op)  # the logits
     nodes.append(helper.make_node("Softmax", [a], ["p"], axis=-1))
     nodes.append(helper.make_node("Cast", ["p"], ["probabilities"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("ArgMax", [a], ["label"], axis=1, keepdims=0))
@@ -156,6 +147,24 @@ def build_graph(checkpoint: Checkpoint):
 
     checker.check_model(onnx_model, full_check=True)
     return onnx_model
+
+
+def _layers(nodes: list, constant, model, op: str) -> str:
+    """z_l = a_{l-1} W_l + b_l as Gemm, then the activation `op` on every hidden layer, from
+    the input `a0`; the name of the logits z_L."""
+    from onnx import helper
+
+    a = "a0"
+    for layer, (W, b) in enumerate(zip(model.weights, model.biases), start=1):
+        z = f"z{layer}"
+        W_name, b_name = constant(f"W{layer}", W), constant(f"b{layer}", b)
+        nodes.append(helper.make_node("Gemm", [a, W_name, b_name], [z]))  # a W + b
+        if layer < model.n_layers:
+            a = f"a{layer}"
+            nodes.append(helper.make_node(op, [z], [a]))
+        else:
+            a = z
+    return a
 
 
 def _scaled_input(nodes: list, constant, scaling: InputScaling) -> str:

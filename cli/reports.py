@@ -125,6 +125,22 @@ def eval_rows(report: dict, rows, network: str) -> list[tuple[str, str]]:
     ]
 
 
+def sweep_line(ranked: list[dict], best: dict | None, out: Path) -> str:
+    """`mlp sweep --quiet`'s one line: the winner, or that no point completed."""
+    if best is None:
+        return f"no point of {len(ranked)} completed; see {out / 'results.jsonl'}"
+    return (
+        f"best of {len(ranked)} points: {best['id']} {best['overrides']}; "
+        f"config in {out / 'best.yaml'}"
+    )
+
+
+def failed_folds_line(failed: list[dict], folds: int) -> str:
+    """The error line of a cv some of whose folds failed, with the first one's message."""
+    first = failed[0]
+    return f"error: {len(failed)} of {folds} folds failed; fold {first['fold']}: {first['error']}"
+
+
 def rows_text(rows) -> str:
     """'252 samples', or '252 samples scored of 270 read, 18 without a label'."""
     text = f"{len(rows.y)} samples"
