@@ -67,8 +67,8 @@ def make_mixed_file(path: Path, n_rows: int, seed: int = 0) -> None:
 # -- speed ----------------------------------------------------------------------------------
 
 
-def ours(path: Path, engine: str = "auto"):
-    table = read_table(path, engine=engine)
+def ours(path: Path):
+    table = read_table(path)
     roles = choose_columns(table)
     labels = encode_labels(table, roles.target, missing="impute")
     table = table.take(labels.kept)
@@ -122,7 +122,7 @@ def speed(n_rows: int, repeats: int) -> list[tuple[str, float, float]]:
         X_ours, y_ours = ours(path)
         X_peer, y_peer = peer(path)
         assert X_ours.shape == X_peer.shape and np.array_equal(y_ours, y_peer)
-        peers = {"ours": ours, "ours, csv": lambda p: ours(p, "csv"), "pandas + CT": peer}
+        peers = {"ours": ours, "pandas + CT": peer}
         times: dict[str, list[float]] = {name: [] for name in peers}
         for _ in range(repeats):
             for name, run in peers.items():

@@ -2,11 +2,9 @@
 
 The file's bytes are read once: they are hashed (so a run can record exactly what it read),
 scanned with NumPy for the record structure (which line each row starts on, and how many
-fields it has), then parsed into columns by pandas' C reader when pandas is installed (the
-`tabular` extra), else by the `csv` module's C reader with NumPy converting whole columns.
-Both give the same table for any file the `csv` module writes (tests/test_table.py checks
-it); pandas is about 10x faster on a 100,000 x 30 file (benchmarks/tabular.py), because
-NumPy's text-to-float conversion calls Python's float() per cell.
+fields it has), then parsed into columns by pandas' C reader (a required dependency, and the
+only parser: the `csv` module with NumPy, the fallback kept until 0.2, took about 10x as long on
+a 100,000 x 30 file, because NumPy's text-to-float conversion calls Python's float() per cell).
 
 Every problem is a one-line `DataError` naming the file as given and, where there is one, the
 line (as an editor numbers it: the header, if any, is line 1), the column and the value. Costs
@@ -41,7 +39,6 @@ DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 
 _SNIFF_LINES = 20  # lines read to detect the delimiter...
 _SNIFF_BYTES = 1 << 16  # ...at most from this many bytes
-_ENGINES = ("auto", "pandas", "csv")
 
 # The longest line (between two line breaks) a file may have. A line is parsed as a whole, at
 # several times its size in memory, so one 1 GB line would take gigabytes: it is refused after
@@ -147,7 +144,6 @@ def read_table(
     *,
     delimiter: str = "auto",
     header: bool = True,
-    engine: str = "auto",
     text: tuple[str, ...] | list[str] = (),
     decimal: str = "auto",
 ) -> Table:
@@ -165,9 +161,7 @@ def read_table(
     one of MISSING_MARKERS; a column is numeric when every other cell is a number, unless it
     is named in `text` (ids: kept as the characters in the file). `decimal` is "." or ",",
     or "auto": commas are decimal marks in a column whose every cell is a number with them,
-    when the file is not comma-separated. `engine` picks the parser ("pandas", "csv", or
-    "auto": pandas when installed); the table is the same (the csv module refuses a few
-    malformed files pandas reads).
+    when the file is not comma-separated.
     """
     source = str(path)
     if decimal not in DECIMALS:
@@ -203,16 +197,11 @@ def read_table(
         raise DataError(f"{source}: has a header but no data rows")
     data = body[int(starts[1]) if header else int(starts[0]) :]
     as_text = {name for name in (*text, rownames) if name in names}
-    if _engine(engine) == "pandas":
-        try:
-            columns = _columns_pandas(source, data, delimiter, names, as_text)
-        except UnicodeDecodeError:
-            _decode(source, body)  # raises, naming the line
-            raise
-    else:
-        _decode(source, body)  # a DataError naming the line of a byte that is not UTF-8
-        first_line = int(lines[0])
-        columns = _columns_csv(source, data.decode("utf-8"), delimiter, names, first_line, as_text)
+    try:
+        columns = _columns_pandas(source, data, delimiter, names, as_text)
+    except UnicodeDecodeError:
+        _decode(source, body)  # raises, naming the line of a byte that is not UTF-8
+        raise
     if any(len(cells[0]) != len(lines) for cells in columns):  # the two scans disagree
         raise DataError(f"{source}: malformed CSV (a quote is never closed or misplaced)")
     commas = decimal == "," or (decimal == "auto" and delimiter != ",")
@@ -481,18 +470,6 @@ def _header_names(source: str, line: int, first: list[str]) -> tuple[list[str], 
 Cells = tuple[np.ndarray, np.ndarray, "np.ndarray | None"]
 
 
-def _engine(engine: str) -> str:
-    if engine not in _ENGINES:
-        raise ValueError(f"engine {engine!r}: expected one of {', '.join(_ENGINES)}")
-    if engine != "auto":
-        return engine
-    try:
-        import pandas  # noqa: F401  (slow import: only when a file is read)
-    except ImportError:
-        return "csv"
-    return "pandas"
-
-
 def _from_text(levels: np.ndarray, codes: np.ndarray, keep_text: bool = False) -> Cells:
     """Cells given as distinct texts and a code per row (-1: missing), stripped and rechecked.
 
@@ -588,31 +565,6 @@ def _columns_pandas(
             series = read(usecols=[name], dtype=str)[name]
         codes, levels = pd.factorize(series, sort=True)  # NaN (missing) is code -1
         columns.append(_from_text(np.asarray(levels, dtype=str), codes, name in as_text))
-    return columns
-
-
-def _columns_csv(
-    source: str, text: str, delimiter: str, names: list[str], first_line: int, as_text: set[str]
-) -> list[Cells]:
-    reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, strict=True, skipinitialspace=True
-    )
-    try:
-        # blank lines are skipped, as the record scan and pandas skip them; `,,` is a row
-        rows = [row for row in reader if len(row) > 1 or (row and row[0].strip())]
-    except csv.Error as err:
-        line = first_line + reader.line_num - 1
-        raise DataError(f"{source}: line {line}: malformed CSV ({err})") from None
-    columns: list[Cells] = []
-    for name, cells in zip(names, zip(*rows)):
-        text = np.strings.strip(np.array(cells, dtype=str))
-        missing = np.isin(text, MISSING_MARKERS)
-        numbers = None if name in as_text else _as_numbers(np.where(missing, "nan", text))
-        if numbers is not None:  # most columns: no need to sort the cells
-            columns.append((np.where(missing, np.nan, numbers), missing, None))
-            continue
-        levels, codes = np.unique(text, return_inverse=True)
-        columns.append(_from_text(levels, codes.astype(np.int64), name in as_text))
     return columns
 
 

@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 from data.errors import DataError
 from data.table import MISSING_MARKERS, read_table
 
-ENGINES = ["pandas", "csv"]
-
 
 def write(tmp_path, text, name="data.csv", *, raw=None):
     path = tmp_path / name
@@ -41,19 +39,14 @@ def cells(column):
     return column.text().tolist()
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request):
-    return request.param
-
-
 # -- what is read -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
-def test_each_delimiter_is_detected(tmp_path, engine, delimiter):
+def test_each_delimiter_is_detected(tmp_path, delimiter):
     lines = ["size,colour,label", "1.5,red,a", "2,blue,b", "-3e2,red,a"]
     path = write(tmp_path, "\n".join(line.replace(",", delimiter) for line in lines) + "\n")
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert table.delimiter == delimiter and table.names == ("size", "colour", "label")
     assert cells(table.column("size")) == [1.5, 2.0, -300.0]
     assert cells(table.column("colour")) == ["red", "blue", "red"]
@@ -61,49 +54,49 @@ def test_each_delimiter_is_detected(tmp_path, engine, delimiter):
     assert table.lines.tolist() == [2, 3, 4]
 
 
-def test_semicolons_win_over_decimal_commas_because_the_header_splits_alike(tmp_path, engine):
+def test_semicolons_win_over_decimal_commas_because_the_header_splits_alike(tmp_path):
     path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert table.delimiter == ";" and cells(table.column("b")) == [2.0, 3.0]
     assert cells(table.column("a")) == [1.5, 2.25]  # decimal commas, taken by auto
     assert table.decimal == ","
 
 
-def test_decimal_point_keeps_comma_numbers_as_text_and_says_why(tmp_path, engine):
+def test_decimal_point_keeps_comma_numbers_as_text_and_says_why(tmp_path):
     path = write(tmp_path, "a;b;c\n1,5;2;x\n2,25;3;y\n")
-    table = read_table(path, engine=engine, decimal=".")
+    table = read_table(path, decimal=".")
     assert cells(table.column("a")) == ["1,5", "2,25"]
     assert table.comma_text == ("a",) and table.decimal == "."
 
 
-def test_decimal_comma_given_reads_quoted_commas_in_a_comma_file(tmp_path, engine):
+def test_decimal_comma_given_reads_quoted_commas_in_a_comma_file(tmp_path):
     path = write(tmp_path, 'a,b,c\n"1,5",2,x\n"-0,25",3,y\n')
-    assert cells(read_table(path, engine=engine).column("a")) == ["1,5", "-0,25"]
-    table = read_table(path, engine=engine, decimal=",")
+    assert cells(read_table(path).column("a")) == ["1,5", "-0,25"]
+    table = read_table(path, decimal=",")
     assert cells(table.column("a")) == [1.5, -0.25]
 
 
-def test_thousands_and_decimal_marks_together_stay_text(tmp_path, engine):
+def test_thousands_and_decimal_marks_together_stay_text(tmp_path):
     path = write(tmp_path, "a;b\n1.234,5;x\n2,5;y\n")
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert cells(table.column("a")) == ["1.234,5", "2,5"] and table.comma_text == ()
 
 
-def test_a_given_delimiter_is_used_even_where_another_would_split(tmp_path, engine):
+def test_a_given_delimiter_is_used_even_where_another_would_split(tmp_path):
     # with `;` given and decimal ".", "1,5" is one text cell
     path = write(tmp_path, "a;b\n1,5;x\n2,5;y\n")
-    table = read_table(path, delimiter=";", engine=engine, decimal=".")
+    table = read_table(path, delimiter=";", decimal=".")
     assert cells(table.column("a")) == ["1,5", "2,5"] and not table.column("a").is_numeric
 
 
-def test_without_a_header_the_columns_are_col1_to_colN(tmp_path, engine):
+def test_without_a_header_the_columns_are_col1_to_colN(tmp_path):
     path = write(tmp_path, "1,2,x\n3,4,y\n")
-    table = read_table(path, header=False, engine=engine)
+    table = read_table(path, header=False)
     assert table.names == ("col1", "col2", "col3") and table.n_rows == 2
     assert cells(table.column("col1")) == [1.0, 3.0] and table.lines.tolist() == [1, 2]
 
 
-def test_bom_crlf_quotes_and_padded_spaces(tmp_path, engine):
+def test_bom_crlf_quotes_and_padded_spaces(tmp_path):
     text = (
         'name, "note",value\r\n'
         '"Smith, J.", "said ""hi""", 1.5 \r\n'
@@ -112,7 +105,7 @@ def test_bom_crlf_quotes_and_padded_spaces(tmp_path, engine):
         '"Ng",plain,3\r\n'
     )
     path = write(tmp_path, "", raw=b"\xef\xbb\xbf" + text.encode())
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert table.names == ("name", "note", "value")
     assert cells(table.column("name")) == ["Smith, J.", "Lee", "Ng"]
     assert cells(table.column("note")) == ['said "hi"', "two\r\nlines", "plain"]
@@ -120,11 +113,11 @@ def test_bom_crlf_quotes_and_padded_spaces(tmp_path, engine):
     assert table.lines.tolist() == [2, 3, 6]  # the quoted line break and the blank line count
 
 
-def test_every_missing_marker_is_missing_and_the_column_stays_numeric(tmp_path, engine):
+def test_every_missing_marker_is_missing_and_the_column_stays_numeric(tmp_path):
     assert set(MISSING_MARKERS) == {"", "NA", "N/A", "NaN", "nan", "null", "?"}
     rows = "".join(f"{marker},{marker}\n" for marker in MISSING_MARKERS)
     path = write(tmp_path, f"x,word\n{rows}1,dog\n NA ,cat\n")
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     x, word = table.column("x"), table.column("word")
     assert x.is_numeric and x.missing.tolist() == [True] * 7 + [False, True]
     assert np.isnan(x.values[x.missing]).all() and x.values[7] == 1.0
@@ -132,22 +125,22 @@ def test_every_missing_marker_is_missing_and_the_column_stays_numeric(tmp_path, 
     assert word.levels.tolist() == ["cat", "dog"]  # markers are not categories
 
 
-def test_one_word_makes_a_column_text_and_numbers_stay_as_written(tmp_path, engine):
+def test_one_word_makes_a_column_text_and_numbers_stay_as_written(tmp_path):
     path = write(tmp_path, "code,label\n10,a\n9,b\nten,a\n")
-    code = read_table(path, engine=engine).column("code")
+    code = read_table(path).column("code")
     assert not code.is_numeric and code.levels.tolist() == ["10", "9", "ten"]
 
 
-def test_true_and_false_are_text_as_written(tmp_path, engine):
+def test_true_and_false_are_text_as_written(tmp_path):
     path = write(tmp_path, "flag,label\nTrue,a\nfalse,b\nTrue,a\n")
-    flag = read_table(path, engine=engine).column("flag")
+    flag = read_table(path).column("flag")
     assert cells(flag) == ["True", "false", "True"]
 
 
-def test_the_file_is_recorded_by_size_and_sha256_of_its_bytes(tmp_path, engine):
+def test_the_file_is_recorded_by_size_and_sha256_of_its_bytes(tmp_path):
     raw = b"\xef\xbb\xbfa,b\r\n1,x\r\n"
     path = write(tmp_path, "", raw=raw)
-    record = read_table(path, engine=engine).record()
+    record = read_table(path).record()
     assert record == {
         "kind": "csv",
         "path": str(path.resolve()),
@@ -156,50 +149,49 @@ def test_the_file_is_recorded_by_size_and_sha256_of_its_bytes(tmp_path, engine):
     }
 
 
-def test_take_keeps_each_rows_line(tmp_path, engine):
+def test_take_keeps_each_rows_line(tmp_path):
     path = write(tmp_path, "a,b\n1,x\n\n2,y\n3,z\n")
-    part = read_table(path, engine=engine).take(np.array([2, 0]))
+    part = read_table(path).take(np.array([2, 0]))
     assert part.lines.tolist() == [5, 2] and cells(part.column("b")) == ["z", "x"]
 
 
-def test_both_readers_give_the_same_table(tmp_path):
+def test_missing_markers_and_padded_words_in_a_mixed_file(tmp_path):
     rng = np.random.default_rng(7)
     words = np.array(["red", "green", " blue", "NA", "", "?"])
     numbers = np.char.mod("%.5g", rng.normal(size=60) * 100).astype(object)
     numbers[rng.random(60) < 0.2] = "NA"
     lines = [f"{n},{w},{i % 3}" for i, (n, w) in enumerate(zip(numbers, rng.choice(words, 60)))]
     path = write(tmp_path, "x,colour,label\n" + "\n".join(lines) + "\n")
-    one, other = (read_table(path, engine=engine) for engine in ENGINES)
-    for a, b in zip(one, other):
-        assert a.name == b.name and a.is_numeric == b.is_numeric
-        assert np.array_equal(a.missing, b.missing)
-        assert np.array_equal(a.values, b.values, equal_nan=True)
-    assert one.column("colour").levels.tolist() == ["blue", "green", "red"]
+    table = read_table(path)
+    assert table.column("x").is_numeric and not table.column("colour").is_numeric
+    expected_missing = [n == "NA" for n in numbers]
+    assert table.column("x").missing.tolist() == expected_missing
+    assert table.column("colour").levels.tolist() == ["blue", "green", "red"]
 
 
 # -- what is refused ----------------------------------------------------------------------------
 
 
-def test_a_first_row_of_numbers_is_refused_naming_header_false(tmp_path, engine):
-    message = read_error(write(tmp_path, "1,2,3\n4,5,6\n"), engine=engine)
+def test_a_first_row_of_numbers_is_refused_naming_header_false(tmp_path):
+    message = read_error(write(tmp_path, "1,2,3\n4,5,6\n"))
     assert "line 1" in message and "data.header: false" in message
 
 
 @pytest.mark.parametrize(("row", "fields"), [("3,4", 2), ("3,4,5,6", 4)])
-def test_a_ragged_row_is_refused_naming_its_line(tmp_path, engine, row, fields):
+def test_a_ragged_row_is_refused_naming_its_line(tmp_path, row, fields):
     path = write(tmp_path, f"a,b,c\n1,2,x\n\n{row}\n7,8,y\n")
-    message = read_error(path, engine=engine)
+    message = read_error(path)
     assert f"line 4 has {fields} fields, line 1 has 3" in message
 
 
-def test_numbers_that_are_not_finite_are_refused(tmp_path, engine):
-    message = read_error(write(tmp_path, "a,b\n1,x\ninf,y\n"), engine=engine)
+def test_numbers_that_are_not_finite_are_refused(tmp_path):
+    message = read_error(write(tmp_path, "a,b\n1,x\ninf,y\n"))
     assert "line 3, column 'a': inf is not finite" in message
 
 
-def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path, engine):
+def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path):
     path = write(tmp_path, "", raw=b"a,b\n1,x\n2,caf\xe9\n")
-    assert "line 3: not UTF-8" in read_error(path, engine=engine)
+    assert "line 3: not UTF-8" in read_error(path)
 
 
 @pytest.mark.parametrize(
@@ -213,8 +205,8 @@ def test_bytes_that_are_not_utf8_are_refused_naming_the_line(tmp_path, engine):
         ("a\n1\n2\n", "cannot tell the delimiter"),
     ],
 )
-def test_files_without_a_table_are_refused(tmp_path, engine, text, expected):
-    assert expected in read_error(write(tmp_path, text), engine=engine)
+def test_files_without_a_table_are_refused(tmp_path, text, expected):
+    assert expected in read_error(write(tmp_path, text))
 
 
 def test_a_missing_file_and_a_bad_delimiter_are_refused(tmp_path):
@@ -222,14 +214,14 @@ def test_a_missing_file_and_a_bad_delimiter_are_refused(tmp_path):
     assert "delimiter 'ab'" in read_error(write(tmp_path, "a,b\n1,2\n"), delimiter="ab")
 
 
-def test_an_unclosed_quote_is_refused_naming_its_line(tmp_path, engine):
-    message = read_error(write(tmp_path, 'a,b\n1,x\n2,"y\n3,z\n'), engine=engine)
+def test_an_unclosed_quote_is_refused_naming_its_line(tmp_path):
+    message = read_error(write(tmp_path, 'a,b\n1,x\n2,"y\n3,z\n'))
     assert "line 3: malformed CSV (a quote is never closed)" in message
 
 
-def test_many_blank_lines_are_skipped_and_counted_in_line_numbers(tmp_path, engine):
+def test_many_blank_lines_are_skipped_and_counted_in_line_numbers(tmp_path):
     path = write(tmp_path, "a,b\n" + " \n" * 100_000 + "1,x\n\r\n\t\n2,y")
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert table.n_rows == 2 and table.lines.tolist() == [100_002, 100_005]
 
 
@@ -249,7 +241,7 @@ _CELL = st.one_of(
         lambda k: st.lists(st.lists(_CELL, min_size=k, max_size=k), min_size=1, max_size=6)
     )
 )
-def test_any_file_csv_writer_writes_reads_back_by_both_readers(tmp_path_factory, rows):
+def test_any_file_csv_writer_writes_reads_back(tmp_path_factory, rows):
     import csv
     import io
 
@@ -260,55 +252,54 @@ def test_any_file_csv_writer_writes_reads_back_by_both_readers(tmp_path_factory,
     path.write_text(buffer.getvalue(), encoding="utf-8")
     blank = [all(not cell.strip() for cell in row) and k == 1 for row in rows]
     assert not any(blank)  # k >= 2: a row of empty cells is a row (`,,`), never a blank line
-    for engine in ENGINES:
-        table = read_table(path, delimiter=",", engine=engine)
-        assert table.n_rows == len(rows)
-        for j, column in enumerate(table):
-            texts = [row[j].strip() for row in rows]
-            missing = [text in MISSING_MARKERS for text in texts]
-            assert column.missing.tolist() == missing
-            present = [text for text, gone in zip(texts, missing) if not gone]
-            try:
-                numbers = [float(text) for text in present]
-            except ValueError:
-                numbers = None
-            assert column.is_numeric == (numbers is not None)
-            if numbers is not None:
-                assert column.values[~column.missing].tolist() == numbers
-            else:
-                assert column.text()[~column.missing].tolist() == present
+    table = read_table(path, delimiter=",")
+    assert table.n_rows == len(rows)
+    for j, column in enumerate(table):
+        texts = [row[j].strip() for row in rows]
+        missing = [text in MISSING_MARKERS for text in texts]
+        assert column.missing.tolist() == missing
+        present = [text for text, gone in zip(texts, missing) if not gone]
+        try:
+            numbers = [float(text) for text in present]
+        except ValueError:
+            numbers = None
+        assert column.is_numeric == (numbers is not None)
+        if numbers is not None:
+            assert column.values[~column.missing].tolist() == numbers
+        else:
+            assert column.text()[~column.missing].tolist() == present
 
 
 # -- files as R and pandas export them, and hostile ones ------------------------------------------
 
 
-def test_an_empty_first_header_cell_names_the_row_names_read_as_text(tmp_path, engine):
+def test_an_empty_first_header_cell_names_the_row_names_read_as_text(tmp_path):
     path = write(tmp_path, '"","x","y"\n"007",1.5,"a"\n"010",2,"b"\n')
-    table = read_table(path, engine=engine)
+    table = read_table(path)
     assert table.names == ("rownames", "x", "y") and table.rownames == "rownames"
     assert cells(table.column("rownames")) == ["007", "010"]  # text, as written
 
 
-def test_a_column_named_in_text_keeps_its_digits_as_written(tmp_path, engine):
+def test_a_column_named_in_text_keeps_its_digits_as_written(tmp_path):
     path = write(tmp_path, "account,x\n001000025,1\n1.50,2\n")
-    table = read_table(path, engine=engine, text=("account",))
+    table = read_table(path, text=("account",))
     assert cells(table.column("account")) == ["001000025", "1.50"]
-    assert cells(read_table(path, engine=engine).column("account")) == [1000025.0, 1.5]
+    assert cells(read_table(path).column("account")) == [1000025.0, 1.5]
 
 
-def test_a_repeated_header_row_is_refused_with_its_line(tmp_path, engine):
+def test_a_repeated_header_row_is_refused_with_its_line(tmp_path):
     path = write(tmp_path, "x,kind,label\n1,a,p\n2,b,q\n\nx,kind,label\n3,a,p\n")
-    assert "line 5 repeats the header row" in read_error(path, engine=engine)
+    assert "line 5 repeats the header row" in read_error(path)
 
 
-def test_a_repeated_header_row_with_row_names_is_refused_too(tmp_path, engine):
+def test_a_repeated_header_row_with_row_names_is_refused_too(tmp_path):
     path = write(tmp_path, ",x,label\n1,a,p\n,x,label\n2,b,q\n")
-    assert "line 3 repeats the header row" in read_error(path, engine=engine)
+    assert "line 3 repeats the header row" in read_error(path)
 
 
-def test_a_header_word_in_one_column_is_data(tmp_path, engine):
+def test_a_header_word_in_one_column_is_data(tmp_path):
     path = write(tmp_path, "x,kind,label\n1,kind,p\n2,b,label\n")
-    assert read_table(path, engine=engine).n_rows == 2
+    assert read_table(path).n_rows == 2
 
 
 def test_lone_carriage_returns_are_named_not_miscounted(tmp_path):
@@ -359,7 +350,7 @@ def test_a_quoted_cell_longer_than_the_limit_is_refused_whatever_its_lines(tmp_p
 def test_looking_up_each_of_many_columns_is_not_quadratic(tmp_path):
     n = 20_000
     path = write(tmp_path, ",".join(f"c{i}" for i in range(n)) + "\n" + ",".join("1" * n) + "\n")
-    table = read_table(path, engine="csv")
+    table = read_table(path)
     import time
 
     started = time.perf_counter()
