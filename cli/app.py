@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli import output, render, reports, rundir
+from cli import output, render, reports, rundir, scoring
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, prepare_data, sample_weights
@@ -25,7 +25,7 @@ from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.listing import RUN_COLUMNS
 from cli.output import error_console
 from cli.process import Terminated, reopen_closed_streams, report_stop, stop_on_sigterm
-from cli.rundir import DEFAULT_ROOT, SPLITS, RunError
+from cli.rundir import DEFAULT_ROOT, RunError
 from cli.session import Interrupted, Session, metrics_record, resume_session, start_session
 from cli.threads import (
     for_training,
@@ -34,10 +34,8 @@ from cli.threads import (
     using,
 )
 from cli.usage import UsageError
-from data import DATASETS, DataError, Preprocessor
+from data import DATASETS
 from mlp import (
-    Checkpoint,
-    CheckpointError,
     evaluate,
     gradient_check,
     load_checkpoint,
@@ -265,22 +263,6 @@ def train_and_save(console: Console, session: Session) -> dict:
             raise fail(f"could not write the run: {describe_os_error(err)}", FAILED) from None
 
 
-def checked_model(checkpoint: Checkpoint, path: Path) -> Checkpoint:
-    """A model read from `path`, with its stored preprocessing checked against itself and the
-    network: a damaged `prep.*` member is one line naming the file and the member."""
-    if checkpoint.preprocessing:
-        try:
-            prep = Preprocessor.from_arrays(checkpoint.preprocessing)
-        except DataError as err:
-            raise CheckpointError(f"{path}: {err}") from None
-        if prep.n_features != checkpoint.model.layer_sizes[0]:
-            raise CheckpointError(
-                f"{path}: prep.* encodes {prep.n_features} features; the network takes "
-                f"{checkpoint.model.layer_sizes[0]}"
-            )
-    return checkpoint
-
-
 @command("eval")
 def eval_command(
     run: Annotated[Path, typer.Argument(metavar="RUN", help="A run directory, or its model.npz.")],
@@ -305,12 +287,10 @@ def eval_command(
     Scores exactly the rows the run recorded for --split (default test), after checking that
     the data is still the data the run was trained on.
     """
-    from cli import scoring
-
     console = output.console(quiet=as_json)
     with user_errors():
         setting = parse_threads(threads)
-        completed, checkpoint, rows = rows_to_score(run, split, data)
+        completed, checkpoint, rows = scoring.rows_to_score(run, split, data)
     for line in [*scoring.unseen_lines(rows.unseen), scoring.unlabelled_line(rows)]:
         if line:
             error_console().print(line, markup=False)
@@ -336,29 +316,6 @@ def eval_command(
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
-
-
-def rows_to_score(run: Path, split: str | None, data: Path | None):
-    """The completed run, its checked model, and the rows `mlp eval` scores: the recorded
-    `split` (default test) of the run's own data, or every labelled row of another file."""
-    from cli import scoring
-
-    if split is not None and split not in SPLITS:
-        raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
-    completed = rundir.open_completed(run)
-    config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
-    # read from the bytes its summary vouches for, its preprocessing checked
-    checkpoint = checked_model(completed.checkpoint, completed.model_path)
-    if data is None or scoring.same_data(completed, data):
-        rows = scoring.recorded_rows(completed, config, checkpoint, split or "test", data)
-    elif split is not None:
-        raise UsageError(
-            f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
-            "so every row of it is scored; leave out --split"
-        )
-    else:
-        rows = scoring.file_rows(checkpoint, config, completed.data, data)
-    return completed, checkpoint, rows
 
 
 @command("gradcheck")
@@ -509,19 +466,17 @@ def predict_command(
     threads: ThreadsOption = "auto",
 ) -> None:
     """Predict a label for every row of a file, with the run's own preprocessing."""
-    from cli import scoring
-
     with user_errors():
         setting = parse_threads(threads)
         config = None
         if run.is_file():  # a model file: it records how its run reads tables
             model_path = run
-            checkpoint = checked_model(load_checkpoint(run), run)
+            checkpoint = scoring.checked_model(load_checkpoint(run), run)
         else:  # a run directory, checked complete; its config says how to read the file
             completed = rundir.open_completed(run)
             config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
             model_path = completed.model_path
-            checkpoint = checked_model(completed.checkpoint, model_path)
+            checkpoint = scoring.checked_model(completed.checkpoint, model_path)
         inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
@@ -552,10 +507,10 @@ def export_command(
 
     with user_errors():
         if run.is_file():
-            checkpoint = checked_model(load_checkpoint(run), run)
+            checkpoint = scoring.checked_model(load_checkpoint(run), run)
         else:
             completed = rundir.open_completed(run)
-            checkpoint = checked_model(completed.checkpoint, completed.model_path)
+            checkpoint = scoring.checked_model(completed.checkpoint, completed.model_path)
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
         graph = export.build_graph(checkpoint)
@@ -610,7 +565,7 @@ def sweep_command(
     console = output.console(quiet=quiet or as_json)
     with user_errors():
         check_backend(backend, scheduler)
-        points, out = sweep_points(config_path, grid, out, overrides or (), cv)
+        points, out = sweep.prepare(config_path, grid, out, overrides or (), cv)
         cluster = batch.connect(scheduler) if scheduler else None
     n_jobs = jobs or os.cpu_count() or 1
     console.print(
@@ -635,24 +590,6 @@ def sweep_command(
             "error: every point failed; see results.jsonl for each message", markup=False
         )
         raise typer.Exit(FAILED)
-
-
-def sweep_points(config_path: Path, grid: Path, out: Path | None, overrides, cv: int | None):
-    """The grid's points, each config validated, and the sweep's folder, made and locked (one
-    sweep per folder, held until this process ends); folds that cannot be drawn are refused
-    before any point."""
-    from cli import sweep
-    from cli.cv import fold_splits
-
-    base = load_config(config_path, overrides)
-    if cv is not None:
-        fold_splits(base, cv)
-    points = sweep.load_grid(grid, base.seed)
-    points = sweep.resolve_points(config_path, grid, points, overrides)
-    out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
-    out.mkdir(parents=True, exist_ok=True)
-    rundir.lock_folder(out, "sweep")
-    return points, out
 
 
 def show_sweep(console: Console, out: Path, ranked, best, *, as_json: bool, quiet: bool) -> None:

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cli.config import Config, table_settings
-from cli.rundir import CompletedRun, RunError, describe_data_change
+from cli import rundir
+from cli.config import Config, loads_config, table_settings
+from cli.rundir import SPLITS, CompletedRun, RunError, describe_data_change
+from cli.usage import UsageError
 from data import (
+    DataError,
     Dataset,
     Preprocessor,
     encode_labels,
@@ -31,7 +34,7 @@ from data import (
     standardize,
 )
 from data.table import Table
-from mlp import Checkpoint
+from mlp import Checkpoint, CheckpointError
 
 
 @dataclass(frozen=True)
@@ -182,8 +185,6 @@ def reading_of(checkpoint: Checkpoint, config: Config | None, model_path: Path) 
             ) from None
     beside = model_path.parent / "config.yaml"
     if config is None and model_path.name != "config.yaml" and beside.is_file():
-        from cli.config import loads_config
-
         config = loads_config(beside.read_text(encoding="utf-8"), source=str(beside))
     if config is None:
         return Reading()
@@ -246,3 +247,40 @@ def predictions_csv(
             row += [repr(float(p)) for p in probabilities[i]]
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def checked_model(checkpoint: Checkpoint, path: Path) -> Checkpoint:
+    """A model read from `path`, with its stored preprocessing checked against itself and the
+    network: a damaged `prep.*` member is one line naming the file and the member."""
+    if checkpoint.preprocessing:
+        try:
+            prep = Preprocessor.from_arrays(checkpoint.preprocessing)
+        except DataError as err:
+            raise CheckpointError(f"{path}: {err}") from None
+        if prep.n_features != checkpoint.model.layer_sizes[0]:
+            raise CheckpointError(
+                f"{path}: prep.* encodes {prep.n_features} features; the network takes "
+                f"{checkpoint.model.layer_sizes[0]}"
+            )
+    return checkpoint
+
+
+def rows_to_score(run: Path, split: str | None, data: Path | None):
+    """The completed run, its checked model, and the rows `mlp eval` scores: the recorded
+    `split` (default test) of the run's own data, or every labelled row of another file."""
+    if split is not None and split not in SPLITS:
+        raise UsageError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    completed = rundir.open_completed(run)
+    config = loads_config(completed.config_text, source=f"{completed.path}: config.yaml")
+    # read from the bytes its summary vouches for, its preprocessing checked
+    checkpoint = checked_model(completed.checkpoint, completed.model_path)
+    if data is None or same_data(completed, data):
+        rows = recorded_rows(completed, config, checkpoint, split or "test", data)
+    elif split is not None:
+        raise UsageError(
+            f"--split {split}: {data} is not the run's own data (its SHA-256 differs), "
+            "so every row of it is scored; leave out --split"
+        )
+    else:
+        rows = file_rows(checkpoint, config, completed.data, data)
+    return completed, checkpoint, rows

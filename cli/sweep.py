@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from cli import batch
+from cli import batch, rundir
 from cli.config import (
     PATH_KEYS,
     Config,
@@ -57,6 +57,7 @@ from cli.config import (
 from cli.cv import fold_row, fold_splits, summarize
 from cli.experiment import load_data
 from cli.rundir import (
+    DEFAULT_ROOT,
     best_validation,
     inspect_run,
     is_run,
@@ -341,3 +342,18 @@ def rank(rows: list[dict]) -> list[dict]:
     others = [r for r in rows if r.get(accuracy) is None]
     scored.sort(key=lambda r: (-r[accuracy], r[loss] or 0.0, r["id"]))
     return scored + sorted(others, key=lambda r: r["id"])
+
+
+def prepare(config_path: Path, grid: Path, out: Path | None, overrides, cv: int | None):
+    """The grid's points, each config validated, and the sweep's folder, made and locked (one
+    sweep per folder, held until this process ends); folds that cannot be drawn are refused
+    before any point."""
+    base = load_config(config_path, overrides)
+    if cv is not None:
+        fold_splits(base, cv)
+    points = load_grid(grid, base.seed)
+    points = resolve_points(config_path, grid, points, overrides)
+    out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
+    out.mkdir(parents=True, exist_ok=True)
+    rundir.lock_folder(out, "sweep")
+    return points, out

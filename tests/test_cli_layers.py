@@ -3,6 +3,7 @@ back, through a function-level import either, and only the command layer knows T
 (`docs/architecture.md` draws the layers)."""
 
 import ast
+import re
 from pathlib import Path
 
 CLI = Path(__file__).resolve().parents[1] / "cli"
@@ -87,3 +88,11 @@ def test_no_function_in_cli_is_over_sixty_lines():
         and node.end_lineno - node.lineno + 1 > 60
     ]
     assert long == []
+
+
+def test_the_architecture_doc_names_every_cli_module():
+    doc = (CLI.parent / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`(\w+)\.py`", doc))
+    modules = {path.stem for path in CLI.glob("*.py")} - {"__init__", "__main__"}
+    assert modules - named == set(), "modules the doc does not place in a layer"
+    assert named & {"app", "rundir", "batch", "session"} == {"app", "rundir", "batch", "session"}
