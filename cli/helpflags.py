@@ -16,11 +16,23 @@ from __future__ import annotations
 import typer
 import typer.core
 
-# Typer 0.29 carries its own copy of click; its usage errors are only importable from there.
-from typer._click.exceptions import NoArgsIsHelpError, UsageError
-
 from cli.errors import CommandError, report
 from cli.process import wants_json
+
+try:  # Typer 0.29 carries its own copy of click; its usage errors are importable from there
+    from typer._click import exceptions as _click_exceptions
+except ImportError:  # an older Typer (0.13, our lowest) raises click's own
+    from click import exceptions as _click_exceptions
+
+UsageError = _click_exceptions.UsageError
+
+
+class _NeverRaised(Exception):
+    """Stands in for NoArgsIsHelpError where click is older than 8.2 and has none."""
+
+
+# `mlp` alone: click 8.2 and later raise this to show the help
+NoArgsIsHelpError = getattr(_click_exceptions, "NoArgsIsHelpError", _NeverRaised)
 
 
 def _as_flag(option):
