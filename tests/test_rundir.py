@@ -118,6 +118,23 @@ def reference(config, tmp_path):
     return runs
 
 
+def killed_and_finished(config, tmp_path, limit: int):
+    """Kill `mlp train` at each step of the write protocol in turn (up to `limit`), then
+    finish that run as a user would (again, or with --resume); yields (step, run) until a run
+    is no longer killed: every step has been cut."""
+    for step in range(1, limit):
+        run = tmp_path / f"killed-{step}"
+        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
+        if code == 0:
+            return
+        assert sig == signal.SIGKILL
+        if not (run / "config.yaml").exists():  # killed before the run existed: start again
+            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
+        elif assert_complete_or_resumable(run) == "interrupted":
+            assert forked_mlp(["train", "--resume", run]) == (0, None)
+        yield step, run
+
+
 @pytest.mark.slow
 def test_a_kill_at_any_step_of_a_new_run_leaves_it_complete_or_resumable(
     config, tmp_path, reference, monkeypatch
@@ -125,17 +142,8 @@ def test_a_kill_at_any_step_of_a_new_run_leaves_it_complete_or_resumable(
     monkeypatch.setenv("MLP_AUTOSAVE_SECONDS", "0")  # save the state at every epoch's end
     monkeypatch.setattr("cli.session.AUTOSAVE_SECONDS", 0.0)
     killed_at = []
-    for step in range(1, 200):
-        run = tmp_path / f"killed-{step}"
-        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
-        if code == 0:  # every step of the protocol has been cut
-            break
-        assert sig == signal.SIGKILL
+    for step, run in killed_and_finished(config, tmp_path, 200):
         killed_at.append(step)
-        if not (run / "config.yaml").exists():  # killed before the run existed: start again
-            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
-        elif assert_complete_or_resumable(run) == "interrupted":
-            assert forked_mlp(["train", "--resume", run]) == (0, None)
         assert weights(run) == reference[3], f"killed at step {step}"
     # config, data and split, 3 epochs of metrics and saved state, final state, model, summary
     assert len(killed_at) >= 24
@@ -209,17 +217,8 @@ def test_a_kill_at_any_step_of_an_early_stopped_run_resumes_to_the_same_run(
     expected = json.loads((straight / "summary.json").read_text())
     assert expected["epochs"] == 3 and expected["best"]["epoch"] == 2  # the case described
     killed_at = []
-    for step in range(1, 300):
-        run = tmp_path / f"killed-{step}"
-        code, sig = forked_mlp(["train", "--config", config, "--out", run], kill_at_step=step)
-        if code == 0:  # every step of the protocol has been cut
-            break
-        assert sig == signal.SIGKILL
+    for step, run in killed_and_finished(config, tmp_path, 300):
         killed_at.append(step)
-        if not (run / "config.yaml").exists():  # killed before the run existed: start again
-            assert forked_mlp(["train", "--config", config, "--out", run]) == (0, None)
-        elif assert_complete_or_resumable(run) == "interrupted":
-            assert forked_mlp(["train", "--resume", run]) == (0, None)
         summary = json.loads((run / "summary.json").read_text())
         assert weights(run) == weights(straight), f"killed at step {step}"
         assert (summary["epochs"], summary["best"]) == (3, expected["best"]), step
