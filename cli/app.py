@@ -513,7 +513,17 @@ def export_command(
             checkpoint = scoring.checked_model(completed.checkpoint, completed.model_path)
         if importlib.util.find_spec("onnx") is None:
             raise fail(export.INSTALL_HINT, BAD_INPUT)
-        graph = export.build_graph(checkpoint)
+        try:
+            graph = export.build_graph(checkpoint)
+        except export.ExportError:
+            raise
+        except Exception as err:  # onnx's checker refused the graph: ours to fix, said once
+            detail = " ".join(str(err).split())[:300]
+            raise fail(
+                f"could not build a valid ONNX graph ({type(err).__name__}: {detail}); "
+                "please report it with the run's model.npz",
+                FAILED,
+            ) from None
     data = graph.SerializeToString()
     try:
         output.write_file(out, data)

@@ -113,8 +113,10 @@ def build_graph(checkpoint: Checkpoint):
     if prep is None:
         inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", d])]
         x = _scaled_input(nodes, constant, input_scaling(checkpoint))
+        outside = {"input": "input"}
     else:
         inputs, x = _column_inputs(nodes, constant, prep)
+        outside = {_placeholder(k): name for k, name in enumerate(prep.columns)}
     nodes.append(helper.make_node("Cast", [x], ["a0"], to=net_type))
     a = _layers(nodes, constant, model, op)  # the logits
     nodes.append(helper.make_node("Softmax", [a], ["p"], axis=-1))
@@ -130,6 +132,7 @@ def build_graph(checkpoint: Checkpoint):
         ],
         initializer=constants,
     )
+    _namespaced(graph, outside)
     opsets = [helper.make_opsetid("", OPSET)]
     if prep is not None:
         opsets.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
@@ -167,6 +170,45 @@ def _layers(nodes: list, constant, model, op: str) -> str:
     return a
 
 
+# The graph's own names (x, z1, W1, col3, ...) live under this prefix, so that no column of a
+# user's file (an input named after it: `x`, `z1`, `label` as a feature) can collide with one.
+INTERNAL = "mlp:"
+OUTPUTS = ("probabilities", "label")
+
+
+def _placeholder(k: int) -> str:
+    """Column k's input while the graph is built; `_namespaced` gives it the column's name."""
+    return f"column:{k}"
+
+
+def _namespaced(graph, outside: dict[str, str]) -> None:
+    """Give the graph inputs their names (`outside`: built name -> shown name), keep the
+    outputs', and put every other name under INTERNAL; a column named as an output, or under
+    INTERNAL, is refused in one line."""
+    for name in outside.values():
+        if name in OUTPUTS or name.startswith(INTERNAL):
+            raise ExportError(
+                f"column {name!r} has a name the graph reserves ({', '.join(OUTPUTS)} or "
+                f"{INTERNAL}...): rename the column in the file and train again"
+            )
+
+    def renamed(name: str) -> str:
+        if name in outside:
+            return outside[name]
+        return name if name in OUTPUTS or not name else INTERNAL + name
+
+    for node in graph.node:
+        new_inputs = [renamed(n) for n in node.input]
+        new_outputs = [renamed(n) for n in node.output]
+        del node.input[:], node.output[:]
+        node.input.extend(new_inputs)
+        node.output.extend(new_outputs)
+    for tensor in graph.initializer:
+        tensor.name = renamed(tensor.name)
+    for value in graph.input:
+        value.name = renamed(value.name)
+
+
 def _scaled_input(nodes: list, constant, scaling: InputScaling) -> str:
     """Nodes from the float32 `input` (N x d) to its filled, standardised float64 form."""
     from onnx import TensorProto, helper
@@ -195,14 +237,15 @@ def _column_inputs(nodes: list, constant, prep: Preprocessor) -> tuple[list, str
 
     inputs, parts = [], []
     i_num = i_cat = 0
-    for k, (name, is_categorical) in enumerate(zip(prep.columns, prep.categorical)):
+    for k, is_categorical in enumerate(prep.categorical):
         kind = TensorProto.STRING if is_categorical else TensorProto.FLOAT
-        inputs.append(helper.make_tensor_value_info(name, kind, ["N", 1]))
+        column = _placeholder(k)  # named after the column once the graph is built
+        inputs.append(helper.make_tensor_value_info(column, kind, ["N", 1]))
         if is_categorical:
-            parts.append(_one_hot_nodes(nodes, constant, prep, name, k, i_cat))
+            parts.append(_one_hot_nodes(nodes, constant, prep, column, k, i_cat))
             i_cat += 1
         else:
-            parts.append(_numeric_nodes(nodes, constant, prep, name, k, i_num))
+            parts.append(_numeric_nodes(nodes, constant, prep, column, k, i_num))
             i_num += 1
     nodes.append(helper.make_node("Concat", parts, ["x"], axis=1))
     return inputs, "x"

@@ -202,3 +202,55 @@ def test_the_readmes_per_column_example_runs_as_written(mlp_cli, tmp_path, monke
     with contextlib.redirect_stdout(printed):
         exec(compile(code, "README.md", "exec"), {})
     assert printed.getvalue().startswith("(5, 3) [0 0 0]")
+
+
+@pytest.mark.parametrize(
+    "names", [["x", "z1", "W1", "col0"], ["input", "a0", "onehot0", "index1"]], ids=["x", "input"]
+)
+def test_columns_named_like_the_graphs_own_tensors_export_and_agree(mlp_cli, tmp_path, names):
+    """A column called `x` or `W1` (common in real files) is an input of its own name; the
+    graph's inner names never collide with it."""
+    rng = np.random.default_rng(2)
+    rows = [[*names, "kind"]]
+    for i in range(40):
+        colour = ["red", "blue"][i % 2]
+        rows.append(
+            [
+                f"{rng.normal():.3f}",
+                colour,
+                f"{rng.normal(2 * (i % 2)):.3f}",
+                "ab"[i % 3 == 0],
+                "pq"[i % 2],
+            ]
+        )
+    write_rows(tmp_path / "c.csv", rows)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "data: {dataset: c.csv, test_size: 0.25}\nmodel: {hidden: [3]}\n"
+        "train: {epochs: 2, batch_size: 8}\n"
+    )
+    run, graph = tmp_path / "run", tmp_path / "c.onnx"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    result = mlp_cli("export", run, graph, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [i["name"] for i in json.loads(result.stdout)["graph_inputs"]] == names
+    new = [names, *(row[:4] for row in rows[1:11])]
+    write_rows(tmp_path / "new.csv", new)
+    _, expected = predicted(mlp_cli, run, tmp_path / "new.csv")
+    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    (probabilities,) = session.run(["probabilities"], column_feed(session, new[1:], new[0]))
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5, rtol=0)
+
+
+def test_a_column_named_like_a_graph_output_is_refused_in_one_line(mlp_cli, tmp_path):
+    rows = [["label", "colour", "kind"]]
+    rows += [[f"{i / 7:.3f}", ["red", "blue"][i % 2], "pq"[i % 2]] for i in range(30)]
+    write_rows(tmp_path / "c.csv", rows)
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {dataset: c.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 1}\n")
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    result = mlp_cli("export", run, tmp_path / "c.onnx", "--json")
+    assert result.exit_code == 2
+    assert "column 'label' has a name the graph reserves" in json.loads(result.stdout)["error"]
+    assert not (tmp_path / "c.onnx").exists()
