@@ -545,7 +545,12 @@ def _resume(
     writer.rewrite_metrics([metrics_record(r) for r in history])
     writer.write_config(dump_config(config))
     if resumed.moved or not writer.has_data():  # killed before the data was recorded, or moved
-        writer.write_data(dataset.record, split, data_facts(config, data))
+        facts = data_facts(config, data)
+        if writer.has_data():  # moved: the same run, so its start and its given split stay
+            facts["started"] = writer.data_record().get("started", facts["started"])
+        if given:
+            facts["split"] = GIVEN_SPLIT
+        writer.write_data(dataset.record, split, facts)
     stopper, stopped_early = _resumed_stopper(config, history, state)
     wall = 0.0 if state is None else float(state.info.get("wall_seconds", 0.0))
     return Session(

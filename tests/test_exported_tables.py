@@ -334,10 +334,13 @@ def test_resume_accepts_the_same_bytes_moved_elsewhere(mlp_cli, tmp_path):
     moved.parent.mkdir()
     moved.write_bytes((tmp_path / "iris.csv").read_bytes())
     (tmp_path / "iris.csv").unlink()
+    started = json.loads((run / "data.json").read_text())["started"]
     extend = ("--set", f"data.dataset={moved}", "--set", "train.epochs=3")
     ok(mlp_cli("train", "--resume", run, *extend))
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["dataset"] == str(moved)
-    assert json.loads((run / "data.json").read_text())["source"]["path"] == str(moved)
+    record = json.loads((run / "data.json").read_text())
+    assert record["source"]["path"] == str(moved)
+    assert record["started"] == started  # the same run, moved: it started when it started
     moved.write_bytes(moved.read_bytes() + b'"105",6.5,3,"virginica"\n')
     result = mlp_cli("train", "--resume", run, "--set", f"data.dataset={tmp_path / 'x.csv'}")
     assert result.exit_code == 2 and "data.dataset" in result.stderr
