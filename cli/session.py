@@ -527,6 +527,13 @@ def _resume(
             f"{where}: {done} epochs are already done; ask for more than that, "
             f"e.g. --set train.epochs={done + resumed.saved.train.epochs}"
         )
+    if resumed.changed and state is not None:
+        history = [EpochReport(**record) for record in writer.metrics()[:done]]
+        if _resumed_stopper(config, history, state)[1]:
+            raise RunError(
+                f"{where}: early stopping ended this run at epoch {done}, so more epochs "
+                "would train none; start a new run (with more train.early_stopping.patience)"
+            )
     if complete:  # extend a copy; the complete run stays as it is until the copy is done
         writer.begin_change(dump_config(config))
 

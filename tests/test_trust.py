@@ -300,3 +300,24 @@ def test_early_stopping_carries_over_an_interruption_and_an_extension(
     assert mlp_cli("train", "--resume", extended, "--set", "train.epochs=40", "-q").exit_code == 0
     assert json.loads((extended / "summary.json").read_text())["best"] == best
     assert _weights(extended) == _weights(straight)
+
+
+def test_extending_a_run_early_stopping_ended_is_refused_in_one_line(mlp_cli, tmp_path):
+    config = tmp_path / "es.yaml"
+    config.write_text(
+        "data: {dataset: iris, val_size: 0.2}\nmodel: {hidden: [3]}\n"
+        "train: {epochs: 200, batch_size: 16, optimizer: {name: adam, lr: 0.5},\n"
+        "        early_stopping: {patience: 2}}\n"
+    )
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    epochs = json.loads((run / "summary.json").read_text())["epochs"]
+    assert epochs < 200  # early stopping ended it
+    result = mlp_cli("train", "--resume", run, "--set", "train.epochs=400")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: --resume {run}: early stopping ended this run at epoch {epochs}, so more "
+        "epochs would train none; start a new run (with more train.early_stopping.patience)"
+    )
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing staged
