@@ -129,9 +129,9 @@ def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) ->
     settings = config.data
     table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
     target = data.get("target") or config.data.target or table.names[-1]
-    labels = encode_labels(
-        table, target, missing=config.data.missing, classes=np.asarray(checkpoint.classes)
-    )
+    # A row without a label is left out and counted (n_unlabelled), whatever the run's
+    # data.missing: that key says how the run trained, not which rows another file may score.
+    labels = encode_labels(table, target, missing="impute", classes=np.asarray(checkpoint.classes))
     X, unseen = _table_inputs(checkpoint, table.take(np.flatnonzero(labels.kept)))
     unlabelled = int(table.n_rows - np.count_nonzero(labels.kept))
     return Rows(X, labels.y, "all rows", str(path), unseen, unlabelled)

@@ -45,7 +45,7 @@ from cli.rundir import (
 )
 from cli.scoring import reading_arrays
 from cli.threads import TrainingThreads, blas_thread_count, using
-from data import Dataset, file_record
+from data import DataError, Dataset, file_record, is_table_path
 from data.table import ROWNAMES
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
@@ -482,6 +482,20 @@ def _resumed_config(
     return _Resumed(saved, config, changed, moved)
 
 
+def _resumed_data(where: str, config: Config) -> Dataset:
+    """The run's data, with the way on when its file is gone: the same bytes elsewhere are
+    accepted with --set data.dataset=NEW (checked against the recorded SHA-256)."""
+    try:
+        return load_data(config)
+    except DataError as err:
+        if is_table_path(config.data.dataset) and not Path(config.data.dataset).exists():
+            raise RunError(
+                f"{where}: {err}; if the file moved, resume with --set data.dataset=NEW_PATH "
+                "(the same bytes are accepted)"
+            ) from None
+        raise
+
+
 def _restore(where: str, state: TrainingState, model: MLP, optimizer, trainer: Trainer) -> None:
     """Put the saved weights, optimizer state and trainer position (its generator included)
     back, refusing a state that does not fit the network."""
@@ -538,7 +552,7 @@ def _resume(
         writer.begin_change(dump_config(config))
 
     rng = np.random.default_rng(config.seed)
-    dataset = dataset if dataset is not None else load_data(config)
+    dataset = dataset if dataset is not None else _resumed_data(where, config)
     given = writer.has_data() and writer.data_record().get("split") == GIVEN_SPLIT
     split = writer.split() if given else draw_split(config, dataset, rng)
     if writer.has_data():

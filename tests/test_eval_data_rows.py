@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 
 def write_rows(path, rows):
@@ -22,11 +23,12 @@ def rows(n, unlabelled=()):
     return table
 
 
-def test_eval_data_counts_the_rows_read_scored_and_left_out(mlp_cli, tmp_path):
+@pytest.mark.parametrize("missing", ["impute", "error"])  # how the run trained: no matter here
+def test_eval_data_counts_the_rows_read_scored_and_left_out(mlp_cli, tmp_path, missing):
     data = write_rows(tmp_path / "train.csv", rows(60))
     config = tmp_path / "c.yaml"
     config.write_text(
-        f"data: {{dataset: {data}, missing: impute}}\nmodel: {{hidden: [3]}}\n"
+        f"data: {{dataset: {data}, missing: {missing}}}\nmodel: {{hidden: [3]}}\n"
         "train: {epochs: 2, batch_size: 8}\n"
     )
     run = tmp_path / "run"

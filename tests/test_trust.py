@@ -321,3 +321,17 @@ def test_extending_a_run_early_stopping_ended_is_refused_in_one_line(mlp_cli, tm
         "epochs would train none; start a new run (with more train.early_stopping.patience)"
     )
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before  # nothing staged
+
+
+def test_a_resume_whose_data_file_is_gone_says_how_to_point_at_it(mlp_cli, tmp_path):
+    data = tmp_path / "iris.csv"
+    data.write_text("a,b,label\n" + "".join(f"{i % 7},{i % 5},{'xy'[i % 2]}\n" for i in range(40)))
+    config = tmp_path / "c.yaml"
+    config.write_text("data: {dataset: iris.csv}\nmodel: {hidden: [2]}\ntrain: {epochs: 2}\n")
+    run = tmp_path / "run"
+    assert mlp_cli("train", "--config", config, "--out", run, "-q").exit_code == 0
+    data.rename(tmp_path / "moved.csv")
+    result = mlp_cli("train", "--resume", run, "--set", "train.epochs=3")
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert str(data) in line and "resume with --set data.dataset=NEW_PATH" in line
