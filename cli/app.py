@@ -387,14 +387,14 @@ def runs_command(
     as_json: JsonOption = False,
 ) -> None:
     """A table of the saved runs in a folder (default: runs/), each with its true status."""
-    from cli.listing import run_row, sorted_runs
+    from cli.listing import run_row, runs_in, sorted_runs
 
     with user_errors():
         if sort not in RUN_COLUMNS:
             raise UsageError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder of runs")
-        rows = [run_row(d) for d in sorted(folder.iterdir()) if d.is_dir() and rundir.is_run(d)]
+        rows = [run_row(d, str(d.relative_to(folder))) for d in runs_in(folder)]
     rows = sorted_runs(rows, sort)
     if as_json:
         output.print_line(json.dumps({"runs": rows}))

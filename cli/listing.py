@@ -12,6 +12,7 @@ from cli.rundir import (
     RunState,
     best_validation,
     inspect_run,
+    is_run,
     read_data_record,
     read_state,
 )
@@ -19,8 +20,23 @@ from cli.yamlsafe import safe_load
 from mlp import CheckpointError
 
 
-def run_row(run_dir: Path) -> dict:
-    """The run's row; a damaged run still gets one, with its status and the reason."""
+def runs_in(folder: Path) -> list[Path]:
+    """The runs in `folder`, and in its subfolders that are not runs themselves (a
+    cross-validation's `fold-k`, a cross-validated sweep point's `<id>-cvK/fold-k`)."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.is_dir():
+            continue
+        if is_run(entry):
+            found.append(entry)
+        else:
+            found += [sub for sub in sorted(entry.iterdir()) if sub.is_dir() and is_run(sub)]
+    return found
+
+
+def run_row(run_dir: Path, name: str | None = None) -> dict:
+    """The run's row (named `name`, or its folder's name); a damaged run still gets one, with
+    its status and the reason."""
     state = inspect_run(run_dir)
     config: dict = {}
     if state.config_text is not None:
@@ -38,7 +54,7 @@ def run_row(run_dir: Path) -> dict:
     record = _data_record(run_dir)
     problem = state.problem if state.status in ("damaged", "running") else state.pending
     return {
-        "name": run_dir.name,
+        "name": name or run_dir.name,
         "dataset": Path(str(data.get("dataset"))).name,
         "architecture": summary.get("architecture") or _architecture(record, model),
         "optimizer": f"{optimizer.get('name')} lr={optimizer.get('lr')}",

@@ -70,3 +70,13 @@ def test_an_interrupted_run_is_dated_by_its_last_save_and_shows_its_network(
     assert stopped["architecture"] == done["architecture"] == "4 -> 5 -> 3"
     assert stopped["saved"] is not None and stopped["date"] is not None
     assert done["saved"] <= stopped["started"] <= stopped["saved"]
+
+
+def test_runs_lists_the_folds_of_a_cross_validation_folder_below_it(mlp_cli, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG.replace("epochs: 4", "epochs: 1"))
+    runs = tmp_path / "runs"
+    args = ("cv", "--config", config, "--folds", "2", "--jobs", "1", "--out", runs / "c-cv", "-q")
+    assert mlp_cli(*args).exit_code == 0
+    assert mlp_cli("train", "--config", config, "--out", runs / "plain", "-q").exit_code == 0
+    assert set(listed(mlp_cli, runs)) == {"plain", "c-cv/fold-1", "c-cv/fold-2"}
