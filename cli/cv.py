@@ -29,7 +29,7 @@ import numpy as np
 
 from cli.batch import Run, fold_name, run_all
 from cli.config import Config, config_to_dict
-from cli.experiment import load_data
+from cli.experiment import load_data, split_error
 from cli.rundir import DEFAULT_ROOT, LOCK_FILE, inspect_run, is_run, lock_folder
 from cli.session import flat_keys
 from cli.threads import ThreadSetting
@@ -114,7 +114,7 @@ def fold_splits(
             split = {"train": rest[rows.train], "val": rest[rows.val], "test": held}
             splits.append({name: r for name, r in split.items() if name != "val" or len(r)})
     except DataError as err:
-        raise DataError(f"{dataset.name}: {err}") from None
+        raise split_error(dataset, err) from None
     return splits
 
 

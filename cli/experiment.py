@@ -6,6 +6,7 @@ one generator and recorded in the run, so eval reads it back instead of rebuildi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -62,6 +63,17 @@ def load_data(config: Config) -> Dataset:
     return load_dataset(config.data.dataset, table_settings(config))
 
 
+def split_error(dataset: Dataset, err: DataError) -> DataError:
+    """A split's refusal told in the data's words: the file, and the class by its label
+    (`class 'pos' (index 1)`) where data/ knows only its index."""
+    text = re.sub(
+        r"class index (\d+)",
+        lambda m: f"class {dataset.classes[int(m.group(1))].item()!r} (index {m.group(1)})",
+        str(err),
+    )
+    return DataError(f"{dataset.name}: {text}")
+
+
 def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Stratified row indices of each part, drawn from the run's generator (its first draw)."""
     try:
@@ -69,7 +81,7 @@ def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> di
             dataset.y, test_size=config.data.test_size, val_size=config.data.val_size, rng=rng
         )
     except DataError as err:
-        raise DataError(f"{dataset.name}: {err}") from None
+        raise split_error(dataset, err) from None
     split = {"train": rows.train, "val": rows.val, "test": rows.test}
     return {name: r for name, r in split.items() if name == "train" or len(r)}
 

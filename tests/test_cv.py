@@ -86,7 +86,10 @@ def test_cv_holds_every_row_out_once_and_each_fold_is_an_ordinary_run(
 @pytest.mark.parametrize(
     ("extra", "culprit"),
     [
-        (["--folds", "60"], "folds=60: class index 0 has only 50 samples, fewer than the folds"),
+        (
+            ["--folds", "60"],
+            "folds=60: class 0 (index 0) has only 50 samples, fewer than the folds",
+        ),
         (["--folds", "3", "--backend", "dask"], "--backend dask and --scheduler"),
     ],
 )
