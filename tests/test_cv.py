@@ -88,7 +88,7 @@ def test_cv_holds_every_row_out_once_and_each_fold_is_an_ordinary_run(
     [
         (
             ["--folds", "60"],
-            "folds=60: class 0 (index 0) has only 50 samples, fewer than the folds",
+            "folds=60: class 'setosa' (index 0) has only 50 samples, fewer than the folds",
         ),
         (["--folds", "3", "--backend", "dask"], "--backend dask and --scheduler"),
     ],
