@@ -496,6 +496,32 @@ def _resumed_data(where: str, config: Config) -> Dataset:
         raise
 
 
+def _check_more_to_train(
+    where: str,
+    writer: RunWriter,
+    resumed: _Resumed,
+    state: TrainingState | None,
+    done: int,
+    complete: bool,
+) -> None:
+    """Refuse, before anything is staged, a resume that could train nothing: a diverged run,
+    no more epochs than are done, or more epochs for a run early stopping ended."""
+    if state is not None and state.info.get("status") == "failed":
+        raise RunError(f"{where}: this run diverged; start a new one with a smaller lr")
+    if (complete or resumed.changed) and resumed.config.train.epochs <= done:
+        raise RunError(
+            f"{where}: {done} epochs are already done; ask for more than that, "
+            f"e.g. --set train.epochs={done + resumed.saved.train.epochs}"
+        )
+    if resumed.changed and state is not None:
+        history = [EpochReport(**record) for record in writer.metrics()[:done]]
+        if _resumed_stopper(resumed.config, history, state)[1]:
+            raise RunError(
+                f"{where}: early stopping ended this run at epoch {done}, so more epochs "
+                "would train none; start a new run (with more train.early_stopping.patience)"
+            )
+
+
 def _restore(where: str, state: TrainingState, model: MLP, optimizer, trainer: Trainer) -> None:
     """Put the saved weights, optimizer state and trainer position (its generator included)
     back, refusing a state that does not fit the network."""
@@ -533,21 +559,8 @@ def _resume(
     state = writer.state()
     done = 0 if state is None else int(state.trainer["epochs_done"])
     status = None if state is None else state.info.get("status")
-    if status == "failed":
-        raise RunError(f"{where}: this run diverged; start a new one with a smaller lr")
     epochs = config.train.epochs
-    if (complete or resumed.changed) and epochs <= done:
-        raise RunError(
-            f"{where}: {done} epochs are already done; ask for more than that, "
-            f"e.g. --set train.epochs={done + resumed.saved.train.epochs}"
-        )
-    if resumed.changed and state is not None:
-        history = [EpochReport(**record) for record in writer.metrics()[:done]]
-        if _resumed_stopper(config, history, state)[1]:
-            raise RunError(
-                f"{where}: early stopping ended this run at epoch {done}, so more epochs "
-                "would train none; start a new run (with more train.early_stopping.patience)"
-            )
+    _check_more_to_train(where, writer, resumed, state, done, complete)
     if complete:  # extend a copy; the complete run stays as it is until the copy is done
         writer.begin_change(dump_config(config))
 
