@@ -20,31 +20,22 @@ class EnvironmentSettingError(ValueError):
 
 def number(name: str, default: float, minimum: float = 0.0) -> float:
     """The variable as a finite number >= `minimum`, or `default` when unset or empty."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < minimum:
-        raise EnvironmentSettingError(
-            f"environment variable {name}={text!r}: must be a number >= {minimum:g}"
-        )
-    return value
+    return _read(name, default, float, minimum, f"a number >= {minimum:g}")
 
 
 def integer(name: str, default: int, minimum: int = 0) -> int:
     """The variable as an integer >= `minimum`, or `default` when unset or empty."""
+    return _read(name, default, int, minimum, f"an integer >= {minimum}")
+
+
+def _read(name: str, default, kind: type, minimum, allowed: str):
     text = os.environ.get(name, "").strip()
     if not text:
         return default
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise EnvironmentSettingError(
-            f"environment variable {name}={text!r}: must be an integer >= {minimum}"
-        )
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        raise EnvironmentSettingError(f"environment variable {name}={text!r}: must be {allowed}")
     return value
