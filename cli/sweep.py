@@ -173,6 +173,17 @@ def load_grid(path: Path, seed: int) -> list[Point]:
     ]
 
 
+def _point_error(grid: Path, point: Point, err: ConfigError) -> ConfigError:
+    """The mistakes of a point's config, each line naming the grid file and the point; a
+    mistake in a grid value is told as the grid's, not as the `--set` it is applied as."""
+    lines = []
+    for line in str(err).splitlines():
+        for override in point.overrides:
+            line = line.replace(f"--set {override}:", f"{override}:")
+        lines.append(f"{grid}: point {point.id}: {line}")
+    return ConfigError("\n".join(lines))
+
+
 def resolve_points(
     base: Path, grid: Path, points: list[Point], overrides: Sequence[str] = ()
 ) -> list[ResolvedPoint]:
@@ -184,7 +195,7 @@ def resolve_points(
         try:
             config = load_config(base, [*overrides, *point.overrides])
         except ConfigError as err:
-            raise ConfigError(f"{grid}: point {point.id} {point.values}: {err}") from None
+            raise _point_error(grid, point, err) from None
         text = dump_config(config)
         dataset = config.data.dataset
         if dataset not in digests:  # a CSV's content is part of the point; a bundled set's name

@@ -244,3 +244,15 @@ def test_a_damaged_point_is_redone_on_rerun(mlp_cli, files):
     assert by_id[first[0]["id"]]["skipped"] is False
     assert by_id[first[0]["id"]]["status"] == "completed"
     assert sum(p["skipped"] for p in again) == len(first) - 1
+
+
+def test_every_mistake_of_a_grid_point_names_the_grid_and_the_point(mlp_cli, files):
+    (files / "grid.yaml").write_text("train.optimizer.lr: [-1]\ntrain.epochs: [0]\n")
+    result = sweep(mlp_cli, files, files / "sweep")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    grid = files / "grid.yaml"
+    assert len(lines) == 2 and all(line.startswith(f"error: {grid}: point 000-") for line in lines)
+    assert "train.optimizer.lr=-1: train.optimizer.lr: must be a number > 0" in lines[0]
+    assert "train.epochs=0: train.epochs: must be an integer >= 1" in lines[1]
+    assert "--set" not in result.stderr  # a grid value is the grid's, not a --set
