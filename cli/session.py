@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import signal
 import threading
 import time
@@ -63,12 +62,6 @@ def autosave_seconds() -> float:
     return environment.number("MLP_AUTOSAVE_SECONDS", AUTOSAVE_SECONDS)
 
 
-# A run has diverged when an epoch's mean training loss passes this many times the loss of
-# guessing uniformly, log(K). Training only ever starts near log(K) and goes down; a mean
-# cross-entropy ten times worse than knowing nothing means the weights have blown up, even
-# when no number has overflowed yet (lr: 1e6 reaches losses of 1e6 that way).
-DIVERGENCE_FACTOR = 10.0
-
 # The keys that may change on resuming: more epochs extend a run; anything else makes another run.
 RESUMABLE_CHANGES = {"train.epochs"}
 # data.json's "split" for a run whose split was handed to it (a cross-validation fold)
@@ -88,13 +81,11 @@ class Interrupted(Exception):
 
 
 class LossDiverged(FloatingPointError):
-    """An epoch's training loss is far above chance level, though still finite."""
+    """An epoch's training loss is above its head's limit (`Head.loss_limit`), though finite."""
 
-    def __init__(self, epoch: int, loss: float, n_classes: int) -> None:
-        bound = DIVERGENCE_FACTOR * math.log(n_classes)
+    def __init__(self, epoch: int, loss: float, bound: float, why: str) -> None:
         super().__init__(
-            f"the training loss of epoch {epoch} is {loss:.4g}, above "
-            f"{DIVERGENCE_FACTOR:g} x log({n_classes}) = {bound:.4g}, ten times chance level"
+            f"the training loss of epoch {epoch} is {loss:.4g}, above {bound:.4g} = {why}"
         )
         self.epoch = epoch
 
@@ -157,7 +148,8 @@ class Session:
         if self.training_done:
             return
         started = last_save = time.perf_counter()
-        n_classes = self.model.layer_sizes[-1]
+        y_train = self.data.parts["train"][1]
+        bound, why = self.model.head.loss_limit(y_train, self.model.layer_sizes[-1])
         epochs = self.trainer.run(self.config.train.epochs)
         with stop_on_signals(self.trainer) as received:
             try:
@@ -165,8 +157,8 @@ class Session:
                     self.threads.keep_numbers(self.trainer)
                     epochs = self.threads.run(epochs, self.trainer)
                 for report in epochs:
-                    if report.train_loss > DIVERGENCE_FACTOR * math.log(n_classes):
-                        raise LossDiverged(report.epoch, report.train_loss, n_classes)
+                    if report.train_loss > bound:
+                        raise LossDiverged(report.epoch, report.train_loss, bound, why)
                     self.history.append(report)
                     self.writer.append_metrics(metrics_record(report))
                     self._last_good = self.model.params.copy()
@@ -514,7 +506,7 @@ def _check_more_to_train(
             f"e.g. --set train.epochs={done + resumed.saved.train.epochs}"
         )
     if resumed.changed and state is not None:
-        history = [EpochReport(**record) for record in writer.metrics()[:done]]
+        history = [EpochReport.from_record(record) for record in writer.metrics()[:done]]
         if _resumed_stopper(resumed.config, history, state)[1]:
             raise RunError(
                 f"{where}: early stopping ended this run at epoch {done}, so more epochs "
@@ -573,7 +565,7 @@ def _resume(
     data, model, optimizer, trainer = _built(config, dataset, split, rng)
     if state is not None:
         _restore(where, state, model, optimizer, trainer)
-    history = [EpochReport(**record) for record in writer.metrics()[:done]]
+    history = [EpochReport.from_record(record) for record in writer.metrics()[:done]]
     if len(history) != done:
         raise RunError(f"{where}: metrics.jsonl has fewer than the {done} epochs done")
     writer.rewrite_metrics([metrics_record(r) for r in history])
@@ -659,16 +651,7 @@ def stop_on_signals(trainer: Trainer) -> Iterator[list[int]]:
 
 def metrics_record(report: EpochReport) -> dict:
     """One line of metrics.jsonl."""
-    return {
-        "epoch": report.epoch,
-        "train_loss": report.train_loss,
-        "train_accuracy": report.train_accuracy,
-        "val_loss": report.val_loss,
-        "val_accuracy": report.val_accuracy,
-        "val_balanced_accuracy": report.val_balanced_accuracy,
-        "lr": report.lr,
-        "seconds": report.seconds,
-    }
+    return report.record()
 
 
 def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:

@@ -7,7 +7,12 @@ The format is a contract that other tools read and write: arrays `W1..WL` of sha
     layer_sizes     int64 (L+1,)   [d, h1, ..., K]
     activation      str       hidden-layer activation, e.g. "sigmoid"
     dtype           str       "float64" or "float32"
-    classes         (K,)      the original class labels, index k <-> output unit k
+    classes         (K,)      the original class labels, index k <-> output unit k (for a
+                              regression: the T target columns' names, output t <-> target t)
+    head            str       since format 3: the output head, "softmax" or "identity"
+                              (mlp/heads.py); a file without it is a softmax classifier
+    target_mean, target_scale (T,)   optional, identity head: the model predicts the
+                              standardised target (y - target_mean) / target_scale
     mean, scale     (d,)      optional: inputs are standardised as (x - mean) / scale
     feature_names   (d,) str  optional: the input columns, in order
     prep.*          1-D arrays   optional: how raw table columns become the d inputs (one-hot
@@ -39,10 +44,12 @@ from typing import BinaryIO, cast
 import numpy as np
 
 from mlp.functions import ACTIVATIONS
+from mlp.heads import DEFAULT_HEAD, HEADS
 from mlp.network import DTYPES, MLP
 from mlp.npz import Archive, Member, NpzError
 
-FORMAT_VERSION = 2  # 1: before a table run's file recorded how its tables are read
+# 1: before a table run's file recorded how its tables are read; 2: before the head was named
+FORMAT_VERSION = 3
 _PARAM_NAME = re.compile(r"^[Wb](\d+)$")
 PREP_PREFIX = "prep."
 _METADATA = (
@@ -54,6 +61,9 @@ _METADATA = (
     "mean",
     "scale",
     "feature_names",
+    "head",
+    "target_mean",
+    "target_scale",
 )
 
 
@@ -73,6 +83,15 @@ class Checkpoint:
     # Plain 1-D arrays named "prep.<key>" that map raw columns to the inputs; the core only
     # stores and returns them (their meaning belongs to the data layer).
     preprocessing: dict[str, np.ndarray] | None = None
+    # A regression's target standardisation: the model predicts (y - target_mean) / target_scale.
+    target_mean: np.ndarray | None = None
+    target_scale: np.ndarray | None = None
+
+    def to_target_units(self, outputs: np.ndarray) -> np.ndarray:
+        """A regression's outputs in the target's own units (as they are without scaling)."""
+        if self.target_mean is None or self.target_scale is None:
+            return np.asarray(outputs, dtype=np.float64)
+        return outputs * self.target_scale + self.target_mean
 
 
 class _CheckedFile(io.RawIOBase):
@@ -180,7 +199,11 @@ def checkpoint_arrays(checkpoint: Checkpoint) -> dict[str, np.ndarray]:
     arrays["layer_sizes"] = np.asarray(model.layer_sizes, dtype=np.int64)
     arrays["activation"] = np.asarray(model.activation.name)
     arrays["dtype"] = np.asarray(model.dtype.name)
+    arrays["head"] = np.asarray(model.head.name)
     arrays["classes"] = np.asarray(checkpoint.classes)
+    if checkpoint.target_mean is not None and checkpoint.target_scale is not None:
+        arrays["target_mean"] = np.asarray(checkpoint.target_mean, dtype=np.float64)
+        arrays["target_scale"] = np.asarray(checkpoint.target_scale, dtype=np.float64)
     if checkpoint.mean is not None and checkpoint.scale is not None:
         arrays["mean"] = np.asarray(checkpoint.mean, dtype=np.float64)
         arrays["scale"] = np.asarray(checkpoint.scale, dtype=np.float64)
@@ -305,6 +328,14 @@ def _check_metadata_shapes(path: Path, members: dict[str, Member], sizes: list[i
     names = members.get("feature_names")
     if names is not None and (names.shape != (sizes[0],) or names.dtype.kind != "U"):
         raise CheckpointError(f"{path}: feature_names must be {sizes[0]} strings")
+    if ("target_mean" in members) != ("target_scale" in members):
+        raise CheckpointError(f"{path}: target_mean and target_scale must be stored together")
+    for name in ("target_mean", "target_scale"):
+        stat = members.get(name)
+        if stat is not None and (stat.shape != (sizes[-1],) or stat.dtype.kind != "f"):
+            raise CheckpointError(
+                f"{path}: {name} must be {sizes[-1]} finite floats, got shape {stat.shape}"
+            )
 
 
 def load_checkpoint(path: str | os.PathLike, data: bytes | None = None) -> Checkpoint:
@@ -355,6 +386,9 @@ def load_checkpoint(path: str | os.PathLike, data: bytes | None = None) -> Check
         activation = _scalar_string(archive, "activation")
         if activation not in ACTIVATIONS:
             raise CheckpointError(f"{path}: unknown activation {activation!r}")
+        head = _scalar_string(archive, "head") if "head" in members else DEFAULT_HEAD
+        if head not in HEADS:
+            raise CheckpointError(f"{path}: unknown head {head!r}")
         dtype = _scalar_string(archive, "dtype")
         if any(
             members[f"{p}{i}"].dtype.name != dtype for p in "Wb" for i in range(1, n_layers + 1)
@@ -362,21 +396,32 @@ def load_checkpoint(path: str | os.PathLike, data: bytes | None = None) -> Check
             raise CheckpointError(f"{path}: weights are not all of the declared dtype {dtype}")
         weights, biases = _read_parameters(archive, n_layers)
         classes = archive.read("classes")
-        stats = {name: archive.read(name) for name in ("mean", "scale") if name in members}
+        stat_names = ("mean", "scale", "target_mean", "target_scale")
+        stats = {name: archive.read(name) for name in stat_names if name in members}
         names = archive.read("feature_names") if "feature_names" in members else None
         for name, member in prep.items():  # plain numbers, strings or flags, one row each
             if member.ndim > 1 or member.dtype.kind not in "biufU":
                 raise CheckpointError(f"{path}: {name} must be a plain 1-D array")
         preprocessing = {name: archive.read(name) for name in prep} or None
-    mean, scale = stats.get("mean"), stats.get("scale")
     for name, stat in stats.items():
         if not np.isfinite(stat).all():
-            raise CheckpointError(f"{path}: {name} must be {sizes[0]} finite floats")
-    if scale is not None and (scale <= 0).any():
-        raise CheckpointError(f"{path}: scale must be positive")
-    model = MLP.from_arrays(weights, biases, activation=activation)
+            raise CheckpointError(f"{path}: {name} must be {len(stat)} finite floats")
+        if name.endswith("scale") and (stat <= 0).any():
+            raise CheckpointError(f"{path}: {name} must be positive")
+    if "target_mean" in stats and head != "identity":
+        raise CheckpointError(f"{path}: target_mean and target_scale need the identity head")
+    model = MLP.from_arrays(weights, biases, activation=activation, head=head)
     feature_names = None if names is None else tuple(names.tolist())
-    return Checkpoint(model, classes, mean, scale, feature_names, preprocessing)
+    return Checkpoint(
+        model,
+        classes,
+        stats.get("mean"),
+        stats.get("scale"),
+        feature_names,
+        preprocessing,
+        stats.get("target_mean"),
+        stats.get("target_scale"),
+    )
 
 
 # -- training state: everything needed to continue a run exactly where it stopped -----------------

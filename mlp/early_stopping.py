@@ -8,7 +8,13 @@ from mlp.hyperparams import Param, checked, non_negative
 from mlp.training import EpochReport
 
 # and which way is better
-MONITORS = {"val_loss": "min", "val_accuracy": "max", "val_balanced_accuracy": "max"}
+# (a monitor that the model's head does not report is refused when training starts)
+MONITORS = {
+    "val_loss": "min",
+    "val_accuracy": "max",
+    "val_balanced_accuracy": "max",
+    "val_r2": "max",
+}
 
 
 class EarlyStopping:
@@ -25,8 +31,8 @@ class EarlyStopping:
     )
 
     def __init__(self, monitor: str = "val_loss", patience: int = 10, min_delta: float = 0.0):
-        """`monitor` is val_loss (lower is better), val_accuracy or val_balanced_accuracy
-        (higher is better)."""
+        """`monitor` is val_loss (lower is better), val_accuracy, val_balanced_accuracy (for a
+        classifier) or val_r2 (for a regression; higher is better)."""
         values = checked(
             "early stopping",
             self.PARAMS,
@@ -52,7 +58,7 @@ class EarlyStopping:
 
     def update(self, report: EpochReport, params: np.ndarray) -> bool:
         """Take in one epoch's report (and the weights after it); True means stop now."""
-        value = getattr(report, self.monitor)
+        value = report.metric(self.monitor)
         if value is None:
             raise ValueError(f"early stopping on {self.monitor} needs a validation set")
         if self.improved(value):

@@ -1,4 +1,5 @@
-"""Evaluating a trained network: loss, accuracy, predicted classes and probabilities."""
+"""Evaluating a trained network: for a classifier its loss, accuracy, predicted classes and
+probabilities; for a regression its squared error, MAE and R^2 per output."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mlp.functions import cross_entropy, softmax
+from mlp.heads import r2_scores, squared_error
 from mlp.network import MLP
 
 # Rows per forward pass: bounds the memory of evaluating a large set without slowing a small one.
@@ -29,6 +31,61 @@ class Evaluation:
         """How many samples were evaluated."""
         return len(self.predictions)
 
+    def scores(self) -> dict[str, float]:
+        """The figures a training report gives for a validation set, by name."""
+        return {"accuracy": self.accuracy, "balanced_accuracy": self.balanced_accuracy}
+
+
+@dataclass(frozen=True)
+class RegressionEvaluation:
+    """A regression's errors on one set, per output (arrays of T) and averaged over them.
+
+    MSE = mean (y_hat - y)^2, RMSE its root, MAE = mean |y_hat - y|, and R^2 = 1 - SSE / SST
+    (SST about the set's own mean); `baseline_r2` is the R^2 of always predicting a given
+    reference (the training mean), NaN when none was given. In the units of the targets
+    given: standardised, or the original ones when the caller undid the standardisation.
+    """
+
+    loss: float  # the head's objective 1/(2B) sum ||y_hat - y||^2
+    mse: np.ndarray
+    rmse: np.ndarray
+    mae: np.ndarray
+    r2: np.ndarray
+    predictions: np.ndarray  # (n, T)
+    baseline_r2: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        """How many samples were evaluated."""
+        return len(self.predictions)
+
+    def scores(self) -> dict[str, float]:
+        """The figures a training report gives for a validation set, by name."""
+        return {"r2": float(self.r2.mean())}
+
+
+def regression_errors(
+    y: np.ndarray, y_hat: np.ndarray, reference: np.ndarray | None = None
+) -> RegressionEvaluation:
+    """MSE, RMSE, MAE and R^2 of the predictions `y_hat` of targets `y` (both (n, T)), and
+    the R^2 of predicting `reference` (e.g. the training mean) for every row."""
+    y, y_hat = np.asarray(y, dtype=np.float64), np.asarray(y_hat, dtype=np.float64)
+    if len(y) == 0:
+        raise ValueError("cannot evaluate on an empty set")
+    mse = ((y_hat - y) ** 2).mean(axis=0)
+    baseline = np.full(y.shape[1], np.nan)
+    if reference is not None:
+        baseline = r2_scores(y, np.broadcast_to(reference, y.shape))
+    return RegressionEvaluation(
+        loss=squared_error(y_hat, y),
+        mse=mse,
+        rmse=np.sqrt(mse),
+        mae=np.abs(y_hat - y).mean(axis=0),
+        r2=r2_scores(y, y_hat),
+        predictions=y_hat,
+        baseline_r2=baseline,
+    )
+
 
 def predict_logits(model: MLP, X: np.ndarray) -> np.ndarray:
     """The logits for every row of X, computed in chunks of CHUNK_ROWS rows."""
@@ -45,8 +102,12 @@ def predict_proba(model: MLP, X: np.ndarray) -> np.ndarray:
 
 
 def predict(model: MLP, X: np.ndarray) -> np.ndarray:
-    """The most probable class index for every row of X."""
-    return predict_logits(model, X).argmax(axis=1)
+    """For a classifier the most probable class index of every row of X; for a regression
+    the (n, T) predicted values."""
+    logits = predict_logits(model, X)
+    if model.head.targets == "values":
+        return model.head.output(logits)
+    return logits.argmax(axis=1)
 
 
 def confusion_matrix(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -113,14 +174,17 @@ def macro_f1(y: np.ndarray, predictions: np.ndarray, n_classes: int) -> float:
     return float(f1.mean())
 
 
-def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> Evaluation:
-    """Mean cross-entropy, accuracy, predictions and probabilities of `model` on (X, y)."""
+def evaluate(model: MLP, X: np.ndarray, y: np.ndarray) -> Evaluation | RegressionEvaluation:
+    """A classifier's mean cross-entropy, accuracy, predictions and probabilities on (X, y);
+    a regression's errors on (X, y) (in the units of y)."""
     y = np.asarray(y)
     if len(y) == 0:
         raise ValueError("cannot evaluate on an empty set")
     logits = predict_logits(model, X)
     if len(logits) != len(y):
-        raise ValueError(f"X has {len(logits)} rows but y has {len(y)} labels")
+        raise ValueError(f"X has {len(logits)} rows but y has {len(y)} targets")
+    if model.head.targets == "values":
+        return regression_errors(y, model.head.output(logits))
     predictions = logits.argmax(axis=1)
     n_classes = model.layer_sizes[-1]
     return Evaluation(

@@ -1,8 +1,9 @@
-"""The multilayer perceptron: hidden layers of one activation, a softmax + cross-entropy head.
+"""The multilayer perceptron: hidden layers of one activation and an output head (mlp/heads.py).
 
 Conventions (as in scikit-learn): rows of `X` are samples; layer l maps a_{l-1} to
 z_l = a_{l-1} @ W_l + b_l with W_l of shape (fan_in, fan_out) and b_l of shape (fan_out,);
-a_l = activation(z_l) on hidden layers, and the top z_L are the logits.
+a_l = activation(z_l) on hidden layers, and the top z_L are the logits, which the head turns
+into its output (softmax probabilities, or the values themselves for regression).
 
 All parameters live in one flat vector, `params`; `weights[l - 1]` and `biases[l - 1]`
 (W_l and b_l) are views into it. The gradient, `grad`, has the same layout, so an optimizer
@@ -16,12 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mlp.functions import (
-    DEFAULT_ACTIVATION,
-    cross_entropy,
-    get_activation,
-    softmax_cross_entropy,
-)
+from mlp.functions import DEFAULT_ACTIVATION, get_activation
+from mlp.heads import DEFAULT_HEAD, check_class_indices, get_head
 
 DTYPES = ("float64", "float32")
 
@@ -43,16 +40,8 @@ def _check_dtype(dtype: np.dtype | type | str) -> np.dtype:
     return dtype
 
 
-def check_labels(y: np.ndarray, n_classes: int, what: str = "labels") -> None:
-    """Raise ValueError unless `y` is a vector of class indices 0, ..., n_classes - 1."""
-    if y.ndim != 1:
-        raise ValueError(f"{what} must be a vector of class indices, got shape {y.shape}")
-    outside = np.flatnonzero((y < 0) | (y >= n_classes))
-    if len(outside):
-        row = int(outside[0])
-        raise ValueError(
-            f"{what} must be class indices 0 to {n_classes - 1}; row {row} has {y[row]!r}"
-        )
+# Kept under its old name for callers that check class labels without a model.
+check_labels = check_class_indices
 
 
 class MLP:
@@ -64,6 +53,7 @@ class MLP:
         rng: np.random.Generator,
         *,
         activation: str = DEFAULT_ACTIVATION,
+        head: str = DEFAULT_HEAD,
         dtype: np.dtype | type | str = np.float64,
     ) -> None:
         """Build the network with Glorot/Xavier-uniform weights drawn from `rng`, biases 0.
@@ -79,11 +69,12 @@ class MLP:
         """
         self.layer_sizes = _check_layer_sizes(layer_sizes)
         self.activation = get_activation(activation)
+        self.head = get_head(head)
         self.dtype = _check_dtype(dtype)
         self._allocate()
         for layer, W in enumerate(self.weights, start=1):
             fan_in, fan_out = W.shape
-            # the gain of the activation this layer feeds (1 for the softmax at the top)
+            # the gain of the activation this layer feeds (1 for the head at the top)
             gain = self.activation.init_gain if layer < self.n_layers else 1.0
             limit = gain * np.sqrt(6.0 / (fan_in + fan_out))
             W[...] = rng.uniform(-limit, limit, size=W.shape)
@@ -95,6 +86,7 @@ class MLP:
         biases: Sequence[np.ndarray],
         *,
         activation: str = DEFAULT_ACTIVATION,
+        head: str = DEFAULT_HEAD,
     ) -> MLP:
         """Rebuild a network from its arrays; the dtype is that of the first weight matrix."""
         if len(weights) != len(biases) or not weights:
@@ -105,6 +97,7 @@ class MLP:
         model = cls.__new__(cls)
         model.layer_sizes = _check_layer_sizes(sizes)
         model.activation = get_activation(activation)
+        model.head = get_head(head)
         model.dtype = _check_dtype(weights[0].dtype)
         model._allocate()
         for name, (dst, src) in zip(model.param_names, model._pairs(weights, biases)):
@@ -170,7 +163,9 @@ class MLP:
         """An independent copy, optionally converted to another dtype (e.g. float64 to check)."""
         weights = [W.astype(dtype or self.dtype) for W in self.weights]
         biases = [b.astype(dtype or self.dtype) for b in self.biases]
-        return type(self).from_arrays(weights, biases, activation=self.activation.name)
+        return type(self).from_arrays(
+            weights, biases, activation=self.activation.name, head=self.head.name
+        )
 
     @property
     def weight_mask(self) -> np.ndarray:
@@ -202,14 +197,15 @@ class MLP:
         weight_decay: float = 0.0,
         sample_weight: np.ndarray | None = None,
     ) -> tuple[float, np.ndarray]:
-        """The mean cross-entropy E of a forward pass, and the flat gradient of the objective
+        """The head's mean loss E of a forward pass, and the flat gradient of the objective
         E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed). With `sample_weight`
         (one per row), E is the weighted mean sum_i w_i l_i / sum_i w_i.
 
         The gradient returned is `self.grad`, overwritten by the next call: copy it to keep it.
         """
-        # (BP1) delta_L = (p - y) / B, or w_i (p_i - y_i) / sum w with sample weights
-        loss, delta = softmax_cross_entropy(zs[-1], y, sample_weight)
+        # (BP1) delta_L = (p - y) / B for softmax with cross-entropy, (y_hat - y) / B for the
+        # identity with squared error; w_i (...) / sum w with sample weights
+        loss, delta = self.head.loss_and_delta(zs[-1], y, sample_weight)
         if len(self._ones) < len(y):
             self._ones = np.ones(len(y), dtype=self.dtype)
         ones = self._ones[: len(y)]
@@ -235,7 +231,7 @@ class MLP:
         """The objective E + L2 penalty and its gradient (flat, in the layout of `params`; a
         new array, unlike `backward`'s); E weighted by `sample_weight` when given."""
         y = np.asarray(y)
-        check_labels(y, self.layer_sizes[-1])
+        self.head.check_targets(y, self.layer_sizes[-1])
         loss, grad = self.backward(*self.forward(X), y, weight_decay, sample_weight)
         return loss + self.penalty(weight_decay), grad.copy()
 
@@ -252,12 +248,12 @@ class MLP:
         weight_decay: float = 0.0,
         sample_weight: np.ndarray | None = None,
     ) -> float:
-        """The training objective: mean cross-entropy (weighted by `sample_weight` when given:
+        """The training objective: the head's mean loss (weighted by `sample_weight` when given:
         sum_i w_i l_i / sum_i w_i) plus the L2 penalty."""
         logits = self.logits(X)
         if sample_weight is None:
-            return cross_entropy(logits, y) + self.penalty(weight_decay)
-        weighted, _ = softmax_cross_entropy(logits, np.asarray(y), sample_weight)
+            return self.head.loss(logits, np.asarray(y)) + self.penalty(weight_decay)
+        weighted, _ = self.head.loss_and_delta(logits, np.asarray(y), sample_weight)
         return weighted + self.penalty(weight_decay)
 
     def logits(self, X: np.ndarray) -> np.ndarray:
@@ -266,4 +262,7 @@ class MLP:
 
     def __repr__(self) -> str:
         arch = " -> ".join(map(str, self.layer_sizes))
-        return f"MLP({arch}, activation={self.activation.name}, dtype={self.dtype.name})"
+        return (
+            f"MLP({arch}, activation={self.activation.name}, head={self.head.name}, "
+            f"dtype={self.dtype.name})"
+        )

@@ -9,13 +9,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from mlp.evaluation import evaluate
-from mlp.functions import cross_entropy
-from mlp.network import MLP, check_labels
+from mlp.network import MLP
 from mlp.optimizers import Optimizer
 
 
@@ -29,21 +28,61 @@ class TrainingDiverged(FloatingPointError):
 
 @dataclass(frozen=True)
 class EpochReport:
-    """What one epoch did. Losses are mean cross-entropy (the L2 penalty is not included).
+    """What one epoch did. Losses are the head's mean loss (the L2 penalty is not included).
 
-    `train_loss` and `train_accuracy` average the batches as they were seen during the epoch,
-    weighted by batch size (as scikit-learn and Keras report them); the validation figures are
-    computed after the epoch's last update.
+    `scores` holds the head's figures under the names metrics.jsonl gives them: for the
+    softmax head `train_accuracy`, `val_accuracy` and `val_balanced_accuracy`; for the
+    identity head `train_r2` and `val_r2` (validation figures are None without a validation
+    set). The training figures average the batches as they were seen during the epoch,
+    weighted by batch size (as scikit-learn and Keras report them); the validation figures
+    are computed after the epoch's last update.
     """
 
     epoch: int
     train_loss: float
-    train_accuracy: float
     val_loss: float | None
-    val_accuracy: float | None
     lr: float
     seconds: float
-    val_balanced_accuracy: float | None = None  # mean recall over the classes (see evaluation)
+    scores: dict[str, float | None] = field(default_factory=dict)
+
+    def metric(self, name: str) -> float | None:
+        """A figure by its metrics.jsonl name: `train_loss`, `val_loss` or one of `scores`."""
+        if name in ("train_loss", "val_loss"):
+            return getattr(self, name)
+        return self.scores.get(name)
+
+    @property
+    def train_accuracy(self) -> float | None:
+        """The share of training rows classified right (None for a regression)."""
+        return self.scores.get("train_accuracy")
+
+    @property
+    def val_accuracy(self) -> float | None:
+        """The validation accuracy (None without a validation set or for a regression)."""
+        return self.scores.get("val_accuracy")
+
+    @property
+    def val_balanced_accuracy(self) -> float | None:
+        """Mean recall over the classes of the validation set (see evaluation)."""
+        return self.scores.get("val_balanced_accuracy")
+
+    def record(self) -> dict:
+        """The report as one flat JSON-able dict (a line of metrics.jsonl)."""
+        return {
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            **self.scores,
+            "lr": self.lr,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> EpochReport:
+        """The report a `record()` describes (unknown keys become scores)."""
+        fixed = ("epoch", "train_loss", "val_loss", "lr", "seconds")
+        scores = {k: v for k, v in record.items() if k not in fixed}
+        return cls(**{k: record.get(k) for k in fixed}, scores=scores)
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -108,17 +147,21 @@ class Trainer:
         """
         self.model, self.optimizer = model, optimizer
         self.X = np.ascontiguousarray(X, dtype=model.dtype)
-        self.y = np.asarray(y, dtype=np.intp)
+        head = self.head = model.head
+        self.y = np.asarray(y, dtype=head.target_dtype(model.dtype))
         if self.X.shape[0] != self.y.shape[0]:
-            raise ValueError(f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} labels")
-        check_labels(self.y, model.layer_sizes[-1])
+            raise ValueError(
+                f"X has {self.X.shape[0]} rows but y has {self.y.shape[0]} {head.target_noun}"
+            )
+        head.check_targets(self.y, model.layer_sizes[-1])
         self.sample_weight = None
         if sample_weight is not None:
             self.sample_weight = np.asarray(sample_weight, dtype=model.dtype)
             if self.sample_weight.shape != self.y.shape or not np.all(self.sample_weight >= 0):
                 raise ValueError("sample_weight needs one weight >= 0 per training row")
         if y_val is not None:
-            check_labels(np.asarray(y_val), model.layer_sizes[-1], "validation labels")
+            y_val = np.asarray(y_val)
+            head.check_targets(y_val, model.layer_sizes[-1], f"validation {head.target_noun}")
         if optimizer.full_batch:
             if lr_schedule is not None:
                 raise ValueError(f"{optimizer.name} chooses its own step: no lr schedule")
@@ -140,13 +183,17 @@ class Trainer:
         self.batches_done = 0
         self._set_order(None)
         self.loss_sum = 0.0
-        self.correct = 0
+        self.tally = self._no_tally()
         self.seconds = 0.0
         self._stop = False
         # Called after every step with the seconds the step took (its forward and backward
         # passes and its update; not the validation pass): `mlp train --threads auto` times
         # the thread counts on the training's own steps through it.
         self.after_step: Callable[[float], None] | None = None
+
+    def _no_tally(self) -> np.ndarray:
+        """The head's per-batch sums for the score (hits, or squared residuals), all zero."""
+        return np.zeros_like(self.head.tally(np.zeros((0, self.model.layer_sizes[-1])), self.y[:0]))
 
     def request_stop(self) -> None:
         """Ask `run` to stop after the batch in progress (safe to call from a signal handler)."""
@@ -186,13 +233,13 @@ class Trainer:
         self.w_ordered = None if order is None or weights is None else weights[order]
 
     def _minibatch_step(self, epoch: int, number: int) -> None:
-        """One gradient step on batch `number`; its loss and hits go into the epoch's sums."""
+        """One gradient step on batch `number`; its loss and score go into the epoch's sums."""
         model, X_batch, y_batch = self.model, *self._batch(number)
         weights = self._batch_weights(number)
         zs, activations = model.forward(X_batch)
         loss, grad = model.backward(zs, activations, y_batch, self.weight_decay, weights)
         if weights is not None:  # reported unweighted, so that runs with and without compare
-            loss = cross_entropy(zs[-1], y_batch)
+            loss = self.head.loss(zs[-1], y_batch)
         if not math.isfinite(loss):
             raise TrainingDiverged("the loss", epoch, number)
         # v.v is finite only if every entry of v is, and below 1e154 in size: one BLAS call
@@ -207,10 +254,10 @@ class Trainer:
         if not math.isfinite(model.params @ model.params):
             raise TrainingDiverged("a weight", epoch, number)
         self.loss_sum += loss * len(y_batch)
-        self.correct += int(np.count_nonzero(zs[-1].argmax(axis=1) == y_batch))
+        self.tally += self.head.tally(zs[-1], y_batch)
 
     def _full_batch_step(self, epoch: int) -> None:
-        """One iteration of a full-batch optimizer; the loss and hits are those at its end."""
+        """One iteration of a full-batch optimizer; the loss and score are those at its end."""
         model, X, y, weight_decay = self.model, self.X, self.y, self.weight_decay
         last = {}
 
@@ -219,7 +266,7 @@ class Trainer:
         def objective() -> tuple[float, np.ndarray]:  # at the point now in model.params
             zs, activations = model.forward(X)
             loss, grad = model.backward(zs, activations, y, weight_decay, weights)
-            unweighted = loss if weights is None else cross_entropy(zs[-1], y)
+            unweighted = loss if weights is None else model.head.loss(zs[-1], y)
             last["loss"], last["logits"] = unweighted, zs[-1]
             return loss + model.penalty(weight_decay), grad
 
@@ -230,7 +277,7 @@ class Trainer:
             if not math.isfinite(last["loss"]):
                 raise TrainingDiverged("the loss", epoch, 1)
             self.loss_sum = last["loss"] * len(y)
-            self.correct = int(np.count_nonzero(last["logits"].argmax(axis=1) == y))
+            self.tally = self.head.tally(last["logits"], y)
 
     def _finish_epoch(self) -> EpochReport:
         epoch = self.epochs_done + 1
@@ -258,25 +305,28 @@ class Trainer:
         finally:
             self.seconds += time.perf_counter() - started
         val_started = time.perf_counter()
-        val_loss = val_accuracy = val_balanced = None
+        scores = {
+            f"train_{k}": v for k, v in self.head.score_from_tally(self.tally, self.y).items()
+        }
+        val_loss = None
         if self.X_val is not None and self.y_val is not None:
             result = evaluate(self.model, self.X_val, self.y_val)
-            val_loss, val_accuracy = result.loss, result.accuracy
-            val_balanced = result.balanced_accuracy
+            val_loss = result.loss
+            scores.update({f"val_{k}": v for k, v in result.scores().items()})
+        else:
+            scores.update({f"val_{k}": None for k in self.head.val_scores})
         self.seconds += time.perf_counter() - val_started
         report = EpochReport(
             epoch=epoch,
             train_loss=self.loss_sum / len(self.X),
-            train_accuracy=self.correct / len(self.X),
             val_loss=val_loss,
-            val_accuracy=val_accuracy,
             lr=self.optimizer.lr,
             seconds=self.seconds,
-            val_balanced_accuracy=val_balanced,
+            scores=scores,
         )
         self.epochs_done, self.batches_done = epoch, 0
         self._set_order(None)
-        self.loss_sum, self.correct, self.seconds = 0.0, 0, 0.0
+        self.loss_sum, self.tally, self.seconds = 0.0, self._no_tally(), 0.0
         return report
 
     def state_dict(self) -> dict:
@@ -286,7 +336,7 @@ class Trainer:
             "batches_done": self.batches_done,
             "order": None if self.order is None else self.order.copy(),
             "loss_sum": self.loss_sum,
-            "correct": self.correct,
+            "tally": self.tally.tolist(),
             "seconds": self.seconds,
             "rng": None if self.rng is None else self.rng.bit_generator.state,
         }
@@ -300,7 +350,11 @@ class Trainer:
             raise ValueError("the saved epoch order does not match the training data")
         self._set_order(order)
         self.loss_sum = float(state["loss_sum"])
-        self.correct = int(state["correct"])
+        # "correct": a classifier's hits, as states saved before the heads recorded them
+        tally = state["tally"] if "tally" in state else [state["correct"]]
+        self.tally = np.asarray(tally, dtype=np.float64)
+        if self.tally.shape != self._no_tally().shape:
+            raise ValueError("the saved epoch's running score does not match this model")
         self.seconds = float(state["seconds"])
         if state["rng"] is not None and self.rng is not None:
             self.rng.bit_generator.state = state["rng"]

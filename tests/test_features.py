@@ -113,7 +113,8 @@ def test_a_schedule_with_a_bad_parameter_is_named(mlp_cli, config):
 
 
 def report(epoch, val_loss):
-    return EpochReport(epoch, 1.0, 0.5, val_loss, 0.5, 0.1, 0.0)
+    scores = {"train_accuracy": 0.5, "val_accuracy": 0.5}
+    return EpochReport(epoch, 1.0, val_loss, 0.1, 0.0, scores)
 
 
 def test_early_stopping_counts_epochs_without_improvement():

@@ -50,7 +50,7 @@ def test_predict_from_the_model_file_equals_predict_from_the_run(mlp_cli, tmp_pa
     assert len(lines) == 7 and all(line.count(",") == 3 for line in lines)
     assert [line.split(",")[0] for line in lines[1:]] == [f"{i:05d}" for i in range(6)]  # verbatim
     with np.load(run / "model.npz") as npz:
-        assert int(npz["format_version"]) == FORMAT_VERSION == 2
+        assert int(npz["format_version"]) == FORMAT_VERSION == 3
 
 
 def test_an_older_model_file_reads_the_config_beside_it(mlp_cli, tmp_path):
