@@ -20,7 +20,7 @@ from rich.table import Table
 from cli import output, render, reports, rundir, scoring
 from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
-from cli.experiment import architecture, build_model, prepare_data, sample_weights
+from cli.experiment import architecture, build_model, load_data, prepare_data, sample_weights
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
 from cli.listing import RUN_COLUMNS
 from cli.output import error_console
@@ -36,11 +36,13 @@ from cli.threads import (
 from cli.usage import UsageError
 from data import DATASETS
 from mlp import (
+    Checkpoint,
     evaluate,
     gradient_check,
     load_checkpoint,
     predict_proba,
 )
+from mlp.heads import head_for_task
 
 app = typer.Typer(
     help="Train, evaluate and gradient-check multilayer perceptrons written in NumPy.",
@@ -295,27 +297,39 @@ def eval_command(
         if line:
             error_console().print(line, markup=False)
     with using(one_shot_count(setting)):
-        result = evaluate(checkpoint.model, rows.X, rows.y)
-    report = reports.scores_report(
-        checkpoint, result, rows.y, completed.data.get("train_class_counts")
-    )
+        report = scored(checkpoint, rows, completed.data)
     counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
     report |= counts
     if as_json:
         output.print_line(json.dumps(report))
         return
+    regression = report.get("task") == "regression"
     if quiet:
+        score = "R²" if regression else "accuracy"
         output.print_line(
-            f"{rows.split} accuracy {report['accuracy']:.4f} (loss {report['loss']:.4f}) "
-            f"on {report['n']} rows of {rows.data}"
+            f"{rows.split} {score} {report['r2' if regression else 'accuracy']:.4f} "
+            f"(loss {report['loss']:.4f}) on {report['n']} rows of {rows.data}"
         )
         return
-    rows_shown = reports.eval_rows(report, rows, architecture(checkpoint.model.layer_sizes))
-    console.print(render.key_value_grid(rows_shown))
+    network = architecture(checkpoint.model.layer_sizes)
+    if regression:
+        console.print(render.key_value_grid(reports.regression_rows(report, rows, network)))
+        console.print(render.per_target_table(report["per_target"]))
+        return
+    console.print(render.key_value_grid(reports.eval_rows(report, rows, network)))
     class_names = [str(c) for c in report["classes"]]
     console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
     console.print(render.per_class_table(report["per_class"]))
+
+
+def scored(checkpoint: Checkpoint, rows: scoring.Rows, data: dict) -> dict:
+    """eval's figures for the rows: a classifier's scores, or a regression's errors."""
+    if checkpoint.model.head.targets == "values":
+        values = scoring.predicted_values(checkpoint, rows.X)
+        return reports.regression_report(checkpoint, rows.y, values, data)
+    result = evaluate(checkpoint.model, rows.X, rows.y)
+    return reports.scores_report(checkpoint, result, rows.y, data.get("train_class_counts"))
 
 
 @command("gradcheck")
@@ -405,9 +419,7 @@ def runs_command(
         title = column.replace("_", " ").replace("accuracy", "acc")
         table.add_column(title, justify="right" if column in numeric else "left", no_wrap=True)
     for row in rows:
-        table.add_row(
-            *(render.fmt(row[c]) if c.endswith("accuracy") else str(row[c]) for c in RUN_COLUMNS)
-        )
+        table.add_row(*(render.run_cell(row, c) for c in RUN_COLUMNS))
     console = output.console()
     console.print(render.fitted(table))
     for row in rows:
@@ -478,12 +490,11 @@ def predict_command(
             model_path = completed.model_path
             checkpoint = scoring.checked_model(completed.checkpoint, model_path)
         inputs = scoring.predict_inputs(checkpoint, config, input_csv, model_path)
+        if proba and checkpoint.model.head.targets == "values":
+            raise UsageError("--proba: this model is a regression; it predicts values, not classes")
     for line in scoring.unseen_lines(inputs.unseen):
         error_console().print(line, markup=False)
-    with using(one_shot_count(setting)):
-        probabilities = predict_proba(checkpoint.model, inputs.X)
-    labels = checkpoint.classes[probabilities.argmax(axis=1)]
-    text = scoring.predictions_csv(inputs, labels, probabilities if proba else None, checkpoint)
+    text, count = predictions_text(checkpoint, inputs, proba, setting)
     try:  # stdout is the product here: a write that fails is an error (a closed pipe aside)
         if out is None:
             output.write_product(text)
@@ -492,7 +503,21 @@ def predict_command(
     except OSError as err:
         where = "--out: " if out is not None else ""
         raise fail(f"{where}{describe_os_error(err)}", FAILED) from None
-    error_console().print(f"wrote {len(labels)} predictions to {out}", markup=False)
+    error_console().print(f"wrote {count} predictions to {out}", markup=False)
+
+
+def predictions_text(
+    checkpoint: Checkpoint, inputs: scoring.Inputs, proba: bool, setting
+) -> tuple[str, int]:
+    """predict's CSV and its row count: labels (and probabilities), or a regression's values."""
+    with using(one_shot_count(setting)):
+        if checkpoint.model.head.targets == "values":
+            values = scoring.predicted_values(checkpoint, inputs.X)
+            return scoring.values_csv(inputs, values, checkpoint), len(values)
+        probabilities = predict_proba(checkpoint.model, inputs.X)
+    labels = checkpoint.classes[probabilities.argmax(axis=1)]
+    text = scoring.predictions_csv(inputs, labels, probabilities if proba else None, checkpoint)
+    return text, len(labels)
 
 
 @command("export")
@@ -502,7 +527,8 @@ def export_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the model as an ONNX graph: raw feature rows in, class probabilities and the
-    predicted class index out (needs mlp-trainer\\[onnx])."""  # \[: no Rich markup tag
+    predicted class index out, or a regression's predicted values (needs
+    mlp-trainer\\[onnx])."""  # \[: no Rich markup tag
     from cli import export
 
     with user_errors():
@@ -543,9 +569,12 @@ def export_command(
     shown = reports.graph_inputs_text(report)
     # the graph itself may have gone to stdout (`mlp export RUN /dev/stdout > model.onnx`)
     console = error_console() if output.is_stdout(out) else output.console()
+    width = len(report["classes"])
+    outputs = f"outputs 'probabilities' N x {width} and 'label'"
+    if checkpoint.model.head.targets == "values":
+        outputs = f"output 'prediction' N x {width} (in the targets' units)"
     console.print(
-        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, outputs "
-        f"'probabilities' N x {len(report['classes'])} and 'label'",
+        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, {outputs}",
         soft_wrap=True,
         markup=False,
     )
@@ -668,7 +697,8 @@ def cv_command(
         check_backend(backend, scheduler)
         setting = parse_threads(threads)
         config = load_config(config_path, overrides or ())
-        splits = cv.fold_splits(config, folds)
+        dataset = load_data(config)
+        splits = cv.fold_splits(config, folds, dataset)
         out = out or cv.default_out(config_path)
         continued = cv.claim_out(out, config, folds)  # one cv per folder: its lock, held
         cluster = batch.connect(scheduler) if scheduler else None
@@ -687,7 +717,7 @@ def cv_command(
         kept="the finished folds and the state of the interrupted ones are kept",
         again=reports.continue_command("cv", config_path, overrides, ("--folds", str(folds)), out),
     )
-    result = cv.summarize(rows)
+    result = cv.summarize(rows, head_for_task(dataset.task).score)
     if as_json:
         output.print_line(json.dumps(result))
     elif quiet:

@@ -1,7 +1,8 @@
 """The YAML config: read safely, validated into frozen dataclasses, in this one place.
 
     seed: 0
-    data:  {dataset, target, test_size, val_size, standardize,
+    task: auto                                   (or classification, regression)
+    data:  {dataset, target, test_size, val_size, standardize, standardize_target,
             drop, id, categorical, missing, delimiter, header}     (the last six: CSV files)
     model: {hidden, activation, dtype, init_from}
     train: {epochs, batch_size, shuffle, weight_decay, optimizer: {name, ...},
@@ -41,6 +42,7 @@ from data.encoding import MISSING_POLICIES
 from data.table import DECIMALS, DELIMITERS
 from mlp.early_stopping import EarlyStopping
 from mlp.functions import ACTIVATIONS, DEFAULT_ACTIVATION
+from mlp.heads import HEADS
 from mlp.hyperparams import HyperparameterError, Param
 from mlp.network import DTYPES
 from mlp.optimizers import DEFAULT_OPTIMIZER
@@ -98,6 +100,10 @@ class _Problems:
 
 
 _TABLE = TableSettings()  # the defaults of the CSV keys
+# The config's `task`: each head declares the task it serves (mlp/heads.py); "auto" decides
+# from the data.
+AUTO_TASK = "auto"
+TASKS = (AUTO_TASK, *dict.fromkeys(head.task for head in HEADS.values()))
 
 
 @dataclass(frozen=True)
@@ -105,10 +111,14 @@ class DataConfig:
     """Where the data comes from and how it is split and scaled."""
 
     dataset: str
-    target: str | None = None
+    # the label column, or the target column(s) of a regression (None: the last column)
+    target: str | tuple[str, ...] | None = None
     test_size: float = 0.2
     val_size: float = 0.1
     standardize: bool = True
+    # a regression's targets standardised with the training rows' mean and std (and the
+    # predictions turned back into the targets' units)
+    standardize_target: bool = True
     # CSV files only: which columns are what, and how the file is read; declared, with their
     # defaults, by data/tabular.py's TableSettings
     drop: tuple[str, ...] = _TABLE.drop
@@ -216,6 +226,8 @@ class Config:
     data: DataConfig
     model: ModelConfig
     train: TrainConfig
+    # "auto" (decided from the data: see data/tabular.py), or one of TASKS
+    task: str = AUTO_TASK
     # What the CLI should say about settings that do not apply (not part of the saved config).
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -224,7 +236,7 @@ class Config:
 CLASS_WEIGHTS = ("none", "balanced")
 
 SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
-TOP_LEVEL = ("seed", *SECTIONS)
+TOP_LEVEL = ("seed", "task", *SECTIONS)
 
 
 def describe(cls: type) -> str:
@@ -303,6 +315,15 @@ def _column_names(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _target(value: Any) -> str | tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return _optional_text(value)
+    names = _column_names(value) if value else None
+    if not names or len(set(names)) != len(names):
+        raise ValueError("must be a column name, or a list of distinct column names")
+    return names[0] if len(names) == 1 else names
+
+
 def _categorical(value: Any) -> str | tuple[str, ...]:
     if value == "auto":
         return value
@@ -347,11 +368,13 @@ def _hidden(value: Any) -> tuple[int, ...]:
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "seed": _integer(0, 2**32 - 1),
+    "task": _choice(TASKS),
     "data.dataset": _dataset,
-    "data.target": _optional_text,
+    "data.target": _target,
     "data.test_size": _number(0.0, 1.0),
     "data.val_size": _number(0.0, 1.0),
     "data.standardize": _boolean,
+    "data.standardize_target": _boolean,
     "data.drop": _column_names,
     "data.id": _optional_text,
     "data.categorical": _categorical,
@@ -541,7 +564,7 @@ def _validate(raw: Any, where: str) -> Config:
     if not isinstance(raw, dict):
         got = "; the config is empty" if raw is None else f", got {_shown(raw)}"
         raise ConfigError(
-            f"{where}: the top level must be a mapping of seed, data, model, train{got}"
+            f"{where}: the top level must be a mapping of seed, task, data, model, train{got}"
         )
     # Every section is checked even after a mistake in another, so that one run of the
     # command reports every mistake in the file.
@@ -571,9 +594,10 @@ def _validate(raw: Any, where: str) -> Config:
     if sections["train"] is not None:
         train = problems.attempt(_train, where, sections["train"], data)
     seed = problems.attempt(_checked, where, "seed", raw["seed"]) if "seed" in raw else 0
+    task = problems.attempt(_checked, where, "task", raw["task"]) if "task" in raw else AUTO_TASK
     problems.raise_any()
     notes = _notes(sections["train"], train)
-    return Config(seed=seed, data=data, model=model, train=train, notes=notes)
+    return Config(seed=seed, data=data, model=model, train=train, task=task, notes=notes)
 
 
 # -- reading YAML --------------------------------------------------------------------------------
@@ -808,7 +832,8 @@ def table_settings(config: Config) -> TableSettings:
     """The `data` keys that say how a table is read and what its columns are."""
     data = config.data
     return TableSettings(
-        target=data.target,
+        task=config.task,
+        target=list(data.target) if isinstance(data.target, tuple) else data.target,
         drop=data.drop,
         id=data.id,
         categorical=data.categorical,
@@ -839,6 +864,9 @@ def config_to_dict(config: Config) -> dict:
     """The resolved config as plain data: every default filled in, in schema order."""
     raw = dataclasses.asdict(config)
     del raw["notes"]
+    raw = {"seed": raw.pop("seed"), "task": raw.pop("task"), **raw}  # in the README's order
+    if isinstance(config.data.target, tuple):
+        raw["data"]["target"] = list(config.data.target)
     raw["model"]["hidden"] = list(config.model.hidden)
     raw["data"]["drop"] = list(config.data.drop)
     if not isinstance(config.data.categorical, str):

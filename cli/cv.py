@@ -1,6 +1,8 @@
-"""`mlp cv`: stratified K-fold cross-validation as K ordinary runs, DIR/fold-1 .. DIR/fold-K.
+"""`mlp cv`: K-fold cross-validation as K ordinary runs, DIR/fold-1 .. DIR/fold-K, stratified
+by class for a classification and plain (seeded) for a regression.
 
-The folds are drawn over the whole dataset with the config's seed (`data.stratified_folds`);
+The folds are drawn over the whole dataset with the config's seed (`data.stratified_folds`,
+or `data.plain_folds` for a regression);
 `data.test_size` does not apply, since each fold's held-out rows are its run's `test` part.
 The validation fraction, `data.val_size`, is carved out of each fold's training rows with
 the same generator, so early stopping works as in any run. Each fold's run records its own
@@ -30,11 +32,11 @@ import numpy as np
 from cli.batch import Run, fold_name, run_all
 from cli.config import Config, config_to_dict
 from cli.experiment import load_data, split_error
-from cli.rundir import DEFAULT_ROOT, LOCK_FILE, inspect_run, is_run, lock_folder
+from cli.rundir import DEFAULT_ROOT, LOCK_FILE, inspect_run, is_run, lock_folder, score_of
 from cli.session import flat_keys
 from cli.threads import ThreadSetting
 from cli.usage import UsageError
-from data import DataError, Dataset, split_indices, stratified_folds
+from data import DataError, Dataset, plain_folds, split_indices, stratified_folds
 from mlp.checkpoint import atomic_write
 
 # What the folder of a cross-validation records about it, so that a rerun can continue it.
@@ -103,13 +105,18 @@ def fold_splits(
     (`dataset`: the config's data, if it is already loaded)."""
     rng = np.random.default_rng(config.seed)
     dataset = dataset if dataset is not None else load_data(config)
+    stratify = dataset.task == "classification"  # a regression's folds are plain
     try:
-        folds = stratified_folds(dataset.y, k, rng)
+        folds = stratified_folds(dataset.y, k, rng) if stratify else plain_folds(dataset.y, k, rng)
         splits = []
         for held in folds:
             rest = np.setdiff1d(np.arange(dataset.n_samples), held)  # sorted
             rows = split_indices(
-                dataset.y[rest], test_size=0.0, val_size=config.data.val_size, rng=rng
+                dataset.y[rest],
+                test_size=0.0,
+                val_size=config.data.val_size,
+                rng=rng,
+                stratify=stratify,
             )
             split = {"train": rest[rows.train], "val": rest[rows.val], "test": held}
             splits.append({name: r for name, r in split.items() if name != "val" or len(r)})
@@ -119,13 +126,15 @@ def fold_splits(
 
 
 def fold_row(number: int, run_dir: Path, status: str, error: str | None = None) -> dict:
-    """One fold's result, read back from its run: held-out rows, test accuracy and loss."""
+    """One fold's result, read back from its run: held-out rows, test score (accuracy, or a
+    regression's r2) and loss."""
     summary = (inspect_run(run_dir).summary if is_run(run_dir) else None) or {}
     test = summary.get("final", {}).get("test", {})
+    score = score_of(summary, [])
     return {
         "fold": number,
         "n": test.get("n"),
-        "accuracy": test.get("accuracy"),
+        score: test.get(score),
         "loss": test.get("loss"),
         "epochs": summary.get("epochs"),
         "run": str(run_dir),
@@ -154,14 +163,16 @@ def run_folds(
         yield fold_row(numbers[outcome.name], home / outcome.name, outcome.status, outcome.error)
 
 
-def summarize(rows: list[dict]) -> dict:
+def summarize(rows: list[dict], score: str = "accuracy") -> dict:
     """The folds in order, with the mean and (population) standard deviation of their test
-    accuracy and the mean of their test loss, over the folds that completed."""
+    `score` (accuracy, or a regression's r2) and the mean of their test loss, over the folds
+    that completed; "score" names what "mean" and "std" average."""
     folds = sorted(rows, key=lambda row: row["fold"])
     done = [row for row in folds if row["status"] == "completed"]
-    accuracy = np.array([row["accuracy"] for row in done], dtype=np.float64)
+    accuracy = np.array([row.get(score) for row in done], dtype=np.float64)
     loss = np.array([row["loss"] for row in done], dtype=np.float64)
     return {
+        "score": score,
         "folds": folds,
         "mean": float(accuracy.mean()) if len(done) else None,
         "std": float(accuracy.std()) if len(done) else None,

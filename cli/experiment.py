@@ -6,6 +6,7 @@ one generator and recorded in the run, so eval reads it back instead of rebuildi
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +24,8 @@ from data import (
     split_indices,
     standardize,
 )
-from mlp import MLP, CheckpointError, load_weights, make_optimizer
+from mlp import MLP, CheckpointError, load_weights, make_optimizer, predict
+from mlp.heads import Head, head_for_task
 from mlp.optimizers import Optimizer
 from mlp.training import balanced_class_weights
 
@@ -40,6 +42,22 @@ class PreparedData:
     mean: np.ndarray | None  # a bundled set's standardisation (None for a table)
     scale: np.ndarray | None
     preprocessor: Preprocessor | None = None  # a table's encoding, fitted on its training rows
+    # a regression's target standardisation (data.standardize_target): the parts' y are
+    # (y - target_mean) / target_scale, with the training part's statistics
+    target_mean: np.ndarray | None = None
+    target_scale: np.ndarray | None = None
+
+    @property
+    def head(self) -> Head:
+        """The output head the data's task needs."""
+        return head_for_task(self.dataset.task)
+
+    def to_target_units(self, X: np.ndarray, model: MLP) -> np.ndarray:
+        """A regression model's predictions for the (prepared) rows X, in the targets' units."""
+        outputs = predict(model, X)
+        if self.target_mean is None or self.target_scale is None:
+            return outputs
+        return outputs * self.target_scale + self.target_mean
 
     def part(self, name: str) -> Part | None:
         """(X, y) of one split, or None when the config leaves it out."""
@@ -75,10 +93,15 @@ def split_error(dataset: Dataset, err: DataError) -> DataError:
 
 
 def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Stratified row indices of each part, drawn from the run's generator (its first draw)."""
+    """Row indices of each part, drawn from the run's generator (its first draw): stratified
+    by class for a classification, plain for a regression."""
     try:
         rows = split_indices(
-            dataset.y, test_size=config.data.test_size, val_size=config.data.val_size, rng=rng
+            dataset.y,
+            test_size=config.data.test_size,
+            val_size=config.data.val_size,
+            rng=rng,
+            stratify=dataset.task == "classification",
         )
     except DataError as err:
         raise split_error(dataset, err) from None
@@ -88,16 +111,47 @@ def draw_split(config: Config, dataset: Dataset, rng: np.random.Generator) -> di
 
 def prepare(dataset: Dataset, split: dict[str, np.ndarray], config: Config) -> PreparedData:
     """The parts that `split` names, encoded and standardised with what the training part
-    alone teaches (a table's categories, fill values and scales; a bundled set's scales)."""
+    alone teaches (a table's categories, fill values and scales; a bundled set's scales; a
+    regression's target scale)."""
+    check_task_settings(config, dataset)
     if dataset.table is not None:
-        return _prepare_table(dataset, split, config)
+        return _standardized_targets(_prepare_table(dataset, split, config), config)
     standardized = config.data.standardize
     parts = {name: (dataset.X[rows], dataset.y[rows]) for name, rows in split.items()}
     mean = scale = None
     if standardized:
         mean, scale = fit_standardizer(parts["train"][0])  # the training part's statistics only
         parts = {name: (standardize(X, mean, scale), y) for name, (X, y) in parts.items()}
-    return PreparedData(dataset=dataset, split=split, parts=parts, mean=mean, scale=scale)
+    prepared = PreparedData(dataset=dataset, split=split, parts=parts, mean=mean, scale=scale)
+    return _standardized_targets(prepared, config)
+
+
+def _standardized_targets(data: PreparedData, config: Config) -> PreparedData:
+    """A regression's parts with targets (y - mean) / std of the training part (the inputs'
+    rule: a constant target keeps scale 1), when data.standardize_target asks for it."""
+    if data.dataset.task != "regression" or not config.data.standardize_target:
+        return data
+    mean, scale = fit_standardizer(data.parts["train"][1])
+    parts = {name: (X, (y - mean) / scale) for name, (X, y) in data.parts.items()}
+    return dataclasses.replace(data, parts=parts, target_mean=mean, target_scale=scale)
+
+
+def check_task_settings(config: Config, dataset: Dataset) -> None:
+    """Refuse the settings that do not apply to the data's task, now that it is known:
+    class weights for a regression, and early stopping on a figure the head does not give."""
+    head = head_for_task(dataset.task)
+    if dataset.task == "regression" and config.train.class_weight != "none":
+        detail = "weighs classes, and this run is a regression (set it to none, or task)"
+        raise ConfigError(f"train.class_weight: {detail}", key="train.class_weight", detail=detail)
+    stopping = config.train.early_stopping
+    monitors = ("val_loss", *(f"val_{name}" for name in head.val_scores))
+    if stopping is not None and stopping.monitor not in monitors:
+        detail = (
+            f"{stopping.monitor} is not reported for a {dataset.task}; "
+            f"choose one of {', '.join(monitors)}"
+        )
+        key = "train.early_stopping.monitor"
+        raise ConfigError(f"{key}: {detail}", key=key, detail=detail)
 
 
 def _prepare_table(dataset: Dataset, split: dict[str, np.ndarray], config: Config) -> PreparedData:
@@ -190,11 +244,12 @@ def build_model(config: Config, data: PreparedData, rng: np.random.Generator) ->
     """
     sizes = layer_sizes(config, data)
     check_fits_in_memory(config, sizes, data.dataset.n_samples)  # before allocating anything
-    model = MLP(sizes, rng, activation=config.model.activation, dtype=config.model.dtype)
+    activation, head = config.model.activation, data.head.name
+    model = MLP(sizes, rng, activation=activation, head=head, dtype=config.model.dtype)
     if config.model.init_from is None:
         return model
     try:
-        start = load_weights(config.model.init_from, activation=config.model.activation)
+        start = load_weights(config.model.init_from, activation=activation, head=head)
     except CheckpointError as err:
         raise ConfigError(f"model.init_from: {err}") from None
     if list(start.layer_sizes) != sizes:

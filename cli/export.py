@@ -5,6 +5,9 @@ The graph takes raw feature rows and does everything `mlp predict` does to them:
     input (float32, N x d) -> [fill missing cells] -> standardise -> layers -> softmax
         -> probabilities (float32, N x K), label (int64, N: index into the run's classes)
 
+or, for a regression (the identity head), layers -> z_L * target_scale + target_mean
+        -> prediction (float32, N x T: each target in its own units)
+
 A run with one-hot (categorical) columns takes one input per source column instead, named
 after the column, as skl2onnx does: float32 N x 1 for a numeric column, string N x 1 for a
 categorical one (text, or numbers named in data.categorical, written as mlp shows them: `3`,
@@ -101,7 +104,7 @@ def build_graph(checkpoint: Checkpoint):
     op = model.activation.onnx_op  # declared with the activation (mlp/functions.py)
     if not op:
         raise ExportError(f"activation {model.activation.name!r} declares no ONNX form")
-    d, K = model.layer_sizes[0], model.layer_sizes[-1]
+    d = model.layer_sizes[0]
     net_type = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
     nodes, constants = [], []
 
@@ -119,19 +122,8 @@ def build_graph(checkpoint: Checkpoint):
         outside = {_placeholder(k): name for k, name in enumerate(prep.columns)}
     nodes.append(helper.make_node("Cast", [x], ["a0"], to=net_type))
     a = _layers(nodes, constant, model, op)  # the logits
-    nodes.append(helper.make_node("Softmax", [a], ["p"], axis=-1))
-    nodes.append(helper.make_node("Cast", ["p"], ["probabilities"], to=TensorProto.FLOAT))
-    nodes.append(helper.make_node("ArgMax", [a], ["label"], axis=1, keepdims=0))
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        inputs,
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", K]),
-            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
-        ],
-        initializer=constants,
-    )
+    outputs = _head_outputs(nodes, constant, checkpoint, a)
+    graph = helper.make_graph(nodes, "mlp", inputs, outputs, initializer=constants)
     _namespaced(graph, outside)
     opsets = [helper.make_opsetid("", OPSET)]
     if prep is not None:
@@ -144,12 +136,43 @@ def build_graph(checkpoint: Checkpoint):
             "classes": json.dumps(checkpoint.classes.tolist()),
             "feature_names": json.dumps(feature_names(checkpoint)),
             "activation": model.activation.name,
+            "head": model.head.name,
         },
     )
     from onnx import checker
 
     checker.check_model(onnx_model, full_check=True)
     return onnx_model
+
+
+def _head_outputs(nodes: list, constant, checkpoint: Checkpoint, logits: str) -> list:
+    """The head's nodes after the logits z_L, and the graph's outputs: a classifier's
+    probabilities (its head's declared operator, Softmax) and label; a regression's
+    `prediction` (float32, N x T) in the targets' own units, z_L * target_scale +
+    target_mean computed in float64 as `mlp predict` does."""
+    from onnx import TensorProto, helper
+
+    model = checkpoint.model
+    K = model.layer_sizes[-1]
+    if model.head.targets == "values":
+        y = "y"
+        nodes.append(helper.make_node("Cast", [logits], [y], to=TensorProto.DOUBLE))
+        if checkpoint.target_mean is not None and checkpoint.target_scale is not None:
+            scale = constant("target_scale", np.asarray(checkpoint.target_scale, np.float64))
+            mean = constant("target_mean", np.asarray(checkpoint.target_mean, np.float64))
+            nodes.append(helper.make_node("Mul", [y, scale], ["y_scaled"]))
+            nodes.append(helper.make_node("Add", ["y_scaled", mean], ["y_units"]))
+            y = "y_units"
+        nodes.append(helper.make_node("Cast", [y], ["prediction"], to=TensorProto.FLOAT))
+        return [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, ["N", K])]
+    op = model.head.onnx_op  # declared with the head (mlp/heads.py)
+    nodes.append(helper.make_node(op, [logits], ["p"], axis=-1))
+    nodes.append(helper.make_node("Cast", ["p"], ["probabilities"], to=TensorProto.FLOAT))
+    nodes.append(helper.make_node("ArgMax", [logits], ["label"], axis=1, keepdims=0))
+    return [
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", K]),
+        helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+    ]
 
 
 def _layers(nodes: list, constant, model, op: str) -> str:
@@ -173,7 +196,7 @@ def _layers(nodes: list, constant, model, op: str) -> str:
 # The graph's own names (x, z1, W1, col3, ...) live under this prefix, so that no column of a
 # user's file (an input named after it: `x`, `z1`, `label` as a feature) can collide with one.
 INTERNAL = "mlp:"
-OUTPUTS = ("probabilities", "label")
+OUTPUTS = ("probabilities", "label", "prediction")
 
 
 def _placeholder(k: int) -> str:

@@ -15,6 +15,7 @@ from cli.rundir import (
     is_run,
     read_data_record,
     read_state,
+    score_of,
 )
 from cli.yamlsafe import safe_load
 from mlp import CheckpointError
@@ -48,8 +49,13 @@ def run_row(run_dir: Path, name: str | None = None) -> dict:
     data, model, train = (_section(config, key) for key in ("data", "model", "train"))
     optimizer = _section(train, "optimizer")
     summary = state.summary or {}
-    best_accuracy, _ = best_validation(state.metrics)
-    test = _section(_section(summary, "final"), "test").get("accuracy")
+    score = score_of(summary, state.metrics)  # accuracy, or a regression's r2
+    best, _ = best_validation(state.metrics, score)
+    test = _section(_section(summary, "final"), "test").get(score)
+    test = test if isinstance(test, float) else None
+    # a classifier's figures under their own names, and a regression's beside them
+    scores = {"best_val_accuracy": None, "test_accuracy": None}
+    scores |= {f"best_val_{score}": best, f"test_{score}": test}
     started, saved = recorded_times(run_dir, state)
     record = _data_record(run_dir)
     problem = state.problem if state.status in ("damaged", "running") else state.pending
@@ -59,8 +65,8 @@ def run_row(run_dir: Path, name: str | None = None) -> dict:
         "architecture": summary.get("architecture") or _architecture(record, model),
         "optimizer": f"{optimizer.get('name')} lr={optimizer.get('lr')}",
         "epochs": len(state.metrics),
-        "best_val_accuracy": best_accuracy,
-        "test_accuracy": test if isinstance(test, float) else None,
+        "task": "regression" if score == "r2" else "classification",
+        **scores,
         "date": _shown(saved or started),
         "started": started,
         "saved": saved,

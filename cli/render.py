@@ -25,6 +25,10 @@ from mlp import ArrayCheck, EpochReport
 
 WIDE = 100_000  # wider than any table, to measure one unclamped
 MAX_EPOCH_ROWS = 20  # longer runs show an evenly thinned selection of epochs, always the last
+# How a score is headed: short in per-epoch tables, whole in result tables (a classifier's
+# accuracy, a regression's R² with its RMSE and MAE).
+SCORE_LABELS = {"accuracy": "acc", "r2": "R²"}
+FIGURE_HEADERS = {"accuracy": "accuracy", "r2": "R²", "rmse": "RMSE", "mae": "MAE"}
 
 
 def fmt(value: float | None, digits: int = 4) -> str:
@@ -159,14 +163,16 @@ def count_progress(console: Console, noun: str) -> Progress:
 
 
 def cv_table(result: dict) -> RenderableType:
-    """Each fold's held-out rows, test accuracy and loss, then their mean +- std."""
+    """Each fold's held-out rows, test score (accuracy, or R²) and loss, then their mean +-
+    std."""
     table = Table(title="Cross-validation (each fold's held-out rows)", title_justify="left")
-    for name in ("fold", "n", "accuracy", "loss", "epochs"):
+    score = result.get("score", "accuracy")
+    for name in ("fold", "n", FIGURE_HEADERS[score], "loss", "epochs"):
         table.add_column(name, justify="right")
     table.add_column("status")
     for r in result["folds"]:
         status = r["status"] + (f": {r['error']}" if r.get("error") else "")
-        figures = (fmt(r["accuracy"]), fmt(r["loss"]), str(r["epochs"]))
+        figures = (fmt(r.get(score)), fmt(r["loss"]), str(r["epochs"]))
         table.add_row(str(r["fold"]), str(r["n"]), *figures, status)
     if result["mean"] is not None:
         table.add_section()
@@ -176,13 +182,19 @@ def cv_table(result: dict) -> RenderableType:
 
 
 def sweep_table(rows: Sequence[dict]) -> RenderableType:
-    """Every point of a sweep, best first (by mean cross-validated accuracy with --cv)."""
+    """Every point of a sweep, best first (by mean cross-validated score with --cv); the
+    score is accuracy, or a regression's R²."""
     cv = any("cv_mean" in r for r in rows)
-    title = "mean cross-validated accuracy" if cv else "best validation accuracy"
+    score = next((r["score"] for r in rows if r.get("score")), "accuracy")
+    named = "accuracy" if score == "accuracy" else "R²"
+    title = f"mean cross-validated {named}" if cv else f"best validation {named}"
     table = Table(title=f"Sweep ({title} first)", title_justify="left")
     table.add_column("point", no_wrap=True)
     table.add_column("overrides")
-    scores = ("cv mean", "cv std") if cv else ("best val acc", "best val loss", "test acc")
+    label = SCORE_LABELS[score]
+    scores = (
+        ("cv mean", "cv std") if cv else (f"best val {label}", "best val loss", f"test {label}")
+    )
     for name in (*scores, "epochs", "seconds"):
         table.add_column(name, justify="right")
     table.add_column("status")
@@ -195,7 +207,7 @@ def sweep_table(rows: Sequence[dict]) -> RenderableType:
         figures = (
             (r.get("cv_mean"), r.get("cv_std"))
             if cv
-            else (r["best_val_accuracy"], r["best_val_loss"], r["test_accuracy"])
+            else (r.get(f"best_val_{score}"), r["best_val_loss"], r.get(f"test_{score}"))
         )
         table.add_row(
             r["id"],
@@ -208,11 +220,29 @@ def sweep_table(rows: Sequence[dict]) -> RenderableType:
     return fitted(table)
 
 
+def score_name(figures: dict) -> str:
+    """The score a run's records or report give: "r2" for a regression, else "accuracy"."""
+    return "r2" if "train_r2" in figures or "r2" in figures else "accuracy"
+
+
+def run_cell(row: dict, column: str) -> str:
+    """A cell of `mlp runs`: a regression's R² stands in its accuracy columns, marked so."""
+    if not column.endswith("accuracy"):
+        return str(row[column])
+    r2 = row.get(column.replace("accuracy", "r2"))
+    if row[column] is None and r2 is not None:
+        return f"R² {fmt(r2)}"
+    return fmt(row[column])
+
+
 def latest_text(report: EpochReport) -> str:
-    """'loss 0.1234 acc 0.9700 | val 0.1500 / 0.9600' for the progress bar."""
-    text = f"loss {report.train_loss:.4f} acc {report.train_accuracy:.4f}"
+    """'loss 0.1234 acc 0.9700 | val loss 0.1500 acc 0.9600' for the progress bar (R² for a
+    regression)."""
+    score = score_name(report.scores)
+    label = SCORE_LABELS[score]
+    text = f"loss {report.train_loss:.4f} {label} {fmt(report.metric(f'train_{score}'))}"
     if report.val_loss is not None:
-        text += f" | val loss {report.val_loss:.4f} acc {report.val_accuracy:.4f}"
+        text += f" | val loss {report.val_loss:.4f} {label} {fmt(report.metric(f'val_{score}'))}"
     return text
 
 
@@ -224,33 +254,44 @@ def thinned(n: int, limit: int = MAX_EPOCH_ROWS) -> list[int]:
 
 
 def epochs_table(reports: Sequence[EpochReport]) -> RenderableType:
-    """Train and validation loss and accuracy per epoch (thinned for long runs)."""
+    """Train and validation loss and score (accuracy, or R²) per epoch (thinned for long
+    runs)."""
     shown = thinned(len(reports))
     title = "Epochs" if len(shown) == len(reports) else f"Epochs ({len(shown)} of {len(reports)})"
     table = Table(title=title, title_justify="left")
-    for name in ("epoch", "train loss", "train acc", "val loss", "val acc", "seconds"):
+    score = score_name(reports[0].scores) if reports else "accuracy"
+    label = SCORE_LABELS[score]
+    for name in ("epoch", "train loss", f"train {label}", "val loss", f"val {label}", "seconds"):
         table.add_column(name, justify="right")
     for i in shown:
         r = reports[i]
         table.add_row(
             str(r.epoch),
             fmt(r.train_loss),
-            fmt(r.train_accuracy),
+            fmt(r.metric(f"train_{score}")),
             fmt(r.val_loss),
-            fmt(r.val_accuracy),
+            fmt(r.metric(f"val_{score}")),
             f"{r.seconds:.3f}",
         )
     return fitted(table)
 
 
+# The figures of each split after training: a classifier's accuracy; a regression's R², RMSE
+# and MAE (in the targets' own units, averaged over the targets).
+FINAL_FIGURES = {"accuracy": ("accuracy",), "r2": ("r2", "rmse", "mae")}
+
+
 def results_table(final: dict[str, dict]) -> RenderableType:
-    """Loss and accuracy on each split after training."""
+    """Loss and score(s) on each split after training."""
     table = Table(title="Final", title_justify="left")
     for name, justify in (("split", "left"), ("samples", "right"), ("loss", "right")):
         table.add_column(name, justify=justify)
-    table.add_column("accuracy", justify="right")
+    figures_shown = FINAL_FIGURES[score_name(next(iter(final.values()), {}))]
+    for name in figures_shown:
+        table.add_column(FIGURE_HEADERS[name], justify="right")
     for split, figures in final.items():
-        table.add_row(split, str(figures["n"]), fmt(figures["loss"]), fmt(figures["accuracy"]))
+        row = (fmt(figures.get(name)) for name in figures_shown)
+        table.add_row(split, str(figures["n"]), fmt(figures["loss"]), *row)
     return fitted(table)
 
 
@@ -323,6 +364,23 @@ def per_class_table(per_class: Sequence[dict]) -> RenderableType:
             fmt(row["recall"]),
             fmt(row["f1"]),
             str(row["support"]),
+        )
+    return fitted(table)
+
+
+def per_target_table(per_target: Sequence[dict]) -> RenderableType:
+    """A regression's R², RMSE, MAE and baseline R² for each target column."""
+    table = Table(title="Per target", title_justify="left")
+    table.add_column("target", style="bold")
+    for name in ("R²", "RMSE", "MAE", "baseline R²"):
+        table.add_column(name, justify="right")
+    for row in per_target:
+        table.add_row(
+            Text(str(row["target"])),
+            fmt(row["r2"]),
+            f"{row['rmse']:.4g}",
+            f"{row['mae']:.4g}",
+            fmt(row["baseline_r2"]),
         )
     return fitted(table)
 
@@ -400,16 +458,17 @@ class LineChart:
 
 
 def learning_curves(records: Sequence[dict]) -> list[LineChart]:
-    """Loss and accuracy charts from metrics.jsonl records."""
+    """Loss and score (accuracy, or R²) charts from metrics.jsonl records."""
+    score = score_name(records[0]) if records else "accuracy"
     return [
         LineChart(
             f"{what} per epoch",
             {
-                f"train {what}": [r[f"train_{what}"] for r in records],
-                f"validation {what}": [r[f"val_{what}"] for r in records],
+                f"train {what}": [r.get(f"train_{what}") for r in records],
+                f"validation {what}": [r.get(f"val_{what}") for r in records],
             },
         )
-        for what in ("loss", "accuracy")
+        for what in ("loss", score)
     ]
 
 
@@ -421,10 +480,11 @@ def save_curves_png(records: Sequence[dict], path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in records]
+    score = score_name(records[0]) if records else "accuracy"
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for ax, what in zip(axes, ("loss", "accuracy")):
-        ax.plot(epochs, [r[f"train_{what}"] for r in records], label=f"train {what}")
-        validation = [r[f"val_{what}"] for r in records]
+    for ax, what in zip(axes, ("loss", score)):
+        ax.plot(epochs, [r.get(f"train_{what}") for r in records], label=f"train {what}")
+        validation = [r.get(f"val_{what}") for r in records]
         if any(v is not None for v in validation):
             ax.plot(epochs, [np.nan if v is None else v for v in validation], label=f"val {what}")
         ax.set_xlabel("epoch")

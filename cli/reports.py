@@ -13,7 +13,8 @@ import numpy as np
 
 from cli.experiment import architecture
 from data import DATASETS
-from mlp.evaluation import class_scores, confusion_matrix
+from mlp.evaluation import class_scores, confusion_matrix, regression_errors
+from mlp.heads import squared_error
 from mlp.schedules import DEFAULT_SCHEDULE
 
 if TYPE_CHECKING:
@@ -47,12 +48,17 @@ def train_header(session: Session) -> list[tuple]:
         if ds.n_dropped:
             label += f", {ds.n_dropped} rows without a label left out"
         columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
+    outputs = f"{ds.n_classes} classes"
+    if ds.task == "regression":
+        targets = ", ".join(repr(str(name)) for name in ds.classes.tolist())
+        outputs = f"target {targets}, standardised: {config.data.standardize_target}"
     return [
         ("config", str(session.config_path)),
+        ("task", task_text(config.task, ds.task, None if ds.table is not None else ds.name)),
         (
             "data",
             f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
-            f"{ds.n_classes} classes ({sizes}; standardised: {config.data.standardize})",
+            f"{outputs} ({sizes}; standardised: {config.data.standardize})",
         ),
         *columns,
         (
@@ -70,6 +76,19 @@ def train_header(session: Session) -> list[tuple]:
         ),
         *extras,
     ]
+
+
+def task_text(asked: str, task: str) -> str:
+    """The header's task line: what was chosen, why, and the key that overrides it."""
+    other = "classification" if task == "regression" else "regression"
+    if asked == task:
+        return f"{task} (set by task: {task})"
+    why = (
+        "the target holds non-integer numbers"
+        if task == "regression"
+        else "the target holds labels"
+    )
+    return f"{task} (task: auto; {why}; set task: {other} to override)"
 
 
 def headline(final: dict[str, dict]) -> tuple[str, dict]:
@@ -94,17 +113,21 @@ def cv_line(result: dict, folds: int, out: Path) -> str:
     """`mlp cv --quiet`'s one line."""
     if result["mean"] is None:
         return f"no fold of {folds} completed; in {out}"
+    score = "R²" if result.get("score") == "r2" else "accuracy"
     return (
-        f"mean accuracy {result['mean']:.4f} +- {result['std']:.4f} (loss "
+        f"mean {score} {result['mean']:.4f} +- {result['std']:.4f} (loss "
         f"{result['loss_mean']:.4f}) over {folds} folds; in {out}"
     )
 
 
 def train_line(summary: dict, run_dir: Path) -> str:
-    """`mlp train`'s last line: the headline split's accuracy and loss, and where it is."""
+    """`mlp train`'s last line: the headline split's score (accuracy, or R²) and loss, and
+    where it is."""
     split, figures = headline(summary["final"])
+    score = summary.get("score", "accuracy")
+    named = "R²" if score == "r2" else score
     return (
-        f"{split} accuracy {figures['accuracy']:.4f} (loss {figures['loss']:.4f}) "
+        f"{split} {named} {figures[score]:.4f} (loss {figures['loss']:.4f}) "
         f"after {summary['epochs']} epochs in {summary['wall_seconds']:.1f}s; "
         f"saved to {run_dir}"
     )
@@ -189,6 +212,64 @@ def scores_report(checkpoint, result, y: np.ndarray, train_counts: list | None =
         "confusion_matrix": matrix.tolist(),
         "per_class": per_class,
     }
+
+
+def regression_report(checkpoint, rows_y: np.ndarray, values: np.ndarray, data: dict) -> dict:
+    """A regression's MSE, RMSE, MAE and R^2 in the targets' own units, averaged over the
+    targets and per target, with `baseline_r2` (always predicting the training mean the run
+    recorded in data.json; None for a run without it) and the loss as training measured it
+    (on the standardised targets, when the run standardised them)."""
+    reference = data.get("train_target_mean")
+    targets = [str(name) for name in checkpoint.classes.tolist()]
+    if not (isinstance(reference, list) and len(reference) == len(targets)):
+        reference = None
+    result = regression_errors(rows_y, values, None if reference is None else np.asarray(reference))
+    scaled = checkpoint.to_standard_units
+    loss = squared_error(scaled(values), scaled(rows_y))
+    per_target = [
+        {
+            "target": name,
+            "mse": float(result.mse[t]),
+            "rmse": float(result.rmse[t]),
+            "mae": float(result.mae[t]),
+            "r2": float(result.r2[t]),
+            "baseline_r2": None if reference is None else float(result.baseline_r2[t]),
+        }
+        for t, name in enumerate(targets)
+    ]
+    return {
+        "task": "regression",
+        "loss": loss,
+        "mse": float(result.mse.mean()),
+        "rmse": float(result.rmse.mean()),
+        "mae": float(result.mae.mean()),
+        "r2": float(result.r2.mean()),
+        "baseline_r2": None if reference is None else float(result.baseline_r2.mean()),
+        "n": result.n_samples,
+        "targets": targets,
+        "per_target": per_target,
+    }
+
+
+def regression_rows(report: dict, rows, network: str) -> list[tuple[str, str]]:
+    """The key-value lines above a regression's per-target table."""
+    baseline = report["baseline_r2"]
+    return [
+        ("run", report["run"]),
+        ("model", network),
+        ("data", rows.data),
+        ("split", f"{rows.split} ({rows_text(rows)})"),
+        ("loss", f"{report['loss']:.4f} (squared error, as trained)"),
+        ("R²", f"{report['r2']:.4f}"),
+        ("RMSE", f"{report['rmse']:.4g}"),
+        ("MAE", f"{report['mae']:.4g}"),
+        ("MSE", f"{report['mse']:.4g}"),
+        *(
+            [("baseline R²", f"{baseline:.4f} (always the training mean)")]
+            if baseline is not None
+            else []
+        ),
+    ]
 
 
 def gradcheck_report(results, architecture_text: str, samples: int, eps: float, tol: float):

@@ -1148,8 +1148,21 @@ def import_run(run_dir: Path, files: dict[str, bytes]) -> None:
 # -- small shared readers ------------------------------------------------------------------------
 
 
-def best_validation(records: list[dict]) -> tuple[float | None, float | None]:
-    """The best validation accuracy and loss of a run's epochs (None without a val split)."""
-    accuracy = [r["val_accuracy"] for r in records if r.get("val_accuracy") is not None]
+def best_validation(
+    records: list[dict], score: str = "accuracy"
+) -> tuple[float | None, float | None]:
+    """The best validation score (accuracy, or a regression's r2) and loss of a run's epochs
+    (None without a val split)."""
+    key = f"val_{score}"
+    best = [r[key] for r in records if r.get(key) is not None]
     loss = [r["val_loss"] for r in records if r.get("val_loss") is not None]
-    return (max(accuracy) if accuracy else None), (min(loss) if loss else None)
+    return (max(best) if best else None), (min(loss) if loss else None)
+
+
+def score_of(summary: dict | None, records: list[dict]) -> str:
+    """What a run is scored by: its summary's "score", else what its epochs record ("r2" for
+    a regression), else accuracy."""
+    named = (summary or {}).get("score")
+    if isinstance(named, str) and named.isidentifier():
+        return named
+    return "r2" if records and "train_r2" in records[0] else "accuracy"

@@ -34,7 +34,7 @@ from data import (
     standardize,
 )
 from data.table import Table
-from mlp import Checkpoint, CheckpointError
+from mlp import Checkpoint, CheckpointError, predict
 
 
 @dataclass(frozen=True)
@@ -125,9 +125,12 @@ def _table_inputs(checkpoint: Checkpoint, table: Table) -> tuple[np.ndarray, dic
 
 def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) -> Rows:
     """Every labelled row of another file: its label column is the run's (by default the
-    file's last column), and every label must be one of the model's classes."""
+    file's last column), and every label must be one of the model's classes; for a
+    regression, its target columns (the model's, by name) hold numbers."""
     settings = config.data
     table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
+    if checkpoint.model.head.targets == "values":
+        return _file_target_rows(checkpoint, table, path)
     target = data.get("target") or config.data.target or table.names[-1]
     # A row without a label is left out and counted (n_unlabelled), whatever the run's
     # data.missing: that key says how the run trained, not which rows another file may score.
@@ -135,6 +138,22 @@ def file_rows(checkpoint: Checkpoint, config: Config, data: dict, path: Path) ->
     X, unseen = _table_inputs(checkpoint, table.take(np.flatnonzero(labels.kept)))
     unlabelled = int(table.n_rows - np.count_nonzero(labels.kept))
     return Rows(X, labels.y, "all rows", str(path), unseen, unlabelled)
+
+
+def _file_target_rows(checkpoint: Checkpoint, table: Table, path: Path) -> Rows:
+    """A regression's rows of another file: those whose every target cell holds a number (a
+    row with an empty one is left out and counted, as a classifier's unlabelled rows)."""
+    targets = tuple(str(name) for name in checkpoint.classes.tolist())
+    absent = [name for name in targets if not table.has(name)]
+    if absent:
+        raise DataError(f"{table.source}: missing the run's target column {absent[0]!r}")
+    kept = np.ones(table.n_rows, dtype=bool)
+    for name in targets:
+        kept &= ~table.column(name).missing
+    rows = np.flatnonzero(kept)
+    y = numeric_columns(table.take(rows), targets)  # one line naming a cell that is no number
+    X, unseen = _table_inputs(checkpoint, table.take(rows))
+    return Rows(X, y, "all rows", str(path), unseen, int(table.n_rows - len(rows)))
 
 
 def unlabelled_line(rows: Rows) -> str | None:
@@ -222,6 +241,31 @@ def unseen_lines(unseen: dict[str, int]) -> list[str]:
         "have; they were encoded as all zeros"
         for name, count in unseen.items()
     ]
+
+
+def value_columns(checkpoint: Checkpoint) -> list[str]:
+    """A regression's prediction columns: `prediction`, or one `prediction_<target>` each."""
+    names = [str(name) for name in checkpoint.classes.tolist()]
+    return ["prediction"] if len(names) == 1 else [f"prediction_{name}" for name in names]
+
+
+def values_csv(inputs: Inputs, values: np.ndarray, checkpoint: Checkpoint) -> str:
+    """`mlp predict`'s CSV for a regression: the id column when the run has one, then one
+    column per target, in the target's own units (repr: exact)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = [inputs.id_column] if inputs.ids is not None else []
+    writer.writerow(header + value_columns(checkpoint))
+    ids = inputs.ids.tolist() if inputs.ids is not None else None
+    for i, row_values in enumerate(values.tolist()):
+        row = [ids[i]] if ids is not None else []
+        writer.writerow(row + [repr(float(v)) for v in row_values])
+    return buffer.getvalue()
+
+
+def predicted_values(checkpoint: Checkpoint, X: np.ndarray) -> np.ndarray:
+    """A regression model's predictions for the inputs X, in the targets' own units."""
+    return checkpoint.to_target_units(predict(checkpoint.model, X))
 
 
 def predictions_csv(

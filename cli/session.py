@@ -49,6 +49,7 @@ from data.table import ROWNAMES
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
 from mlp.early_stopping import EarlyStopping
+from mlp.evaluation import regression_errors
 from mlp.optimizers import Optimizer
 from mlp.schedules import DEFAULT_SCHEDULE, SCHEDULES, make_schedule
 
@@ -230,12 +231,21 @@ class Session:
             id_column = data.dataset.roles.id if data.dataset.roles is not None else None
             prep = data.preprocessor.to_arrays() | reading_arrays(self.config, id_column)
         checkpoint = Checkpoint(
-            self.model, data.dataset.classes, data.mean, data.scale, data.input_names, prep
+            self.model,
+            data.dataset.classes,
+            data.mean,
+            data.scale,
+            data.input_names,
+            prep,
+            data.target_mean,
+            data.target_scale,
         )
         summary = {
             "status": "completed",
             "config": str(self.config_path),
             "dataset": data.dataset.name,
+            "task": data.dataset.task,
+            "score": data.head.score,  # what "final" and "best" rank by: accuracy or r2
             "architecture": architecture(self.model.layer_sizes),
             "n_params": self.model.n_params,
             "epochs": len(self.history),
@@ -318,12 +328,16 @@ def data_facts(config: Config, data: PreparedData) -> dict:
         "rows": dataset.n_samples,
         "feature_names": list(dataset.feature_names),
         "inputs": len(data.input_names),  # the network's input width, one-hot columns counted
-        "classes": dataset.classes.tolist(),
-        # for eval's majority baseline: the class always predicted by a model that learned nothing
-        "train_class_counts": np.bincount(
-            dataset.y[data.split["train"]], minlength=dataset.n_classes
-        ).tolist(),
+        "task": dataset.task,
+        "classes": dataset.classes.tolist(),  # a regression's: its target columns
     }
+    y_train = dataset.y[data.split["train"]]
+    if dataset.task == "regression":
+        # for eval's baseline: the R^2 of always predicting the training mean
+        facts["train_target_mean"] = y_train.mean(axis=0).tolist()
+    else:
+        # for eval's majority baseline: the class always predicted by a model that learned nothing
+        facts["train_class_counts"] = np.bincount(y_train, minlength=dataset.n_classes).tolist()
     if dataset.table is not None and dataset.roles is not None:
         facts |= {
             "target": dataset.roles.target,
@@ -655,11 +669,22 @@ def metrics_record(report: EpochReport) -> dict:
 
 
 def split_figures(model: MLP, data: PreparedData) -> dict[str, dict]:
-    """Loss, accuracy and sample count of the model on every part the run has."""
+    """The model's loss and score (accuracy, or a regression's R^2, RMSE and MAE in the
+    targets' own units, averaged over them) and the row count of every part the run has."""
     figures = {}
     for name, (X, y) in data.parts.items():
         result = evaluate(model, X, y)
-        figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(y)}
+        if data.dataset.task != "regression":
+            figures[name] = {"loss": result.loss, "accuracy": result.accuracy, "n": len(y)}
+            continue
+        raw = regression_errors(data.dataset.y[data.split[name]], data.to_target_units(X, model))
+        figures[name] = {
+            "loss": result.loss,  # the objective, on the targets as trained
+            "r2": float(raw.r2.mean()),
+            "rmse": float(raw.rmse.mean()),
+            "mae": float(raw.mae.mean()),
+            "n": len(y),
+        }
     return figures
 
 

@@ -62,6 +62,7 @@ from cli.rundir import (
     inspect_run,
     is_run,
     read_config_text,
+    score_of,
 )
 from data import Dataset, file_record
 from mlp.checkpoint import atomic_write
@@ -210,16 +211,18 @@ def result_row(point: ResolvedPoint, run_dir: Path, status: str, error: str | No
     """One line of results.jsonl, read back from the point's run directory."""
     state = inspect_run(run_dir) if is_run(run_dir) else None
     records = state.metrics if state is not None else []
-    best_accuracy, best_loss = best_validation(records)
     summary = (state.summary if state is not None else None) or {}
-    test = summary.get("final", {}).get("test", {}).get("accuracy")
+    score = score_of(summary, records)  # accuracy, or a regression's r2
+    best_score, best_loss = best_validation(records, score)
+    test = summary.get("final", {}).get("test", {}).get(score)
     return {
         "id": point.id,
         "overrides": point.point.values,
         "status": status,
-        "best_val_accuracy": best_accuracy,
+        "score": score,
+        f"best_val_{score}": best_score,
         "best_val_loss": best_loss,
-        "test_accuracy": test,
+        f"test_{score}": test,
         "epochs": len(records),
         "seconds": summary.get("wall_seconds", sum(r["seconds"] for r in records)),
         "run": str(run_dir),
@@ -229,7 +232,8 @@ def result_row(point: ResolvedPoint, run_dir: Path, status: str, error: str | No
 
 def cv_row(point: ResolvedPoint, point_dir: Path, folds: list[dict]) -> dict:
     """One line of results.jsonl for a point cross-validated as `mlp cv` does."""
-    result = summarize(folds)
+    score = next((row_score(row) for row in folds if row_score(row)), "accuracy")
+    result = summarize(folds, score)
     failed = [row for row in folds if row["status"] != "completed"]
     status = failed[0]["status"] if failed else "completed"
     error = f"fold {failed[0]['fold']}: {failed[0]['error']}" if failed else None
@@ -240,9 +244,10 @@ def cv_row(point: ResolvedPoint, point_dir: Path, folds: list[dict]) -> dict:
         "cv_mean": result["mean"] if not failed else None,
         "cv_std": result["std"] if not failed else None,
         "cv_loss_mean": result["loss_mean"] if not failed else None,
-        "best_val_accuracy": None,
+        "score": score,
+        f"best_val_{score}": None,
         "best_val_loss": None,
-        "test_accuracy": None,
+        f"test_{score}": None,
         # a fold's epochs, as a point's are (the most any fold trained, under early stopping)
         "epochs": max((row["epochs"] or 0 for row in folds), default=0),
         "fold_epochs": [row["epochs"] for row in folds],
@@ -344,14 +349,26 @@ def save_results(out: Path, rows: list[dict]):
     return ranked, best
 
 
+def row_score(row: dict) -> str | None:
+    """The score a fold's or point's row holds: "accuracy", a regression's "r2", or None."""
+    if "score" in row:
+        return row["score"]
+    return next((name for name in ("accuracy", "r2") if name in row), None)
+
+
+def ranking_key(row: dict) -> str:
+    """The figure a point is ranked by: its mean cross-validated score with --cv, else its
+    best validation score (accuracy, or a regression's R²)."""
+    return "cv_mean" if "cv_mean" in row else f"best_val_{row.get('score', 'accuracy')}"
+
+
 def rank(rows: list[dict]) -> list[dict]:
-    """Best validation accuracy first (mean cross-validated accuracy, then mean loss, for a
-    sweep with --cv); points without one (failed, no val split) last."""
-    cv = any("cv_mean" in r for r in rows)
-    accuracy, loss = ("cv_mean", "cv_loss_mean") if cv else ("best_val_accuracy", "best_val_loss")
-    scored = [r for r in rows if r.get(accuracy) is not None]
-    others = [r for r in rows if r.get(accuracy) is None]
-    scored.sort(key=lambda r: (-r[accuracy], r[loss] or 0.0, r["id"]))
+    """Best validation score first (mean cross-validated score, then mean loss, for a sweep
+    with --cv); points without one (failed, no val split) last."""
+    loss = "cv_loss_mean" if any("cv_mean" in r for r in rows) else "best_val_loss"
+    scored = [r for r in rows if r.get(ranking_key(r)) is not None]
+    others = [r for r in rows if r.get(ranking_key(r)) is None]
+    scored.sort(key=lambda r: (-r[ranking_key(r)], r[loss] or 0.0, r["id"]))
     return scored + sorted(others, key=lambda r: r["id"])
 
 

@@ -87,6 +87,13 @@ class Checkpoint:
     target_mean: np.ndarray | None = None
     target_scale: np.ndarray | None = None
 
+    def to_standard_units(self, values: np.ndarray) -> np.ndarray:
+        """Targets in their own units as the model was trained on them (standardised)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.target_mean is None or self.target_scale is None:
+            return values
+        return (values - self.target_mean) / self.target_scale
+
     def to_target_units(self, outputs: np.ndarray) -> np.ndarray:
         """A regression's outputs in the target's own units (as they are without scaling)."""
         if self.target_mean is None or self.target_scale is None:
@@ -293,13 +300,16 @@ def _read_parameters(archive: Archive, n_layers: int):
     return weights, biases
 
 
-def load_weights(path: str | os.PathLike, activation: str = "sigmoid") -> MLP:
-    """Read only W1..WL and b1..bL (e.g. weights written by another tool) into a network."""
+def load_weights(
+    path: str | os.PathLike, activation: str = "sigmoid", head: str = DEFAULT_HEAD
+) -> MLP:
+    """Read only W1..WL and b1..bL (e.g. weights written by another tool) into a network
+    with the given hidden activation and output head."""
     path = Path(path)
     with _archive(path) as archive:
         n_layers = _parameter_members(path, archive.members)
         weights, biases = _read_parameters(archive, n_layers)
-    return MLP.from_arrays(weights, biases, activation=activation)
+    return MLP.from_arrays(weights, biases, activation=activation, head=head)
 
 
 def _scalar_string(archive: Archive, name: str) -> str:
