@@ -20,7 +20,14 @@ from mlp.checkpoint import (
     save_checkpoint,
 )
 from mlp.early_stopping import EarlyStopping
-from mlp.evaluation import Evaluation, evaluate, predict, predict_proba
+from mlp.evaluation import (
+    Evaluation,
+    RegressionEvaluation,
+    evaluate,
+    predict,
+    predict_proba,
+    regression_errors,
+)
 from mlp.functions import (
     ACTIVATIONS,
     cross_entropy,
@@ -30,6 +37,7 @@ from mlp.functions import (
     softmax,
 )
 from mlp.gradcheck import ArrayCheck, gradient_check
+from mlp.heads import HEADS, Head
 from mlp.hyperparams import HyperparameterError, Param
 from mlp.network import DTYPES, MLP
 from mlp.optimizers import LBFGS, OPTIMIZERS, SGD, Adam, AdamW, Optimizer, RMSprop, make_optimizer
@@ -39,6 +47,7 @@ from mlp.training import EpochReport, Trainer, TrainingDiverged, TrainingStopped
 __all__ = [
     "ACTIVATIONS",
     "DTYPES",
+    "HEADS",
     "LBFGS",
     "MLP",
     "OPTIMIZERS",
@@ -52,10 +61,12 @@ __all__ = [
     "EarlyStopping",
     "EpochReport",
     "Evaluation",
+    "Head",
     "HyperparameterError",
     "Optimizer",
     "Param",
     "RMSprop",
+    "RegressionEvaluation",
     "Trainer",
     "TrainingDiverged",
     "TrainingStopped",
@@ -71,6 +82,7 @@ __all__ = [
     "make_schedule",
     "predict",
     "predict_proba",
+    "regression_errors",
     "save_checkpoint",
     "sigmoid",
     "softmax",
