@@ -760,20 +760,20 @@ def datasets_command(
         console.print(f"{name}: {one['description']}; {one['samples']} samples", soft_wrap=True)
         features, classes = one["features"], map(str, one["classes"])
         console.print(f"features ({len(features)}): " + ", ".join(features), soft_wrap=True)
-        console.print(f"classes ({len(one['classes'])}): " + ", ".join(classes), soft_wrap=True)
+        named = "targets" if one["task"] == "regression" else "classes"
+        console.print(f"{named} ({len(one['classes'])}): " + ", ".join(classes), soft_wrap=True)
         return
     rows = reports.dataset_rows()
     if as_json:
         output.print_line(json.dumps({"datasets": rows}))
         return
     table = Table(title="Bundled datasets (scikit-learn); a path to a .csv works too")
-    for column in ("name", "samples", "features", "classes", "description"):
+    columns = ("name", "task", "samples", "features", "classes", "description")
+    for column in columns:
         numeric = column in ("samples", "features", "classes")
         table.add_column(column, justify="right" if numeric else "left")
     for row in rows:
-        table.add_row(
-            *(str(row[k]) for k in ("name", "samples", "features", "classes")), row["description"]
-        )
+        table.add_row(*("-" if row[k] is None else str(row[k]) for k in columns))
     output.console().print(render.fitted(table))
 
 

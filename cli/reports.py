@@ -78,17 +78,16 @@ def train_header(session: Session) -> list[tuple]:
     ]
 
 
-def task_text(asked: str, task: str) -> str:
-    """The header's task line: what was chosen, why, and the key that overrides it."""
-    other = "classification" if task == "regression" else "regression"
+def task_text(asked: str, task: str, bundled: str | None) -> str:
+    """The header's task line: what was chosen, why, and the key that overrides it (a
+    bundled set's task is its own)."""
     if asked == task:
         return f"{task} (set by task: {task})"
-    why = (
-        "the target holds non-integer numbers"
-        if task == "regression"
-        else "the target holds labels"
-    )
-    return f"{task} (task: auto; {why}; set task: {other} to override)"
+    if bundled is not None:
+        return f"{task} (task: auto; {bundled} is a {task} set)"
+    other = "classification" if task == "regression" else "regression"
+    why = "non-integer numbers" if task == "regression" else "labels"
+    return f"{task} (task: auto: the target holds {why}; set task: {other} to override)"
 
 
 def headline(final: dict[str, dict]) -> tuple[str, dict]:
@@ -299,13 +298,16 @@ def gradcheck_report(results, architecture_text: str, samples: int, eps: float, 
 
 
 def dataset_rows() -> list[dict]:
-    """`mlp datasets`: each bundled set's size, from the registry (nothing is loaded)."""
+    """`mlp datasets`: each bundled set's task and size, from the registry (nothing is
+    loaded); a regression has no classes but `targets`, its target columns."""
     return [
         {
             "name": info.name,
+            "task": info.task,
             "samples": info.n_samples,
             "features": info.n_features,
-            "classes": info.n_classes,
+            "classes": info.n_classes if info.task == "classification" else None,
+            "targets": info.n_classes if info.task == "regression" else None,
             "description": info.description,
         }
         for info in DATASETS.values()
@@ -317,6 +319,7 @@ def dataset_detail(name: str) -> dict:
     dataset = DATASETS[name].load()
     return {
         "name": name,
+        "task": DATASETS[name].task,
         "description": DATASETS[name].description,
         "samples": dataset.n_samples,
         "features": list(dataset.feature_names),

@@ -11,6 +11,7 @@ from data.errors import DataError
 from data.prepare import (
     SplitIndices,
     fit_standardizer,
+    plain_folds,
     split_indices,
     standardize,
     stratified_folds,
@@ -39,6 +40,7 @@ __all__ = [
     "load_dataset",
     "load_table_dataset",
     "numeric_columns",
+    "plain_folds",
     "read_rows",
     "split_indices",
     "standardize",

@@ -1,4 +1,5 @@
-"""A loaded dataset: features, class indices, and the original label of each class index."""
+"""A loaded dataset: features, and class indices with the original label of each class index
+(a classification) or the target values with their column names (a regression)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ class Dataset:
 
     Class index k is output unit k of a model, and `classes[k]` is its original label; the
     labels are sorted (numerically for numbers), so the mapping follows from the labels alone.
+    For a regression (`task`), `y` holds the (n, T) target values in their own units and
+    `classes[t]` names target column t, output unit t.
     """
 
     name: str  # "digits", or the CSV path as given
     # (n_samples, n_features) float64, C-contiguous, all finite; None for a table, whose
     # features are encoded only once the training rows are known (`table`)
     X: np.ndarray | None
-    y: np.ndarray  # (n_samples,) int64 class indices 0..K-1
+    y: np.ndarray  # (n_samples,) int64 class indices 0..K-1; a regression's (n, T) float64
     classes: np.ndarray  # (K,) original labels, sorted: int64, float64 or str ('U'), never object
     feature_names: tuple[str, ...]
     # What a run records of its data (see data/digest.py), JSON-able: for a CSV its absolute
@@ -35,6 +38,7 @@ class Dataset:
     roles: Roles | None = None  # which of its columns is the label, the id, a feature
     n_dropped: int = 0  # rows left out because their label was missing
     notes: tuple[str, ...] = ()  # what to tell the user about how the file was read
+    task: str = "classification"  # or "regression"
 
     @property
     def n_samples(self) -> int:
@@ -48,5 +52,5 @@ class Dataset:
 
     @property
     def n_classes(self) -> int:
-        """Distinct labels."""
+        """Distinct labels: the output units (a regression's target columns)."""
         return len(self.classes)

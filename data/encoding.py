@@ -43,36 +43,50 @@ _FIX_MISSING = "set data.missing: impute to fill missing cells"
 @dataclass(frozen=True)
 class Roles:
     """The label column, the id column (or None) and the feature columns, in file order;
-    `notes`: what the caller should tell the user about how the columns were chosen."""
+    `notes`: what the caller should tell the user about how the columns were chosen.
+    `targets`: every target column of a regression with several (else just `target`)."""
 
     target: str
     id: str | None
     features: tuple[str, ...]
     notes: tuple[str, ...] = field(default=(), compare=False)
+    targets: tuple[str, ...] = ()
+
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        """The label column, or a regression's target columns."""
+        return self.targets or (self.target,)
 
 
 def choose_columns(
     table: Table,
     *,
-    target: str | None = None,
+    target: str | tuple[str, ...] | list[str] | None = None,
     drop: tuple[str, ...] | list[str] = (),
     id: str | None = None,  # the config key's name, though it hides the builtin
 ) -> Roles:
     """Split `table`'s columns into label, id and features; `drop`ped columns are none of them.
+    A list of `target` columns (a regression's) are all kept out of the features.
 
     With `target` None the label is the last column left, unless it looks like a feature
     (fractional numbers, or more classes than a tenth of the rows): then a DataError
     suggests `data.target: <a likely column>`. Row names (`table.rownames`) are never a
     feature: unique, they are the id unless `id` names another column; else they are left out.
     """
+    several = () if target is None or isinstance(target, str) else tuple(target)
+    if several:
+        target = several[0]
     for key, names in (("data.drop", list(drop)), ("data.id", [id] if id else [])):
         for name in names:
             table.column(name)  # a DataError listing the columns if there is none
-            if name == target:
+            if name == target or name in several:
                 raise DataError(f"{table.source}: column {name!r} is both data.target and {key}")
     if id is not None and id in drop:
         raise DataError(f"{table.source}: column {id!r} is both data.id and data.drop")
+    for name in several:
+        table.column(name)
     id, drop, notes = _row_names(table, id, tuple(drop), target)
+    drop = (*drop, *several[1:])  # a regression's other targets are no features either
     left = [name for name in table.names if name not in drop and name != id]
     if target is None:
         if not left:
@@ -85,7 +99,7 @@ def choose_columns(
     if not features:
         raise DataError(f"{table.source}: no feature columns are left besides {target!r}")
     notes += tuple(_id_like_notes(table, features))
-    return Roles(target=target, id=id, features=features, notes=notes)
+    return Roles(target=target, id=id, features=features, notes=notes, targets=several)
 
 
 def _row_names(

@@ -1,4 +1,5 @@
-"""Preparing a dataset for training: stratified, seeded splits and z-score standardisation.
+"""Preparing a dataset for training: seeded splits (stratified by class for a classification,
+plain for a regression) and z-score standardisation.
 
 Both are plain NumPy, so a split depends on the data, the sizes and the caller's generator
 only, never on the version of a library that happens to be installed.
@@ -126,30 +127,62 @@ def _hold_out(
     return np.flatnonzero(~held), np.flatnonzero(held)
 
 
+def _hold_out_plain(
+    n: int, fraction: float, rng: np.random.Generator, cut: _Cut
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, out): `fraction` of positions 0..n-1 held out at random, unstratified, sorted.
+
+    ceil(fraction * n) rows go out, as in the stratified cut; the rows with the smallest of
+    one `rng.random` key each, so it rests on the same plain stream as `_hold_out`.
+    """
+    n_out = math.ceil(fraction * n)
+    said = f"{cut.size_name}={fraction} {cut.pool}"
+    if n == 0:
+        raise DataError(f"{said}: there is nothing to split")
+    if n - n_out < 1:
+        raise DataError(f"{said} leaves no row for {cut.rest} (lower data.{cut.size_name})")
+    held = np.zeros(n, dtype=bool)
+    held[np.argsort(rng.random(n), kind="stable")[:n_out]] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
 def split_indices(
-    y: np.ndarray, *, test_size: float, val_size: float, rng: np.random.Generator
+    y: np.ndarray,
+    *,
+    test_size: float,
+    val_size: float,
+    rng: np.random.Generator,
+    stratify: bool = True,
 ) -> SplitIndices:
     """Hold out `test_size` of all rows for test, then `val_size` of the rest for validation.
 
-    Both cuts are stratified: ceil(fraction * n) rows are held out, shared among the classes
-    in proportion to their counts (each class within one row of its exact share), the rows
-    of each class chosen at random with `rng`. The same generator state always gives the same
-    split. A size of 0 leaves that part empty and draws nothing from `rng`. A split that
-    cannot be stratified is a DataError saying which cut and why.
+    Both cuts hold out ceil(fraction * n) rows. Stratified (a classification's labels `y`),
+    they are shared among the classes in proportion to their counts (each class within one
+    row of its exact share), the rows of each class chosen at random with `rng`; with
+    `stratify` False (a regression's targets: one row of `y` per sample), they are any rows,
+    chosen at random with `rng`. The same generator state always gives the same split. A size
+    of 0 leaves that part empty and draws nothing from `rng`. A split that cannot be made is
+    a DataError saying which cut and why.
     """
     _check_size("test_size", test_size)
     _check_size("val_size", val_size)
     y = np.asarray(y)
     rows = np.arange(len(y), dtype=np.int64)
     test = val = _EMPTY
+
+    def cut_of(part: np.ndarray, fraction: float, cut: _Cut):
+        if stratify:
+            return _hold_out(part, fraction, rng, cut)
+        return _hold_out_plain(len(part), fraction, rng, cut)
+
     if test_size > 0:
         cut = _Cut("test_size", "test", "training and validation", f"of {len(y)} samples")
-        rest, out = _hold_out(y, test_size, rng, cut)
+        rest, out = cut_of(y, test_size, cut)
         rows, test = rows[rest], rows[out]
     if val_size > 0:
         pool = f"of the {len(rows)} samples left after the test split" if test_size > 0 else None
         cut = _Cut("val_size", "validation", "training", pool or f"of {len(rows)} samples")
-        rest, out = _hold_out(y[rows], val_size, rng, cut)
+        rest, out = cut_of(y[rows], val_size, cut)
         rows, val = rows[rest], rows[out]
     return SplitIndices(train=rows, val=val, test=test)
 
@@ -178,6 +211,21 @@ def stratified_folds(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np
     order = np.lexsort((keys, y_index))  # by class, then by key
     fold_of = np.empty(len(y), dtype=np.int64)
     fold_of[order] = np.arange(len(y)) % k
+    return [np.flatnonzero(fold_of == fold) for fold in range(k)]
+
+
+def plain_folds(y: np.ndarray, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """`k` disjoint folds of row numbers (each sorted) that together hold every row once,
+    for a regression: the rows in a random order (one `rng.random` key each) dealt to the
+    folds in turn, so every fold gets within one of n / k rows. Fewer rows than folds, k < 2
+    and non-integer k are refused."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise DataError(f"folds={k!r}: must be an integer of at least 2")
+    n = len(y)
+    if n < k:
+        raise DataError(f"folds={k}: only {n} rows, fewer than the folds")
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[np.argsort(rng.random(n), kind="stable")] = np.arange(n) % k
     return [np.flatnonzero(fold_of == fold) for fold in range(k)]
 
 

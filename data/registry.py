@@ -13,12 +13,14 @@ from data.dataset import Dataset
 from data.digest import arrays_sha256
 from data.errors import DataError
 from data.tabular import TableSettings, is_table_path, load_table_dataset
+from data.targets import AUTO
 
 DATASET_ARRAYS = ("X", "y", "classes", "feature_names")
 
 
 def _from_sklearn(name: str) -> Arrays:
-    """A bundled set as scikit-learn ships it, its classes sorted by label as a CSV's are."""
+    """A bundled set as scikit-learn ships it, its classes sorted by label as a CSV's are (a
+    regression's target as one column named "target")."""
     from sklearn import datasets  # here, not at the top: the import takes most of a second
 
     loaders = {
@@ -26,19 +28,20 @@ def _from_sklearn(name: str) -> Arrays:
         "iris": datasets.load_iris,
         "wine": datasets.load_wine,
         "breast_cancer": datasets.load_breast_cancer,
+        "diabetes": datasets.load_diabetes,
     }
     bunch = loaders[name]()
+    features = np.asarray([str(feature) for feature in bunch.feature_names])
+    X = np.ascontiguousarray(bunch.data, dtype=np.float64)
+    if DATASETS[name].task == "regression":
+        y = np.asarray(bunch.target, dtype=np.float64).reshape(len(X), -1)
+        return {"X": X, "y": y, "classes": np.asarray(["target"]), "feature_names": features}
     # scikit-learn numbers the classes in its own order (breast_cancer: 0 = malignant,
     # 1 = benign); re-deriving the indices from the sorted labels gives every dataset the
     # same rule, so class k is always the k-th label in sorted order.
     labels = np.asarray(bunch.target_names.tolist())[bunch.target]
     classes, y = np.unique(labels, return_inverse=True)
-    return {
-        "X": np.ascontiguousarray(bunch.data, dtype=np.float64),
-        "y": y.astype(np.int64),
-        "classes": classes,
-        "feature_names": np.asarray([str(feature) for feature in bunch.feature_names]),
-    }
+    return {"X": X, "y": y.astype(np.int64), "classes": classes, "feature_names": features}
 
 
 def _bundled_sha256(arrays: Arrays) -> str:
@@ -58,18 +61,28 @@ def _intact(name: str, arrays: Arrays) -> bool:
     """
     info = DATASETS[name]
     X, y, classes, features = (arrays[key] for key in DATASET_ARRAYS)
+    if info.task == "regression":  # one float column per target, all finite
+        targets_fit = (
+            y.dtype == np.float64
+            and y.shape == (info.n_samples, info.n_classes)
+            and bool(np.isfinite(y).all())
+        )
+    else:
+        targets_fit = (
+            y.dtype == np.int64
+            and y.shape == (info.n_samples,)
+            and bool(((y >= 0) & (y < info.n_classes)).all())
+        )
     return (
-        arrays["sha256"].shape == ()
+        targets_fit
+        and arrays["sha256"].shape == ()
         and str(arrays["sha256"]) == _bundled_sha256(arrays)
         and X.dtype == np.float64
         and X.shape == (info.n_samples, info.n_features)
-        and y.dtype == np.int64
-        and y.shape == (info.n_samples,)
         and classes.shape == (info.n_classes,)
         and features.shape == (info.n_features,)
         and classes.dtype.kind in "ifU"  # never object: that would need pickle
         and features.dtype.kind == "U"
-        and bool(((y >= 0) & (y < info.n_classes)).all())
     )
 
 
@@ -77,6 +90,7 @@ def _load_bundled(name: str) -> Dataset:
     # `classes="sorted"` in the key: arrays cached before the indices followed sorted labels
     # must not be read back as if they did.
     key = fingerprint(name=name, classes="sorted")
+    task = DATASETS[name].task
     arrays = cached(
         "dataset",
         key,
@@ -91,12 +105,14 @@ def _load_bundled(name: str) -> Dataset:
         classes=arrays["classes"],
         feature_names=tuple(arrays["feature_names"].tolist()),
         record={"kind": "bundled", "name": name, "sha256": str(arrays["sha256"])},
+        task=task,
     )
 
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A bundled dataset: its shape is stored so listing it needs no scikit-learn import."""
+    """A bundled dataset: its shape is stored so listing it needs no scikit-learn import.
+    `n_classes` counts its output units: classes, or a regression's target columns."""
 
     name: str
     n_samples: int
@@ -104,13 +120,19 @@ class DatasetInfo:
     n_classes: int
     description: str
     load: Callable[[], Dataset]
+    task: str = "classification"
 
 
 def _bundled(
-    name: str, n_samples: int, n_features: int, n_classes: int, description: str
+    name: str,
+    n_samples: int,
+    n_features: int,
+    n_classes: int,
+    description: str,
+    task: str = "classification",
 ) -> DatasetInfo:
     load = partial(_load_bundled, name)
-    return DatasetInfo(name, n_samples, n_features, n_classes, description, load)
+    return DatasetInfo(name, n_samples, n_features, n_classes, description, load, task)
 
 
 # Sizes from scikit-learn's documentation of each loader; a test checks them against the data.
@@ -123,6 +145,15 @@ DATASETS: dict[str, DatasetInfo] = {
         _bundled(
             "breast_cancer", 569, 30, 2, "Wisconsin breast cancer diagnosis: malignant or benign"
         ),
+        # scikit-learn's X: each column mean-centred and scaled to unit norm (`scaled=True`)
+        _bundled(
+            "diabetes",
+            442,
+            10,
+            1,
+            "disease progression a year after 10 baseline measurements (a number)",
+            task="regression",
+        ),
     )
 }
 
@@ -133,10 +164,13 @@ def load_dataset(source: str, settings: TableSettings | None = None) -> Dataset:
     """
     settings = settings or TableSettings()
     if source in DATASETS:
+        task = DATASETS[source].task
+        if settings.task not in (AUTO, task):
+            raise DataError(f"task: {settings.task}: {source} is a {task} set")
         changed = [
             f"data.{key}"
             for key, value in vars(settings).items()
-            if value != getattr(TableSettings(), key)
+            if key != "task" and value != getattr(TableSettings(), key)
         ]
         if changed:
             raise DataError(

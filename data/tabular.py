@@ -19,6 +19,7 @@ from data.encoding import (
 )
 from data.errors import DataError
 from data.table import Table, read_table
+from data.targets import AUTO, decide_task, encode_targets
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
@@ -27,7 +28,8 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 class TableSettings:
     """How to read a table and what its columns are: the config's `data` keys."""
 
-    target: str | None = None
+    # the label column, or a regression's target column(s); None: the last column
+    target: str | tuple[str, ...] | list[str] | None = None
     drop: tuple[str, ...] = ()
     id: str | None = None
     categorical: str | tuple[str, ...] = "auto"
@@ -36,6 +38,7 @@ class TableSettings:
     header: bool = True
     decimal: str = "auto"
     max_categories: int = MAX_CATEGORIES
+    task: str = AUTO  # the config's top-level `task` (data/targets.py decides `auto`)
 
 
 def is_table_path(source: str) -> bool:
@@ -45,14 +48,24 @@ def is_table_path(source: str) -> bool:
 
 def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) -> Dataset:
     """The file as a dataset of labelled rows (a row whose label is missing is refused, or
-    left out with `missing: impute`); its features stay raw columns until encoded."""
+    left out with `missing: impute`; a row whose regression target is missing is left out);
+    its features stay raw columns until encoded."""
     table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
+    task = decide_task(table, settings.task, settings.target)
     roles = choose_columns(table, target=settings.target, drop=settings.drop, id=settings.id)
     notes = roles.notes + tuple(
         comma_text_reason(name) for name in roles.features if name in table.comma_text
     )
-    labels = encode_labels(table, roles.target, missing=settings.missing)
-    kept = table.take(np.flatnonzero(labels.kept))
+    if task == "regression":
+        targets = encode_targets(table, roles.target_columns)
+        classes = np.asarray(roles.target_columns)  # output t <-> target column t
+        rows, y, n_dropped = targets.kept, targets.y, targets.n_dropped
+        if n_dropped:
+            notes += (f"{n_dropped} rows without a target value were left out",)
+    else:
+        labels = encode_labels(table, roles.target, missing=settings.missing)
+        rows, y, classes, n_dropped = labels.kept, labels.y, labels.classes, labels.n_dropped
+    kept = table.take(np.flatnonzero(rows))
     if settings.missing == "error":  # the whole file, before anything is split
         for name in roles.features:
             refuse_missing(kept, kept.column(name))
@@ -61,14 +74,15 @@ def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) ->
     return Dataset(
         name=str(path),
         X=None,
-        y=labels.y,
-        classes=labels.classes,
+        y=y,
+        classes=classes,
         feature_names=roles.features,
         record=table.record(),
         table=kept,
         roles=roles,
-        n_dropped=labels.n_dropped,
+        n_dropped=n_dropped,
         notes=notes,
+        task=task,
     )
 
 

@@ -80,12 +80,13 @@ BAD_CONFIGS = {
     # unknown keys at every depth
     "unknown top key": (
         IRIS + "extra: 1\n",
-        "extra: unknown key (valid: data, model, seed, train)",
+        "extra: unknown key (valid: data, model, seed, task, train)",
     ),
     "unknown data key": (
         "data: {dataset: iris, colour: red}\n",
         "data.colour: unknown key (valid: categorical, dataset, decimal, delimiter, drop, header, "
-        "id, max_categories, missing, standardize, target, test_size, val_size)",
+        "id, max_categories, missing, standardize, standardize_target, target, test_size, "
+        "val_size)",
     ),
     "unknown model key": (
         IRIS + "model: {layers: [3]}\n",
@@ -120,7 +121,8 @@ BAD_CONFIGS = {
     # data
     "unknown dataset": (
         "data: {dataset: mnist}\n",
-        "data.dataset: must be one of digits, iris, wine, breast_cancer, or a path to a .csv",
+        "data.dataset: must be one of digits, iris, wine, breast_cancer, diabetes, or a path to a "
+        ".csv",
         "got 'mnist'",
     ),
     "dataset not csv": ("data: {dataset: data.xlsx}\n", "data.dataset", "got 'data.xlsx'"),

@@ -59,12 +59,14 @@ train:
 
 DEFAULTS = {
     "seed": 0,
+    "task": "auto",
     "data": {
         "dataset": "digits",
         "target": None,
         "test_size": 0.2,
         "val_size": 0.1,
         "standardize": True,
+        "standardize_target": True,
         "drop": [],
         "id": None,
         "categorical": "auto",
@@ -186,7 +188,7 @@ def test_lbfgs_notes_the_batch_settings_it_ignores():
 
 def test_the_dumped_yaml_lists_keys_in_schema_order():
     dumped = yaml.safe_load(dump_config(parse_config(safe_load(FULL))))
-    assert list(dumped) == ["seed", "data", "model", "train"]
+    assert list(dumped) == ["seed", "task", "data", "model", "train"]
     assert list(dumped["data"]) == list(DEFAULTS["data"])
     assert list(dumped["model"]) == list(DEFAULTS["model"])
     assert list(dumped["train"]) == list(DEFAULTS["train"])
@@ -380,7 +382,10 @@ def test_overrides_apply_to_a_config_file(tmp_path):
         ("model.hidden=64", "--set model.hidden=64: model.hidden: must be a list"),
         ("train.optimizer={name: lion}", "train.optimizer.name: must be one of sgd, adam, adamw"),
         ("train.lr=0.1", "--set train.lr=0.1: train.lr: unknown key (valid: batch_size,"),
-        ("colour=red", "--set colour=red: colour: unknown key (valid: data, model, seed, train)"),
+        (
+            "colour=red",
+            "--set colour=red: colour: unknown key (valid: data, model, seed, task, train)",
+        ),
         ("data.colour=red", "data.colour: unknown key (valid: categorical, dataset, decimal,"),
         ("train.optimizer.beta1=0.5", "train.optimizer.beta1: unknown key (valid: lr, momentum"),
         ("seed.x=1", "--set seed.x=1: seed.x: unknown key (it has no sub-keys)"),

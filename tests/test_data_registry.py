@@ -15,13 +15,17 @@ KNOWN_SIZES = {
     "wine": (178, 13, 3),
     "breast_cancer": (569, 30, 2),
 }
+# A regression's output units are its target columns: diabetes has one.
+KNOWN_REGRESSION_SIZES = {"diabetes": (442, 10, 1)}
 
 
-def test_the_registry_holds_exactly_the_four_bundled_sets_with_their_documented_sizes():
-    assert list(DATASETS) == ["digits", "iris", "wine", "breast_cancer"]
+def test_the_registry_holds_exactly_the_bundled_sets_with_their_documented_sizes():
+    assert list(DATASETS) == ["digits", "iris", "wine", "breast_cancer", "diabetes"]
+    sizes = KNOWN_SIZES | KNOWN_REGRESSION_SIZES
     for name, info in DATASETS.items():
         assert info.name == name
-        assert (info.n_samples, info.n_features, info.n_classes) == KNOWN_SIZES[name]
+        assert (info.n_samples, info.n_features, info.n_classes) == sizes[name]
+        assert info.task == ("regression" if name in KNOWN_REGRESSION_SIZES else "classification")
         assert info.description and "\n" not in info.description
 
 

@@ -1,0 +1,99 @@
+"""A table's task (classification or regression) and a regression's numeric targets.
+
+`task: auto` (the config's default) decides from the target column itself: regression only
+when `data.target` names the column and it holds non-integer numbers. An integer column with
+many values could be either (counts, years, prices in whole euros, or a code per class), so
+that one stops and asks. A list of target columns is a regression with several outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from data.errors import DataError
+from data.table import Column, Table
+
+TASKS = ("classification", "regression")
+AUTO = "auto"
+# `task: auto` on an integer-valued target with more distinct values than this asks for `task`.
+MAX_AUTO_CLASSES = 20
+
+
+def decide_task(table: Table, task: str, target: str | list[str] | tuple[str, ...] | None) -> str:
+    """The task for `table`'s target as the settings name it (see the module's docstring)."""
+    if task not in (AUTO, *TASKS):
+        raise DataError(f"task: {task!r}; expected one of {AUTO}, {', '.join(TASKS)}")
+    several = target is not None and not isinstance(target, str)
+    if several and len(target) > 1:
+        if task == "classification":
+            raise DataError(
+                f"task: classification takes one label column; data.target names "
+                f"{len(target)} ({', '.join(map(str, target))}): set task: regression"
+            )
+        return "regression"
+    if task != AUTO:
+        return task
+    if target is None:  # the last column, as a label: today's rule
+        return "classification"
+    name = target if isinstance(target, str) else target[0]
+    column = table.column(name)  # a DataError listing the columns if there is none
+    if not column.is_numeric:
+        return "classification"
+    present = column.values[~column.missing]
+    if not np.all(present == np.round(present)):
+        return "regression"
+    distinct = len(np.unique(present))
+    if distinct > MAX_AUTO_CLASSES:
+        raise DataError(
+            f"{table.source}: column {name!r} holds {distinct} different whole numbers: "
+            f"classes or quantities? set task: classification or task: regression"
+        )
+    return "classification"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A regression's target values of the rows kept, and which rows those are."""
+
+    y: np.ndarray  # (n_kept, T) float64, in the targets' own units
+    kept: np.ndarray  # (n_rows,) bool: rows whose every target cell holds a number
+    n_dropped: int  # rows left out because a target cell was empty
+
+
+def encode_targets(table: Table, names: tuple[str, ...]) -> Targets:
+    """The named columns as an (n, T) float64 matrix of the rows whose targets are all present.
+
+    A target cannot be imputed, so a row with an empty target cell is left out (and counted,
+    for the note the caller shows). A column holding text is refused, naming its first cell
+    that is not a number.
+    """
+    columns = [table.column(name) for name in names]
+    for column in columns:
+        if not column.is_numeric:
+            _refuse_text(table, column)
+    kept = np.ones(table.n_rows, dtype=bool)
+    for column in columns:
+        kept &= ~column.missing
+    y = np.column_stack([column.values[kept] for column in columns]).astype(np.float64)
+    if len(y) < 2:
+        raise DataError(f"{table.source}: needs at least 2 rows with a target, found {len(y)}")
+    return Targets(y=y, kept=kept, n_dropped=int(table.n_rows - kept.sum()))
+
+
+def _refuse_text(table: Table, column: Column) -> None:
+    """One line naming the first cell of a text column that is not a number."""
+    cells = column.text()
+    for row, cell in enumerate(cells):
+        if column.missing[row]:
+            continue
+        try:
+            float(cell)
+        except ValueError:
+            raise DataError(
+                f"{table.source}: line {table.lines[row]}, column {column.name!r}: {cell!r} is "
+                "not a number; a regression's target holds numbers (or set task: "
+                "classification)"
+            ) from None
+    raise DataError(f"{table.source}: column {column.name!r} holds text, not numbers")
