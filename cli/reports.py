@@ -40,25 +40,28 @@ def train_header(session: Session) -> list[tuple]:
     columns = []
     if data.preprocessor is not None and ds.roles is not None:
         roles = ds.roles
-        label = f"label {roles.target!r}" + (f", id {roles.id!r}" if roles.id else "")
+        named = ", ".join(repr(name) for name in roles.target_columns)
+        label = ("target " if ds.task == "regression" else "label ") + named
+        label += f", id {roles.id!r}" if roles.id else ""
         if ds.table is not None and roles.id is not None and roles.id == ds.table.rownames:
             label += " (the row names: the first column, unnamed in the header)"
         if ds.table is not None and ds.table.decimal == ",":
             extras.append(("note", "numbers read with decimal commas (data.decimal)"))
         if ds.n_dropped:
-            label += f", {ds.n_dropped} rows without a label left out"
+            missing = "target value" if ds.task == "regression" else "label"
+            label += f", {ds.n_dropped} rows without a {missing} left out"
         columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
-    outputs = f"{ds.n_classes} classes"
+    outputs, scaled = f"{ds.n_classes} classes", f"standardised: {config.data.standardize}"
     if ds.task == "regression":
-        targets = ", ".join(repr(str(name)) for name in ds.classes.tolist())
-        outputs = f"target {targets}, standardised: {config.data.standardize_target}"
+        outputs = "target " + ", ".join(repr(str(name)) for name in ds.classes.tolist())
+        scaled += f", target standardised: {config.data.standardize_target}"
     return [
         ("config", str(session.config_path)),
         ("task", task_text(config.task, ds.task, None if ds.table is not None else ds.name)),
         (
             "data",
             f"{ds.name}: {ds.n_samples} samples x {ds.n_features} features, "
-            f"{outputs} ({sizes}; standardised: {config.data.standardize})",
+            f"{outputs} ({sizes}; {scaled})",
         ),
         *columns,
         (
