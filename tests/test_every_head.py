@@ -177,3 +177,30 @@ def test_a_monitor_another_head_reports_is_refused_in_one_line(mlp_cli, tmp_path
             assert result.exit_code == 2
             assert monitor in result.stderr and head.task in result.stderr
             assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_shipped_regression_config_goes_through_every_command(mlp_cli, tmp_path):
+    config = Path(__file__).resolve().parents[1] / "configs" / "diabetes.yaml"
+    fast = ("--set", "train.epochs=3")
+    run = tmp_path / "run"
+    summary = json.loads(ok(mlp_cli("train", "--config", config, "--out", run, "--json", *fast)))
+    assert summary["task"] == "regression" and summary["epochs"] == 3
+    report = json.loads(ok(mlp_cli("eval", run, "--json")))
+    assert report["n"] == 89 and report["r2"] == pytest.approx(summary["final"]["test"]["r2"])
+    csv_path, X, _ = rows_csv(tmp_path / "rows.csv", "identity")
+    header, rows = table(ok(mlp_cli("predict", run, csv_path)))
+    assert header == ["prediction"]
+    graph = tmp_path / "d.onnx"
+    ok(mlp_cli("export", run, graph))
+    session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    (exported,) = session.run(["prediction"], {"input": X})
+    np.testing.assert_allclose(exported[:, 0], [float(r[0]) for r in rows], rtol=1e-5)
+    cv = ("cv", "--config", config, "--folds", "2", "--jobs", "1", "--out", tmp_path / "cv")
+    assert json.loads(ok(mlp_cli(*cv, "--json", *fast)))["score"] == "r2"
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("model.hidden: [[4], [8]]\n")
+    sweep = ("sweep", "--config", config, "--grid", grid, "--jobs", "1", "--out", tmp_path / "s")
+    points = json.loads(ok(mlp_cli(*sweep, "--json", *fast)))["points"]
+    assert [p["status"] for p in points] == ["completed", "completed"]
+    check = json.loads(ok(mlp_cli("gradcheck", "--config", config, "--json")))
+    assert check["passed"] is True
