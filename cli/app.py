@@ -390,6 +390,44 @@ def gradcheck_command(
         raise typer.Exit(FAILED)
 
 
+@command("explain")
+def explain_command(
+    config_path: ConfigOption,
+    overrides: SetOption = None,
+    sample: Annotated[
+        int | None,
+        typer.Option("--sample", help="The training row to step on (0-based; default 0)."),
+    ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option("--batch", min=1, help="Step on the first B training rows instead."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One training step of the configured network, every quantity of the derivation in
+    order (docs/math.md): x, each z and a, the output and loss, each delta, each gradient,
+    and the optimizer's update."""
+    from cli import explain
+
+    with user_errors():
+        config = load_config(config_path, overrides or ())
+        explained = explain.explain(config, sample, batch)
+    if as_json:
+        output.print_line(json.dumps(explain.explanation_json(explained)))
+        return
+    console = output.console()
+    rows = ", ".join(map(str, explained.rows[:10])) + (" ..." if len(explained.rows) > 10 else "")
+    lines = [
+        ("config", str(config_path)),
+        ("model", f"{explained.architecture} ({explained.activation}, {explained.head} head)"),
+        ("optimizer", explained.optimizer),
+        ("rows", f"{len(explained.rows)} training row(s) of the data: {rows}"),
+    ]
+    console.print(render.key_value_grid(lines))
+    for q in explained.quantities:
+        console.print(render.quantity_text(q.name, q.equation, q.section, q.value), end="")
+
+
 @command("runs")
 def runs_command(
     folder: Annotated[

@@ -406,6 +406,27 @@ def gradcheck_table(results: Sequence[ArrayCheck], tol: float) -> RenderableType
     return fitted(table)
 
 
+# -- mlp explain -----------------------------------------------------------------------------------
+
+EXPLAIN_SHOWN = 40  # values shown whole; a larger array is summarised by its norm and extremes
+
+
+def quantity_text(name: str, equation: str, section: str, value: np.ndarray) -> Text:
+    """One quantity of `mlp explain`: its name, shape, equation and docs/math.md section, then
+    its values rounded to 8 decimals (or, past EXPLAIN_SHOWN of them, a summary)."""
+    shape = " x ".join(map(str, value.shape)) or "scalar"
+    text = Text(name, style="bold").append(f"  ({shape})  {equation}   [docs/math.md §{section}]\n")
+    value = np.asarray(value, dtype=np.float64)
+    if value.size <= EXPLAIN_SHOWN:
+        body = np.array2string(value, precision=8, floatmode="fixed", max_line_width=96)
+    else:
+        body = (
+            f"norm {np.linalg.norm(value):.6g}, min {value.min():.6g}, max {value.max():.6g}, "
+            f"mean {value.mean():.6g} ({value.size} values; --json gives them all)"
+        )
+    return text.append("".join(f"    {line}\n" for line in body.splitlines()))
+
+
 # -- learning curves ---------------------------------------------------------------------------
 
 CURVE_MARKS = (("•", "cyan"), ("o", "magenta"))  # train, validation: distinct without colour

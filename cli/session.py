@@ -268,6 +268,17 @@ class Session:
 # -- starting and resuming -------------------------------------------------------------------
 
 
+def first_run_state(config: Config) -> tuple[Config, PreparedData, MLP, Optimizer, Trainer]:
+    """What a new run of `config` holds before its first step (the data loaded and split, the
+    network drawn, the optimizer and trainer made), built as `start_session` builds it, with
+    no run directory: `mlp explain` takes that first step."""
+    rng = np.random.default_rng(config.seed)  # the one generator: split, weights, then order
+    dataset = load_data(config)
+    config = with_found_id(config, dataset)
+    split = draw_split(config, dataset, rng)
+    return (config, *_built(config, dataset, split, rng))
+
+
 def _built(
     config: Config, dataset: Dataset, split: dict[str, np.ndarray], rng: np.random.Generator
 ) -> tuple[PreparedData, MLP, Optimizer, Trainer]:

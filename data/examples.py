@@ -1,6 +1,8 @@
-"""Writes configs/wine-mixed.csv: a CSV as people have them, made from the bundled wine set.
+"""Writes the shipped example files: configs/wine-mixed.csv, a CSV as people have them, made
+from the bundled wine set; and configs/tutorial.csv with configs/tutorial-init.npz, the
+tutorials' worked softmax example as data and starting weights for `mlp explain`.
 
-    python -m data.examples            # rewrites configs/wine-mixed.csv (the file is shipped)
+    python -m data.examples            # rewrites all three (the files are shipped)
 
 The 178 wines keep 9 of their 13 measurements as numbers; alcohol and colour intensity become
 text categories (low / medium / high, by tertile); each wine gets an id (`bottle`) and a free-
@@ -58,11 +60,42 @@ def rows(seed: int = 0) -> list[list[str]]:
     return out
 
 
+# The tutorials' softmax-layer example (../shared/seeds/): the probabilities a network gives
+# the input x for five classes, the third of which is the truth.
+TUTORIAL_P = (0.19091352, 0.20353145, 0.21698333, 0.23132428, 0.15724743)
+TUTORIAL_X = (0.1, 0.5, 0.4)
+TUTORIAL_CSV = OUT.parent / "tutorial.csv"
+TUTORIAL_INIT = OUT.parent / "tutorial-init.npz"
+
+
+def tutorial_rows() -> list[list[str]]:
+    """x labelled with the third of five classes first (training row 0), then one row for
+    each other class, so that the labels name five classes."""
+    others = {
+        "c1": (0.9, 0.1, 0.0),
+        "c2": (0.0, 0.9, 0.1),
+        "c4": (0.3, 0.3, 0.3),
+        "c5": (0.0, 0.0, 1.0),
+    }
+    out = [["x1", "x2", "x3", "class"], [*map(str, TUTORIAL_X), "c3"]]
+    return out + [[*map(str, x), label] for label, x in others.items()]
+
+
+def tutorial_weights() -> dict[str, np.ndarray]:
+    """A softmax layer with W1 = 0 (3 x 5) and b1 = ln p: its output for any x is p (the
+    softmax of ln p is p / sum p, and the tutorial's p sum to 1 within 1e-8)."""
+    return {"W1": np.zeros((3, 5)), "b1": np.log(np.array(TUTORIAL_P))}
+
+
 def main() -> None:
-    """Write the file."""
-    with open(OUT, "w", newline="") as file:
-        csv.writer(file, lineterminator="\n").writerows(rows())
-    print(f"wrote {OUT}")
+    """Write the files."""
+    for path, table in ((OUT, rows()), (TUTORIAL_CSV, tutorial_rows())):
+        with open(path, "w", newline="") as file:
+            csv.writer(file, lineterminator="\n").writerows(table)
+        print(f"wrote {path}")
+    with open(TUTORIAL_INIT, "wb") as file:
+        np.savez(file, **tutorial_weights())
+    print(f"wrote {TUTORIAL_INIT}")
 
 
 if __name__ == "__main__":

@@ -170,6 +170,9 @@ class Head:
     score_from_tally: Callable[[np.ndarray, np.ndarray], dict[str, float]]
     loss_limit: Callable[[np.ndarray, int], tuple[float, str]]
     onnx_op: str
+    # How `mlp explain` names its output and writes its equations, as docs/math.md does.
+    symbol: str = "p"
+    equations: tuple[str, str, str] = ("", "", "")  # the output, the loss E, and delta_L
 
     @property
     def target_noun(self) -> str:
@@ -199,6 +202,12 @@ HEADS: dict[str, Head] = {
             score_from_tally=_accuracy,
             loss_limit=_ten_times_chance,
             onnx_op="Softmax",
+            symbol="p",
+            equations=(
+                "p = softmax(z_L)",
+                "E = -(1/B) sum_i log p_{i, y_i}",
+                "delta_L = (p - y) / B",
+            ),
         ),
         Head(
             name="identity",
@@ -215,6 +224,12 @@ HEADS: dict[str, Head] = {
             score_from_tally=_r2_from_tally,
             loss_limit=_far_above_the_mean,
             onnx_op="",
+            symbol="y_hat",
+            equations=(
+                "y_hat = z_L",
+                "E = 1/(2B) sum_i ||y_hat_i - y_i||^2",
+                "delta_L = (y_hat - y) / B",
+            ),
         ),
     )
 }

@@ -196,10 +196,12 @@ class MLP:
         y: np.ndarray,
         weight_decay: float = 0.0,
         sample_weight: np.ndarray | None = None,
+        deltas: list[np.ndarray] | None = None,
     ) -> tuple[float, np.ndarray]:
         """The head's mean loss E of a forward pass, and the flat gradient of the objective
         E + (weight_decay / 2) sum_l ||W_l||^2 (biases are not decayed). With `sample_weight`
-        (one per row), E is the weighted mean sum_i w_i l_i / sum_i w_i.
+        (one per row), E is the weighted mean sum_i w_i l_i / sum_i w_i. A `deltas` list
+        receives a copy of each delta_l as it is computed, delta_L first (`mlp explain`).
 
         The gradient returned is `self.grad`, overwritten by the next call: copy it to keep it.
         """
@@ -210,6 +212,8 @@ class MLP:
             self._ones = np.ones(len(y), dtype=self.dtype)
         ones = self._ones[: len(y)]
         for l in range(self.n_layers, 0, -1):  # noqa: E741  (l = L, ..., 1, as in the maths)
+            if deltas is not None:
+                deltas.append(delta.copy())
             W, a_prev = self.weights[l - 1], activations[l - 1]
             grad_W, grad_b = self.grad_weights[l - 1], self.grad_biases[l - 1]
             np.matmul(a_prev.T, delta, out=grad_W)  # (BP4) dE/dW_l = a_{l-1}^T delta_l

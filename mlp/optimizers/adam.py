@@ -29,6 +29,10 @@ class Adam(Optimizer):
         positive("eps", 1e-8, "added to sqrt(v_hat): the step stays finite where v is 0"),
     )
     STATE = ("t", "m", "v")
+    EQUATION = (
+        "m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2; "
+        "theta <- theta - lr m_hat / (sqrt(v_hat) + eps)"
+    )
     beta1: float
     beta2: float
     eps: float
@@ -75,6 +79,7 @@ class AdamW(Adam):
         non_negative("weight_decay", 0.01, "lambda: each step shrinks the weights by lr lambda"),
     )
     decoupled_weight_decay = True
+    EQUATION = "W <- W - lr lambda W (weights only); then Adam's step"
     weight_decay: float
     weight_mask: np.ndarray | None = None  # True on weights, False on biases (from `bind`)
 

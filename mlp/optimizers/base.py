@@ -31,6 +31,8 @@ class Optimizer:
     full_batch: ClassVar[bool] = False
     # Decays the weights itself, so the objective's L2 term (train.weight_decay) must stay 0.
     decoupled_weight_decay: ClassVar[bool] = False
+    # Its update rule in one line, as `mlp explain` shows it beside the step it takes.
+    EQUATION: ClassVar[str] = "theta <- the optimizer's step"
     converged = False  # a full-batch optimizer sets it when it can make no more progress
     lr: float
 

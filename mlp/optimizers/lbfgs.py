@@ -44,6 +44,7 @@ class LBFGS(Optimizer):
     )
     STATE = ("S", "Y", "f", "g", "n_fun", "converged", "lr")
     full_batch = True
+    EQUATION = "theta <- theta + alpha p, p = -H g (two-loop), alpha by a strong-Wolfe search"
     converged = False
     lr = 0.0
     memory: int
@@ -54,6 +55,7 @@ class LBFGS(Optimizer):
     f: float | None
     g: np.ndarray | None
     n_fun: int | None
+    direction: np.ndarray | None = None  # the last iteration's p = -H g
 
     @classmethod
     def memory_vectors(cls, hyperparameters: dict[str, Any]) -> int:
@@ -78,6 +80,7 @@ class LBFGS(Optimizer):
             return
         x, f, g = params.copy(), self.f, self.g
         p = -self._inverse_hessian_times(g)
+        self.direction = p  # kept for `mlp explain` (not state: the next iteration remakes it)
         # No curvature known yet: a short first step. After that the quasi-Newton step is
         # scaled right already, and the unit step is tried first (N&W, section 7.2).
         alpha = 1.0 if len(self.S) else min(1.0, 1.0 / np.abs(g).sum())

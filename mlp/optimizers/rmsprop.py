@@ -28,6 +28,7 @@ class RMSprop(Optimizer):
         fraction("momentum", 0.0, "mu, the fraction of the last step kept"),
     )
     STATE = ("v", "buffer")
+    EQUATION = "v <- alpha v + (1 - alpha) g^2; theta <- theta - lr g / (sqrt(v) + eps)"
     alpha: float
     eps: float
     momentum: float

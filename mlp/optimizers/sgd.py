@@ -27,6 +27,7 @@ class SGD(Optimizer):
         Param("nesterov", False, bool, help="look ahead along the velocity (needs momentum > 0)"),
     )
     STATE = ("velocity",)
+    EQUATION = "v <- mu v - lr g; theta <- theta + v (mu = 0: theta <- theta - lr g)"
     momentum: float
     nesterov: bool
     velocity: np.ndarray | None

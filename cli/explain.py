@@ -1,0 +1,98 @@
+"""`mlp explain`: the first training step of a config's run, every quantity on the way.
+
+The network, its data and its optimizer are built exactly as `mlp train` builds a new run
+(`session.first_run_state`: the same seed, split, standardisation, initial weights or
+`model.init_from`, class weights and epoch-1 learning rate), then `mlp.explain.explain_step`
+takes one step on the rows asked for: one training row (`--sample I`, the default row 0) or the
+first B training rows (`--batch B`), in the training part's order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cli.config import Config
+from cli.experiment import architecture, sample_weights
+from cli.session import first_run_state
+from cli.usage import UsageError
+from mlp.explain import Quantity, explain_step
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """One explained step: what was built, which rows, and the quantities in order."""
+
+    config: Config
+    architecture: str
+    activation: str
+    head: str
+    optimizer: str
+    rows: np.ndarray  # the data's row numbers (positions in the file's labelled rows)
+    quantities: list[Quantity]
+
+
+def training_rows(n_train: int, sample: int | None, batch: int | None) -> slice:
+    """The training part's positions that --sample or --batch name (row 0 by default)."""
+    if sample is not None and batch is not None:
+        raise UsageError("--sample and --batch: choose one (a row, or the first B rows)")
+    if batch is not None:
+        if not 1 <= batch <= n_train:
+            raise UsageError(f"--batch {batch}: the training part has {n_train} rows")
+        return slice(0, batch)
+    sample = 0 if sample is None else sample
+    if not 0 <= sample < n_train:
+        raise UsageError(
+            f"--sample {sample}: the training part has {n_train} rows (0 to {n_train - 1})"
+        )
+    return slice(sample, sample + 1)
+
+
+def explain(config: Config, sample: int | None, batch: int | None) -> Explanation:
+    """Build the run `config` describes and take its first step on the rows asked for."""
+    config, data, model, optimizer, trainer = first_run_state(config)
+    X_train, y_train = data.parts["train"]
+    rows = training_rows(len(y_train), sample, batch)
+    if trainer.lr_schedule is not None:  # epoch 1's rate, as the trainer sets it
+        optimizer.lr = trainer.lr_schedule(1)
+    weights = sample_weights(config, data)
+    quantities = explain_step(
+        model,
+        optimizer,
+        X_train[rows],
+        y_train[rows],
+        weight_decay=config.train.weight_decay,
+        sample_weight=None if weights is None else weights[rows],
+    )
+    settings = ", ".join(f"{k}={v}" for k, v in optimizer.hyperparameters().items())
+    return Explanation(
+        config=config,
+        architecture=architecture(model.layer_sizes),
+        activation=model.activation.name,
+        head=model.head.name,
+        optimizer=f"{optimizer.name}: {settings}",
+        rows=data.split["train"][rows],
+        quantities=quantities,
+    )
+
+
+def explanation_json(explanation: Explanation) -> dict:
+    """`mlp explain --json`: every quantity in full precision, in the derivation's order."""
+    return {
+        "architecture": explanation.architecture,
+        "activation": explanation.activation,
+        "head": explanation.head,
+        "optimizer": explanation.optimizer,
+        "rows": explanation.rows.tolist(),
+        "quantities": [
+            {
+                "name": q.name,
+                "equation": q.equation,
+                "section": q.section,
+                "shape": list(q.value.shape),
+                "values": np.asarray(q.value, dtype=np.float64).tolist(),
+            }
+            for q in explanation.quantities
+        ],
+    }

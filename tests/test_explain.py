@@ -1,0 +1,162 @@
+"""`mlp explain`: the tutorials' worked example, and every quantity of every shipped config's
+first step against NumPy written out here and against finite differences."""
+
+# ruff: noqa: E741  (l numbers the layers, as in docs/math.md)
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cli.config import load_config
+from cli.session import first_run_state
+from mlp.gradcheck import numerical_gradient
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SHIPPED = sorted(p.name for p in CONFIGS.glob("*.yaml"))
+
+# The tutorial (../shared/seeds/, "The Softmax Function Derivative (Part 3)"): its softmax
+# output, its loss, and its 15 entries (p_i - y_i) x_j printed class by class.
+TUTORIAL_P = [0.19091352, 0.20353145, 0.21698333, 0.23132428, 0.15724743]
+TUTORIAL_LOSS = 1.52793475  # -ln 0.21698333
+TUTORIAL_GRADIENT = [
+    0.01909135, 0.09545676, 0.07636541, 0.02035314, 0.10176572,
+    0.08141258, -0.07830167, -0.39150833, -0.31320667, 0.02313243,
+    0.11566214, 0.09252971, 0.01572474, 0.07862371, 0.06289897,
+]  # fmt: skip
+
+
+def explained(mlp_cli, config: Path | str, *args: str) -> dict[str, np.ndarray]:
+    result = mlp_cli("explain", "--config", config, "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    return {q["name"]: np.asarray(q["values"], dtype=np.float64) for q in report["quantities"]}
+
+
+def test_the_tutorials_worked_example_step_by_step(mlp_cli):
+    q = explained(mlp_cli, CONFIGS / "tutorial.yaml", "--sample", "0")
+    np.testing.assert_allclose(q["a_0"], [[0.1, 0.5, 0.4]])
+    np.testing.assert_allclose(q["p"][0], TUTORIAL_P, atol=1e-8)
+    np.testing.assert_array_equal(q["y"], [[0, 0, 1, 0, 0]])
+    assert float(q["E"]) == pytest.approx(TUTORIAL_LOSS, abs=2e-8)
+    # dE/dW1 = x (p - y)^T is 3 x 5 (inputs by classes); the tutorial lists it class by class
+    np.testing.assert_allclose(q["dE/dW_1"].T.ravel(), TUTORIAL_GRADIENT, atol=1e-8)
+
+
+def test_the_text_shows_each_quantity_with_its_equation(mlp_cli):
+    result = mlp_cli("explain", "--config", CONFIGS / "tutorial.yaml")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    for line in ("p = softmax(z_L)", "delta_L = (p - y) / B", "dE/dW_1 = a_0^T delta_1"):
+        assert line in text
+    assert "0.21698333" in text and ("-0.39150833" in text or "-0.39150834" in text)
+    order = [text.index(name) for name in ("a_0 ", "z_1 ", "p ", "E ", "delta_1 ", "dE/dW_1 ")]
+    assert order == sorted(order)  # the derivation's order
+
+
+def by_hand(q: dict, activation: str, head: str, n_layers: int) -> dict[str, np.ndarray]:
+    """The step's quantities recomputed from x, y and the weights before the step."""
+    functions = {
+        "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
+        "tanh": (np.tanh, lambda a: 1 - a**2),
+        "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(float)),
+    }
+    f, f_prime = functions[activation]
+    W = {l: q[f"W_{l} after"] - q[f"dW_{l}"] for l in range(1, n_layers + 1)}
+    b = {l: q[f"b_{l} after"] - q[f"db_{l}"] for l in range(1, n_layers + 1)}
+    a, y = {0: q["a_0"]}, q["y"]
+    out = {}
+    for l in range(1, n_layers + 1):
+        out[f"z_{l}"] = a[l - 1] @ W[l] + b[l]
+        if l < n_layers:
+            a[l] = out[f"a_{l}"] = f(out[f"z_{l}"])
+    z, B = out[f"z_{n_layers}"], len(y)
+    if head == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        out["p"] = e / e.sum(axis=1, keepdims=True)
+        out["E"] = np.array(-np.mean(np.log((out["p"] * y).sum(axis=1))))
+        delta = (out["p"] - y) / B
+    else:
+        out["y_hat"] = z
+        out["E"] = np.array(0.5 * np.sum((z - y) ** 2) / B)
+        delta = (z - y) / B
+    for l in range(n_layers, 0, -1):
+        out[f"delta_{l}"] = delta
+        out[f"dE/dW_{l}"] = a[l - 1].T @ delta
+        out[f"dE/db_{l}"] = delta.sum(axis=0)
+        if l > 1:
+            delta = (delta @ W[l].T) * f_prime(a[l - 1])
+    return out
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_quantity_of_every_shipped_config_matches_numpy_by_hand(mlp_cli, name):
+    path = CONFIGS / name
+    config = load_config(path)
+    q = explained(mlp_cli, path, "--batch", "3")
+    n_layers = len(config.model.hidden) + 1
+    head = "identity" if "y_hat" in q else "softmax"
+    expected = by_hand(q, config.model.activation, head, n_layers)
+    for key, value in expected.items():
+        np.testing.assert_allclose(q[key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+    # the update, from the optimizer's own rule for a first step
+    optimizer = config.train.optimizer
+    for l in range(1, n_layers + 1):
+        g = q[f"dE/dW_{l}"]
+        if optimizer.name == "sgd":  # v = -lr g from v = 0: theta + v
+            expected_step = -optimizer.lr * g
+        elif optimizer.name == "adam":  # m_hat = g, v_hat = g^2 after one step
+            expected_step = -optimizer.lr * g / (np.abs(g) + optimizer.eps)
+        else:
+            continue
+        np.testing.assert_allclose(q[f"dW_{l}"], expected_step, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_explained_gradients_are_the_finite_differences_of_the_loss(mlp_cli, name):
+    path = CONFIGS / name
+    q = explained(mlp_cli, path, "--batch", "2")
+    _, data, model, _, _ = first_run_state(load_config(path))
+    X, y = (part[:2] for part in data.parts["train"])
+    analytic = np.concatenate(
+        [
+            np.concatenate([q[f"dE/dW_{l}"].ravel(), q[f"dE/db_{l}"].ravel()])
+            for l in range(1, model.n_layers + 1)
+        ]
+    )
+    rng = np.random.default_rng(0)
+    indices = np.sort(rng.choice(model.n_params, size=min(model.n_params, 150), replace=False))
+    numerical = numerical_gradient(model.copy(np.float64), X, y, indices, eps=1e-6)
+    np.testing.assert_allclose(analytic[indices], numerical, rtol=1e-5, atol=1e-8)
+
+
+def test_lbfgs_shows_its_direction_and_step(mlp_cli):
+    q = explained(
+        mlp_cli, CONFIGS / "iris.yaml", "--batch", "8", "--set", "train.optimizer={name: lbfgs}"
+    )
+    gradient = np.concatenate(
+        [np.concatenate([q[f"dE/dW_{l}"].ravel(), q[f"dE/db_{l}"].ravel()]) for l in (1, 2)]
+    )
+    # the first iteration has no pairs yet: H = I, so the direction is the steepest descent
+    np.testing.assert_allclose(q["p"], -gradient, rtol=1e-12)
+    step = np.concatenate(
+        [np.concatenate([q[f"dW_{l}"].ravel(), q[f"db_{l}"].ravel()]) for l in (1, 2)]
+    )
+    np.testing.assert_allclose(step, float(q["alpha"]) * q["p"], rtol=1e-9, atol=1e-15)
+    assert float(q["alpha"]) > 0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--sample", "500"), "--sample 500: the training part has 108 rows (0 to 107)"),
+        (("--sample", "1", "--batch", "2"), "--sample and --batch: choose one"),
+        (("--batch", "1000"), "--batch 1000: the training part has 108 rows"),
+    ],
+)
+def test_rows_that_do_not_exist_are_refused_in_one_line(mlp_cli, args, message):
+    result = mlp_cli("explain", "--config", CONFIGS / "iris.yaml", *args)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
