@@ -216,6 +216,8 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig | None = None
     # "none", "balanced" (n / (K n_k), as scikit-learn), or {class label (as text): weight}
     class_weight: str | dict[str, float] = "none"
+    # measure each layer after every epoch and apply the rules of mlp/diagnostics.py
+    diagnostics: bool = True
 
 
 @dataclass(frozen=True)
@@ -392,6 +394,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "train.shuffle": _boolean,
     "train.weight_decay": _number(0.0),
     "train.class_weight": _class_weight,
+    "train.diagnostics": _boolean,
 }
 
 # Sub-sections chosen by a `name` key: each name has its own dataclass and keys.

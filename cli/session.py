@@ -48,6 +48,7 @@ from data import DataError, Dataset, file_record, is_table_path
 from data.table import ROWNAMES
 from mlp import MLP, Checkpoint, EpochReport, Trainer, TrainingStopped, evaluate
 from mlp.checkpoint import TrainingState
+from mlp.diagnostics import Finding, diagnose
 from mlp.early_stopping import EarlyStopping
 from mlp.evaluation import regression_errors
 from mlp.optimizers import Optimizer
@@ -257,8 +258,17 @@ class Session:
             # the BLAS thread count used last (auto may change it during training)
             "threads": blas_thread_count() if self.threads is None else self.threads.current,
             "versions": dict(versions()),
+            "diagnoses": [finding.record() for finding in self.diagnoses()],
         }
         return self.writer.finish(checkpoint, summary)
+
+    def diagnoses(self) -> list[Finding]:
+        """The rules of mlp/diagnostics.py that fire on the run's epochs so far (recomputed
+        from them, so a resumed run names each finding once, at the epoch it first showed)."""
+        if not self.config.train.diagnostics:
+            return []
+        records = [metrics_record(report) for report in self.history]
+        return diagnose(records, early_stopping=self.config.train.early_stopping is not None)
 
     def close(self) -> None:
         """Release the run directory's lock."""
@@ -315,6 +325,7 @@ def _trainer(config: Config, data: PreparedData, model: MLP, optimizer, rng) -> 
         y_val=y_val,
         lr_schedule=lr_schedule,
         sample_weight=sample_weights(config, data),
+        diagnostics=config.train.diagnostics,
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mlp.diagnostics import UpdateRatios, measure, probe_rows
 from mlp.evaluation import evaluate
 from mlp.network import MLP
 from mlp.optimizers import Optimizer
@@ -44,6 +45,8 @@ class EpochReport:
     lr: float
     seconds: float
     scores: dict[str, float | None] = field(default_factory=dict)
+    # per layer, after the epoch's last step (mlp/diagnostics.py); None when not measured
+    diagnostics: list[dict] | None = None
 
     def metric(self, name: str) -> float | None:
         """A figure by its metrics.jsonl name: `train_loss`, `val_loss` or one of `scores`."""
@@ -75,14 +78,16 @@ class EpochReport:
             **self.scores,
             "lr": self.lr,
             "seconds": self.seconds,
+            **({} if self.diagnostics is None else {"diagnostics": self.diagnostics}),
         }
 
     @classmethod
     def from_record(cls, record: dict) -> EpochReport:
         """The report a `record()` describes (unknown keys become scores)."""
         fixed = ("epoch", "train_loss", "val_loss", "lr", "seconds")
-        scores = {k: v for k, v in record.items() if k not in fixed}
-        return cls(**{k: record.get(k) for k in fixed}, scores=scores)
+        scores = {k: v for k, v in record.items() if k not in (*fixed, "diagnostics")}
+        values = {k: record.get(k) for k in fixed}
+        return cls(**values, scores=scores, diagnostics=record.get("diagnostics"))
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -138,12 +143,15 @@ class Trainer:
         y_val: np.ndarray | None = None,
         lr_schedule: Callable[[int], float] | None = None,
         sample_weight: np.ndarray | None = None,
+        diagnostics: bool = False,
     ) -> None:
         """Set up training; nothing runs until `run` is iterated.
 
         `lr_schedule(epoch)`, if given, sets the optimizer's learning rate for each epoch.
         `sample_weight` (one per row, > 0; e.g. its class's weight) makes each batch's
         objective the weighted mean sum w_i l_i / sum w_i; the reported losses stay unweighted.
+        `diagnostics`: measure each layer after every epoch (mlp/diagnostics.py) into the
+        report; it changes no number of the training.
         """
         self.model, self.optimizer = model, optimizer
         self.X = np.ascontiguousarray(X, dtype=model.dtype)
@@ -185,6 +193,9 @@ class Trainer:
         self.loss_sum = 0.0
         self.tally = self._no_tally()
         self.seconds = 0.0
+        self.update_ratios = UpdateRatios(model) if diagnostics else None
+        probe = probe_rows(len(self.X)) if diagnostics else np.empty(0, np.int64)
+        self.probe = (self.X[probe], self.y[probe])
         self._stop = False
         # Called after every step with the seconds the step took (its forward and backward
         # passes and its update; not the validation pass): `mlp train --threads auto` times
@@ -250,7 +261,11 @@ class Trainer:
         # as they were before the bad step.
         if not math.isfinite(grad @ grad):
             raise TrainingDiverged("the gradient", epoch, number)
+        if self.update_ratios is not None:
+            self.update_ratios.start_step()
         self.optimizer.step(model.params, grad)
+        if self.update_ratios is not None:
+            self.update_ratios.end_step()
         if not math.isfinite(model.params @ model.params):
             raise TrainingDiverged("a weight", epoch, number)
         self.loss_sum += loss * len(y_batch)
@@ -270,9 +285,13 @@ class Trainer:
             last["loss"], last["logits"] = unweighted, zs[-1]
             return loss + model.penalty(weight_decay), grad
 
+        if self.update_ratios is not None:
+            self.update_ratios.start_step()
         self.optimizer.iterate(model.params, objective)
         if not math.isfinite(model.params @ model.params):
             raise TrainingDiverged("a weight", epoch, 1)
+        if self.update_ratios is not None:
+            self.update_ratios.end_step()
         if last:  # the optimizer evaluates last at the point it leaves (none once converged)
             if not math.isfinite(last["loss"]):
                 raise TrainingDiverged("the loss", epoch, 1)
@@ -315,6 +334,9 @@ class Trainer:
             scores.update({f"val_{k}": v for k, v in result.scores().items()})
         else:
             scores.update({f"val_{k}": None for k in self.head.val_scores})
+        layers = None
+        if self.update_ratios is not None:
+            layers = measure(self.model, *self.probe, self.update_ratios.medians())
         self.seconds += time.perf_counter() - val_started
         report = EpochReport(
             epoch=epoch,
@@ -323,6 +345,7 @@ class Trainer:
             lr=self.optimizer.lr,
             seconds=self.seconds,
             scores=scores,
+            diagnostics=layers,
         )
         self.epochs_done, self.batches_done = epoch, 0
         self._set_order(None)
@@ -337,6 +360,8 @@ class Trainer:
             "order": None if self.order is None else self.order.copy(),
             "loss_sum": self.loss_sum,
             "tally": self.tally.tolist(),
+            # the epoch's update ratios so far, so that a resumed epoch's median is the same
+            "update_ratios": None if self.update_ratios is None else self.update_ratios.ratios,
             "seconds": self.seconds,
             "rng": None if self.rng is None else self.rng.bit_generator.state,
         }
@@ -355,6 +380,9 @@ class Trainer:
         self.tally = np.asarray(tally, dtype=np.float64)
         if self.tally.shape != self._no_tally().shape:
             raise ValueError("the saved epoch's running score does not match this model")
+        ratios = state.get("update_ratios")
+        if self.update_ratios is not None and ratios is not None:
+            self.update_ratios.ratios = [[float(r) for r in step] for step in ratios]
         self.seconds = float(state["seconds"])
         if state["rng"] is not None and self.rng is not None:
             self.rng.bit_generator.state = state["rng"]
@@ -386,6 +414,7 @@ def train(
     y_val: np.ndarray | None = None,
     lr_schedule: Callable[[int], float] | None = None,
     sample_weight: np.ndarray | None = None,
+    diagnostics: bool = False,
 ) -> Iterator[EpochReport]:
     """Train `model` in place for `epochs` epochs, yielding an `EpochReport` after each.
 
@@ -404,6 +433,7 @@ def train(
         y_val=y_val,
         lr_schedule=lr_schedule,
         sample_weight=sample_weight,
+        diagnostics=diagnostics,
     )
     return trainer.run(epochs)
 
