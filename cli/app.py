@@ -187,7 +187,7 @@ def train_command(
     # The run is complete on disk before anything final is printed: a closed stdout from
     # here on costs nothing.
     if not console.quiet:  # (rendering the tables and charts costs more than training iris)
-        render_training(console, session, summary["final"])
+        render_training(console, session, summary)
     line = reports.train_line(summary, session.run_dir)
     if as_json:
         output.print_line(json.dumps(summary))
@@ -197,13 +197,16 @@ def train_command(
         console.print(line, soft_wrap=True)
 
 
-def render_training(console: Console, session: Session, final: dict) -> None:
-    """The epochs table, the learning curves, the final figures and the thread count."""
+def render_training(console: Console, session: Session, summary: dict) -> None:
+    """The epochs table, the learning curves, the final figures, the thread count and what
+    the diagnostics found."""
     console.print(render.epochs_table(session.history))
     for chart in render.learning_curves([metrics_record(r) for r in session.history]):
         console.print(chart)
-    console.print(render.results_table(final))
+    console.print(render.results_table(summary["final"]))
     console.print(f"BLAS threads: {session.threads.report()}", soft_wrap=True)
+    for line in reports.diagnosis_lines(summary.get("diagnoses")):
+        console.print(line, soft_wrap=True, markup=False, style="yellow")
 
 
 def open_session(
@@ -253,6 +256,9 @@ def train_and_save(console: Console, session: Session) -> dict:
             ) from None
         except FloatingPointError as err:  # TrainingDiverged, LossDiverged
             progress.stop()
+            found = [finding.record() for finding in session.diagnoses()]
+            for line in reports.diagnosis_lines(found):  # what the epochs before it showed
+                error_console().print(line, soft_wrap=True, markup=False)
             lr = getattr(session.config.train.optimizer, "lr", None)
             hint = "Try a smaller train.optimizer.lr" + (f" (now {lr})" if lr else "")
             raise fail(
@@ -300,7 +306,7 @@ def eval_command(
         report = scored(checkpoint, rows, completed.data)
     counts = {"n_read": rows.n_read, "n_unlabelled": rows.n_unlabelled}
     report = {"run": str(completed.path), "split": rows.split, "data": rows.data, **report}
-    report |= counts
+    report |= counts | {"diagnoses": reports.recorded_diagnoses(completed.summary)}
     if as_json:
         output.print_line(json.dumps(report))
         return
@@ -316,11 +322,13 @@ def eval_command(
     if regression:
         console.print(render.key_value_grid(reports.regression_rows(report, rows, network)))
         console.print(render.per_target_table(report["per_target"]))
-        return
-    console.print(render.key_value_grid(reports.eval_rows(report, rows, network)))
-    class_names = [str(c) for c in report["classes"]]
-    console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
-    console.print(render.per_class_table(report["per_class"]))
+    else:
+        console.print(render.key_value_grid(reports.eval_rows(report, rows, network)))
+        class_names = [str(c) for c in report["classes"]]
+        console.print(render.confusion_table(np.asarray(report["confusion_matrix"]), class_names))
+        console.print(render.per_class_table(report["per_class"]))
+    for line in reports.diagnosis_lines(report["diagnoses"]):
+        console.print(line, soft_wrap=True, markup=False)
 
 
 def scored(checkpoint: Checkpoint, rows: scoring.Rows, data: dict) -> dict:
@@ -472,12 +480,23 @@ def curves_command(
         Path | None,
         typer.Option("--png", help="Also write the chart as a PNG (needs matplotlib)."),
     ] = None,
+    diagnostics: Annotated[
+        bool,
+        typer.Option(
+            "--diagnostics",
+            help="Plot each layer's gradient norm, update ratio, saturated and dead units.",
+            metavar="",
+        ),
+    ] = False,
 ) -> None:
-    """Learning curves of a run: train and validation loss and accuracy per epoch."""
+    """Learning curves of a run: train and validation loss and accuracy (or R²) per epoch;
+    with --diagnostics, what training measured in each layer."""
     with user_errors():
         records = rundir.read_metrics(rundir.locate(run))
         if not records:
             raise RunError(f"{run}: no epoch finished yet (metrics.jsonl is empty)")
+        if diagnostics and not render.diagnostic_series(records):
+            raise RunError(f"{run}: its epochs hold no diagnostics (train.diagnostics was off)")
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise fail(
             "--png needs matplotlib: pip install 'mlp-trainer[plot]' "
@@ -485,11 +504,13 @@ def curves_command(
             BAD_INPUT,
         )
     console = output.console()
-    for chart in render.learning_curves(records):
+    charts = render.diagnostic_charts if diagnostics else render.learning_curves
+    for chart in charts(records):
         console.print(chart)
     if png is not None:
+        save = render.save_diagnostics_png if diagnostics else render.save_curves_png
         try:
-            render.save_curves_png(records, png)
+            save(records, png)
         except OSError as err:
             raise fail(f"--png: {describe_os_error(err)}", FAILED) from None
         console.print(f"wrote {png}", soft_wrap=True)

@@ -429,7 +429,15 @@ def quantity_text(name: str, equation: str, section: str, value: np.ndarray) -> 
 
 # -- learning curves ---------------------------------------------------------------------------
 
-CURVE_MARKS = (("•", "cyan"), ("o", "magenta"))  # train, validation: distinct without colour
+# train, validation (then more layers of `mlp curves --diagnostics`): distinct without colour
+CURVE_MARKS = (
+    ("•", "cyan"),
+    ("o", "magenta"),
+    ("x", "yellow"),
+    ("+", "green"),
+    ("*", "red"),
+    ("#", "blue"),
+)
 
 
 def line_chart(
@@ -491,6 +499,77 @@ def learning_curves(records: Sequence[dict]) -> list[LineChart]:
         )
         for what in ("loss", score)
     ]
+
+
+# The per-layer figures of `mlp curves --diagnostics`, and whether each is drawn on a log scale
+# (a gradient norm that vanishes spans orders of magnitude).
+DIAGNOSTIC_FIGURES = {"grad_norm": True, "update_ratio": True, "saturated": False, "dead": False}
+
+
+def diagnostic_series(records: Sequence[dict]) -> dict[str, dict[int, list[float | None]]]:
+    """figure -> layer -> its value at each epoch (None where not measured), from
+    metrics.jsonl's records, read without trusting them: anything that is not a layer's
+    number is left out."""
+    series: dict[str, dict[int, list[float | None]]] = {f: {} for f in DIAGNOSTIC_FIGURES}
+    for i, record in enumerate(records):
+        layers = record.get("diagnostics") if isinstance(record, dict) else None
+        for layer in layers if isinstance(layers, list) else []:
+            number = layer.get("layer") if isinstance(layer, dict) else None
+            if not isinstance(number, int) or isinstance(number, bool):
+                continue
+            for figure in DIAGNOSTIC_FIGURES:
+                value = layer.get(figure)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    series[figure].setdefault(number, [None] * len(records))[i] = float(value)
+    return {figure: layers for figure, layers in series.items() if layers}
+
+
+def _shown_layers(layers: dict[int, list]) -> dict[int, list]:
+    """At most as many layers as there are marks: the first, the last, and evenly between."""
+    numbers = sorted(layers)
+    keep = [numbers[i] for i in thinned(len(numbers), len(CURVE_MARKS))]
+    return {n: layers[n] for n in keep}
+
+
+def diagnostic_charts(records: Sequence[dict]) -> list[LineChart]:
+    """One chart per figure, a line per layer (log10 for gradient norms and update ratios)."""
+    charts = []
+    for figure, layers in diagnostic_series(records).items():
+        log = DIAGNOSTIC_FIGURES[figure]
+        series = {
+            f"layer {n}": [
+                (np.log10(v) if v > 0 else None) if log and v is not None else v for v in values
+            ]
+            for n, values in _shown_layers(layers).items()
+        }
+        title = f"log10 {figure} per epoch" if log else f"{figure} (share of units) per epoch"
+        charts.append(LineChart(title, series))
+    return charts
+
+
+def save_diagnostics_png(records: Sequence[dict], path) -> None:
+    """The per-layer figures as a PNG, with matplotlib (ImportError if it is not installed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window
+    import matplotlib.pyplot as plt
+
+    series = diagnostic_series(records)
+    figure, axes = plt.subplots(1, max(len(series), 1), figsize=(5 * max(len(series), 1), 4))
+    axes = np.atleast_1d(axes)
+    epochs = list(range(1, len(records) + 1))
+    for ax, (name, layers) in zip(axes, series.items()):
+        for layer, values in layers.items():
+            ax.plot(epochs, [np.nan if v is None else v for v in values], label=f"layer {layer}")
+        if DIAGNOSTIC_FIGURES[name]:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
 
 
 def save_curves_png(records: Sequence[dict], path) -> None:

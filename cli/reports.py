@@ -150,6 +150,31 @@ def eval_rows(report: dict, rows, network: str) -> list[tuple[str, str]]:
     ]
 
 
+def recorded_diagnoses(summary: dict) -> list[dict]:
+    """The diagnoses a completed run's summary.json records, read without trusting it: only
+    entries with a rule, an epoch and a message (older runs have none)."""
+    found = summary.get("diagnoses")
+    if not isinstance(found, list):
+        return []
+    return [
+        d
+        for d in found
+        if isinstance(d, dict)
+        and isinstance(d.get("rule"), str)
+        and isinstance(d.get("epoch"), int)
+        and isinstance(d.get("message"), str)
+    ]
+
+
+def diagnosis_lines(diagnoses: list[dict] | None) -> list[str]:
+    """'diagnosis (epoch 25): overfitting: ...: add ...', one line per rule that fired."""
+    lines = []
+    for d in diagnoses or []:
+        layer = f", layer {d['layer']}" if d.get("layer") is not None else ""
+        lines.append(f"diagnosis (epoch {d['epoch']}{layer}): {d['message']}")
+    return lines
+
+
 def sweep_line(ranked: list[dict], best: dict | None, out: Path) -> str:
     """`mlp sweep --quiet`'s one line: the winner, or that no point completed."""
     if best is None:

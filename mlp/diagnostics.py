@@ -9,8 +9,9 @@ of training rows measures each layer (`measure`):
     dead          the share of a layer's units that are 0 on every probe row, for an activation
                   that can die (relu: its slope is 0 there too, so it never comes back)
     grad_norm     ||dE/dW_l, dE/db_l||, the size of the layer's gradient (BP3, BP4)
-    update_ratio  the median over the epoch's steps of ||Delta W_l|| / ||W_l||, how far one
-                  step moves the layer's weights relative to their size (`UpdateRatios`)
+    update_ratio  the median over the epoch's steps of ||Delta W_l|| / ||W_l|| (W_l before
+                  the step), how far one step moves the layer's weights relative to their
+                  size (`UpdateRatios`)
 
 saturated and dead are null for the output layer and for activations without the property.
 The rules (`RULES`, applied by `diagnose` to the epochs' records) read these numbers and the
@@ -46,18 +47,19 @@ class UpdateRatios:
         self.model = model
         self.before = np.empty_like(model.params)
         self.ratios: list[list[float]] = []  # one list per step: a ratio per layer
+        self.sizes: list[float] = []
 
     def start_step(self) -> None:
-        """Call before the optimizer's step."""
+        """Call before the optimizer's step: keeps the weights and their sizes ||W_l||."""
         np.copyto(self.before, self.model.params)
+        self.sizes = [float(np.sqrt(np.vdot(W, W))) for W in self.model.weights]
 
     def end_step(self) -> None:
-        """Call after the optimizer's step: records this step's ratio for each layer."""
+        """Call after the optimizer's step: records ||Delta W_l|| / ||W_l|| (the weights
+        before the step) for each layer."""
         change = np.subtract(self.model.params, self.before, out=self.before)
-        changes = self.model.unflatten(change)[0]
         ratios = []
-        for W, dW in zip(self.model.weights, changes):
-            size = float(np.sqrt(np.vdot(W, W)))
+        for size, dW in zip(self.sizes, self.model.unflatten(change)[0]):
             ratios.append(float(np.sqrt(np.vdot(dW, dW))) / size if size > 0 else 0.0)
         self.ratios.append(ratios)
 

@@ -119,6 +119,7 @@ def test_train_writes_a_complete_run_directory(mlp_cli, iris_config, tmp_path):
         "val_accuracy",
         "lr",
         "seconds",
+        "diagnostics",
     }
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs"] == 8

@@ -86,6 +86,7 @@ DEFAULTS = {
         "lr_schedule": {"name": "constant"},
         "early_stopping": None,
         "class_weight": "none",
+        "diagnostics": True,
     },
 }
 
