@@ -11,7 +11,7 @@ of training rows measures each layer (`measure`):
     grad_norm     ||dE/dW_l, dE/db_l||, the size of the layer's gradient (BP3, BP4)
     update_ratio  the median over the epoch's steps of ||Delta W_l|| / ||W_l|| (W_l before
                   the step), how far one step moves the layer's weights relative to their
-                  size (`UpdateRatios`)
+                  size (`UpdateRatios`; on 4 evenly spaced steps of a longer epoch)
 
 saturated and dead are null for the output layer and for activations without the property.
 The rules (`RULES`, applied by `diagnose` to the epochs' records) read these numbers and the
@@ -20,6 +20,7 @@ losses and say, in words, what is wrong and what to change; each fires at most o
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,27 +28,46 @@ import numpy as np
 
 from mlp.network import MLP
 
-PROBE_ROWS = 256  # the probe batch: at most this many training rows, spread evenly
+# The probe batch: a 32nd of the training rows, at least 32 and at most 256, spread evenly.
+# Its forward and backward pass then costs about 3% of an epoch's (a 32nd of the rows, in one
+# large batch), within the 5% the diagnostics may take; 256 rows are plenty for the shares.
+PROBE_ROWS, PROBE_MIN, PROBE_SHARE = 256, 32, 32
 SATURATED_Z = 3.0  # |z| beyond which a saturating unit counts as saturated
 
 
-def probe_rows(n_rows: int, limit: int = PROBE_ROWS) -> np.ndarray:
-    """Row positions of the probe batch: at most `limit`, evenly spread over the training rows
+def probe_rows(n_rows: int) -> np.ndarray:
+    """Row positions of the probe batch (see PROBE_ROWS), evenly spread over the training rows
     (a file sorted by class still gives every class), chosen without drawing from any
     generator, so that measuring changes nothing of the run's random stream."""
-    return np.unique(np.linspace(0, n_rows - 1, min(n_rows, limit)).round().astype(np.int64))
+    size = min(n_rows, max(PROBE_MIN, min(PROBE_ROWS, n_rows // PROBE_SHARE)))
+    return np.unique(np.linspace(0, n_rows - 1, size).round().astype(np.int64))
+
+
+# Steps per epoch whose update ratio is measured, evenly spaced from the first to the last
+# (every step of a shorter epoch). A measured step costs a copy and four norms of the
+# parameters: 0.8% of a digits epoch each (41 steps of ~100 us), so measuring all of them
+# took 13% and 8 of them 7%, where the diagnostics may take 5%; with 4, the probe included,
+# they take 4.3% (benchmarks/diagnostics.py). The rule they feed (a ratio above 0.1) needs
+# the typical step's size, not every step's.
+RATIO_STEPS = 4
+
+
+def ratio_steps(n_steps: int, limit: int = RATIO_STEPS) -> frozenset[int]:
+    """The 1-based steps of an epoch of `n_steps` whose update ratio is measured."""
+    return frozenset(np.linspace(1, n_steps, min(n_steps, limit)).round().astype(int).tolist())
 
 
 class UpdateRatios:
-    """||Delta W_l|| / ||W_l|| of every step, collected over an epoch (`before` and `after`
-    each step), and their median per layer at its end. One buffer the size of the parameters
-    holds the weights before the step, then their change."""
+    """||Delta W_l|| / ||W_l|| of the measured steps of an epoch (`start_step` and `end_step`
+    around each), and their median per layer at its end. One buffer the size of the
+    parameters holds the weights before the step, then their change."""
 
     def __init__(self, model: MLP) -> None:
         self.model = model
         self.before = np.empty_like(model.params)
-        self.ratios: list[list[float]] = []  # one list per step: a ratio per layer
+        self.changes = model.unflatten(self.before)[0]  # views of it: each layer's Delta W_l
         self.sizes: list[float] = []
+        self.ratios: list[list[float]] = []  # one list per measured step: a ratio per layer
 
     def start_step(self) -> None:
         """Call before the optimizer's step: keeps the weights and their sizes ||W_l||."""
@@ -57,9 +77,9 @@ class UpdateRatios:
     def end_step(self) -> None:
         """Call after the optimizer's step: records ||Delta W_l|| / ||W_l|| (the weights
         before the step) for each layer."""
-        change = np.subtract(self.model.params, self.before, out=self.before)
+        np.subtract(self.model.params, self.before, out=self.before)
         ratios = []
-        for size, dW in zip(self.sizes, self.model.unflatten(change)[0]):
+        for size, dW in zip(self.sizes, self.changes):
             ratios.append(float(np.sqrt(np.vdot(dW, dW))) / size if size > 0 else 0.0)
         self.ratios.append(ratios)
 
@@ -67,7 +87,8 @@ class UpdateRatios:
         """Each layer's median ratio over the steps so far (None before any step), and reset."""
         if not self.ratios:
             return [None] * self.model.n_layers
-        medians = np.median(np.array(self.ratios), axis=0).tolist()
+        # statistics.median on a few floats: np.median's set-up took 150 us an epoch
+        medians = [statistics.median(layer) for layer in zip(*self.ratios)]
         self.ratios = []
         return medians
 

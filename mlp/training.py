@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mlp.diagnostics import UpdateRatios, measure, probe_rows
+from mlp.diagnostics import UpdateRatios, measure, probe_rows, ratio_steps
 from mlp.evaluation import evaluate
 from mlp.network import MLP
 from mlp.optimizers import Optimizer
@@ -194,6 +194,7 @@ class Trainer:
         self.tally = self._no_tally()
         self.seconds = 0.0
         self.update_ratios = UpdateRatios(model) if diagnostics else None
+        self.ratio_steps = ratio_steps(len(self.batches))
         probe = probe_rows(len(self.X)) if diagnostics else np.empty(0, np.int64)
         self.probe = (self.X[probe], self.y[probe])
         self._stop = False
@@ -261,10 +262,11 @@ class Trainer:
         # as they were before the bad step.
         if not math.isfinite(grad @ grad):
             raise TrainingDiverged("the gradient", epoch, number)
-        if self.update_ratios is not None:
+        measured = self.update_ratios is not None and number in self.ratio_steps
+        if measured:
             self.update_ratios.start_step()
         self.optimizer.step(model.params, grad)
-        if self.update_ratios is not None:
+        if measured:
             self.update_ratios.end_step()
         if not math.isfinite(model.params @ model.params):
             raise TrainingDiverged("a weight", epoch, number)

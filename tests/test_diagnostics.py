@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from mlp import MLP, SGD, Adam, Trainer, fit
-from mlp.diagnostics import RULES, diagnose, measure, probe_rows
+from mlp.diagnostics import RULES, diagnose, measure, probe_rows, ratio_steps
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -76,11 +76,17 @@ def test_the_update_ratio_is_the_median_over_the_epochs_steps():
     np.testing.assert_allclose(got, expected, rtol=1e-9)
 
 
-def test_the_probe_rows_are_spread_over_the_training_rows_and_at_most_256():
-    assert probe_rows(5).tolist() == [0, 1, 2, 3, 4]
-    rows = probe_rows(1000)
-    assert len(rows) == 256 and rows[0] == 0 and rows[-1] == 999
-    assert np.all(np.diff(rows) >= 3)  # evenly spread, not the first 256
+def test_the_probe_rows_are_a_32nd_of_the_rows_spread_out_between_32_and_256():
+    assert probe_rows(5).tolist() == [0, 1, 2, 3, 4]  # fewer than 32: all of them
+    assert len(probe_rows(1000)) == 32 and len(probe_rows(3200)) == 100
+    rows = probe_rows(60000)
+    assert len(rows) == 256 and rows[0] == 0 and rows[-1] == 59999
+    assert np.all(np.diff(rows) >= 200)  # evenly spread, not the first 256
+
+
+def test_the_update_ratio_is_measured_on_every_step_of_a_short_epoch_and_4_of_a_long_one():
+    assert ratio_steps(3) == frozenset({1, 2, 3})
+    assert ratio_steps(469) == frozenset({1, 157, 313, 469})  # an MNIST epoch of batches of 128
 
 
 def test_measuring_changes_no_number_of_the_training():
