@@ -64,18 +64,23 @@ def choose_columns(
     target: str | tuple[str, ...] | list[str] | None = None,
     drop: tuple[str, ...] | list[str] = (),
     id: str | None = None,  # the config key's name, though it hides the builtin
+    check_label: bool = True,
 ) -> Roles:
     """Split `table`'s columns into label, id and features; `drop`ped columns are none of them.
     A list of `target` columns (a regression's) are all kept out of the features.
 
     With `target` None the label is the last column left, unless it looks like a feature
     (fractional numbers, or more classes than a tenth of the rows): then a DataError
-    suggests `data.target: <a likely column>`. Row names (`table.rownames`) are never a
+    suggests `data.target: <a likely column>`; `check_label` False skips that test (a
+    regression's target holds such numbers). Row names (`table.rownames`) are never a
     feature: unique, they are the id unless `id` names another column; else they are left out.
     """
     several = () if target is None or isinstance(target, str) else tuple(target)
     if several:
         target = several[0]
+    twice = [name for i, name in enumerate(several) if name in several[:i]]
+    if twice:
+        raise DataError(f"{table.source}: data.target names column {twice[0]!r} twice")
     for key, names in (("data.drop", list(drop)), ("data.id", [id] if id else [])):
         for name in names:
             table.column(name)  # a DataError listing the columns if there is none
@@ -92,7 +97,8 @@ def choose_columns(
         if not left:
             raise DataError(f"{table.source}: no column is left for the label")
         target = left[-1]
-        _check_default_label(table, table.column(target), left[:-1])
+        if check_label:
+            _check_default_label(table, table.column(target), left[:-1])
     else:
         table.column(target)  # a DataError listing the columns if there is none
     features = tuple(name for name in left if name != target)

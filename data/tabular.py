@@ -52,7 +52,13 @@ def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) ->
     its features stay raw columns until encoded."""
     table = read_rows(path, settings.delimiter, settings.header, settings.id, settings.decimal)
     task = decide_task(table, settings.task, settings.target)
-    roles = choose_columns(table, target=settings.target, drop=settings.drop, id=settings.id)
+    roles = choose_columns(
+        table,
+        target=settings.target,
+        drop=settings.drop,
+        id=settings.id,
+        check_label=task != "regression",  # a regression's last column holds fractions
+    )
     notes = roles.notes + tuple(
         comma_text_reason(name) for name in roles.features if name in table.comma_text
     )

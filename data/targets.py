@@ -25,11 +25,11 @@ def decide_task(table: Table, task: str, target: str | list[str] | tuple[str, ..
     """The task for `table`'s target as the settings name it (see the module's docstring)."""
     if task not in (AUTO, *TASKS):
         raise DataError(f"task: {task!r}; expected one of {AUTO}, {', '.join(TASKS)}")
-    several = target is not None and not isinstance(target, str)
-    if several and len(target) > 1:
+    listed = target is not None and not isinstance(target, str)
+    if listed:  # a list of target columns, even of one, is a regression's
         if task == "classification":
             raise DataError(
-                f"task: classification takes one label column; data.target names "
+                f"task: classification takes one label column; data.target lists "
                 f"{len(target)} ({', '.join(map(str, target))}): set task: regression"
             )
         return "regression"
@@ -79,7 +79,19 @@ def encode_targets(table: Table, names: tuple[str, ...]) -> Targets:
     y = np.column_stack([column.values[kept] for column in columns]).astype(np.float64)
     if len(y) < 2:
         raise DataError(f"{table.source}: needs at least 2 rows with a target, found {len(y)}")
+    for t, column in enumerate(columns):
+        _refuse_constant(table, column.name, y[:, t])
     return Targets(y=y, kept=kept, n_dropped=int(table.n_rows - kept.sum()))
+
+
+def _refuse_constant(table: Table, name: str, values: np.ndarray) -> None:
+    """One line for a target that is the same number in every row: there is nothing to learn,
+    and the squared error of predicting its mean, the scale of the loss, would be zero."""
+    if np.all(values == values[0]):
+        raise DataError(
+            f"{table.source}: column {name!r} holds the same value ({values[0]:g}) in all "
+            f"{len(values)} rows with a target; a regression needs a target that varies"
+        )
 
 
 def _refuse_text(table: Table, column: Column) -> None:
@@ -91,9 +103,13 @@ def _refuse_text(table: Table, column: Column) -> None:
         try:
             float(cell)
         except ValueError:
+            fix = (
+                "set data.decimal: ',' to read its decimal commas"
+                if column.name in table.comma_text
+                else "a regression's target holds numbers (or set task: classification)"
+            )
             raise DataError(
-                f"{table.source}: line {table.lines[row]}, column {column.name!r}: {cell!r} is "
-                "not a number; a regression's target holds numbers (or set task: "
-                "classification)"
+                f"{table.source}: line {table.lines[row]}, column {column.name!r}: "
+                f"{str(cell)!r} is not a number; {fix}"
             ) from None
     raise DataError(f"{table.source}: column {column.name!r} holds text, not numbers")
