@@ -10,8 +10,8 @@ in this process at one BLAS thread, so that a neighbour's load falls on both ali
 this thread's CPU seconds (`time.thread_time`: a neighbour that takes the core away for a while
 does not count, as it would in wall-clock time on these shared machines). The figure is the
 median over the rounds of (epoch with) / (epoch without) - 1, with its range; the issue's bound
-is 5%. Digits' epochs take milliseconds, so it runs 30 times the rounds. Beside it, the same workloads' epoch against their matrix-product floor
-(floor.py), measured in the same run. Results go to benchmarks/results/diagnostics.{md,json}.
+is 5%. Digits' epochs take milliseconds, so it runs 30 times the rounds. Beside it, the same
+workloads' epoch against their matrix-product floor (floor.py), measured in the same run. Results go to benchmarks/results/diagnostics.{md,json}.
 """
 
 from __future__ import annotations
