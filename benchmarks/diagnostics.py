@@ -4,14 +4,15 @@
     python benchmarks/diagnostics.py --rounds 5
 
 Two trainers with the same network, data, optimizer and seed, one measuring each layer after
-every epoch (`Trainer(diagnostics=True)`: the update ratios around every step, then one forward
-and backward pass over the probe batch of at most 256 rows) and one not, take epochs in turn
+every epoch (`Trainer(diagnostics=True)`: the update ratios around 4 of its steps, then one
+forward and backward pass over the probe batch of at most 256 rows) and one not, take epochs in turn
 in this process at one BLAS thread, so that a neighbour's load falls on both alike, timed in
 this thread's CPU seconds (`time.thread_time`: a neighbour that takes the core away for a while
 does not count, as it would in wall-clock time on these shared machines). The figure is the
 median over the rounds of (epoch with) / (epoch without) - 1, with its range; the issue's bound
 is 5%. Digits' epochs take milliseconds, so it runs 30 times the rounds. Beside it, the same
-workloads' epoch against their matrix-product floor (floor.py), measured in the same run. Results go to benchmarks/results/diagnostics.{md,json}.
+workloads' epoch against their matrix-product floor (floor.py), measured in the same run.
+Results go to benchmarks/results/diagnostics.{md,json}.
 """
 
 from __future__ import annotations
