@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mlp import ArrayCheck, EpochReport
+from mlp.diagnostics import FIGURES
 
 WIDE = 100_000  # wider than any table, to measure one unclamped
 MAX_EPOCH_ROWS = 20  # longer runs show an evenly thinned selection of epochs, always the last
@@ -503,7 +504,8 @@ def learning_curves(records: Sequence[dict]) -> list[LineChart]:
 
 # The per-layer figures of `mlp curves --diagnostics`, and whether each is drawn on a log scale
 # (a gradient norm that vanishes spans orders of magnitude).
-DIAGNOSTIC_FIGURES = {"grad_norm": True, "update_ratio": True, "saturated": False, "dead": False}
+LOG_SCALE = ("grad_norm", "update_ratio")
+DIAGNOSTIC_FIGURES = {figure: figure in LOG_SCALE for figure in FIGURES}
 
 
 def diagnostic_series(records: Sequence[dict]) -> dict[str, dict[int, list[float | None]]]:

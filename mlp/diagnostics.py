@@ -32,6 +32,8 @@ from mlp.network import MLP
 # Its forward and backward pass then costs about 3% of an epoch's (a 32nd of the rows, in one
 # large batch), within the 5% the diagnostics may take; 256 rows are plenty for the shares.
 PROBE_ROWS, PROBE_MIN, PROBE_SHARE = 256, 32, 32
+# What `measure` gives of each layer, in metrics.jsonl's order.
+FIGURES = ("saturated", "dead", "grad_norm", "update_ratio")
 SATURATED_Z = 3.0  # |z| beyond which a saturating unit counts as saturated
 
 

@@ -44,13 +44,18 @@ def code_names(text: str) -> set[str]:
 
 
 def test_every_function_the_maths_guide_names_exists():
+    import mlp.diagnostics
+    import mlp.explain
     import mlp.functions
     import mlp.gradcheck
     import mlp.network
+    from mlp.heads import HEADS
     from mlp.optimizers import OPTIMIZERS
 
-    namespaces = [mlp.functions, mlp.network, mlp.gradcheck]
+    namespaces = [mlp.functions, mlp.network, mlp.gradcheck, mlp.explain, mlp.diagnostics]
     params = {p.name for cls in OPTIMIZERS.values() for p in cls.PARAMS}
+    # the diagnostics' figures and the heads' output symbols, as they are declared
+    params |= set(mlp.diagnostics.FIGURES) | {head.symbol for head in HEADS.values()}
     named = code_names(MATH)
     assert {"softmax_cross_entropy", "MLP.backward", "gradient_check", "sigmoid"} <= named
     missing = []
