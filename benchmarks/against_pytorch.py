@@ -102,6 +102,47 @@ def main() -> None:
         difference = np.abs(model.params - flat(net)).max()
         print(f"{name}: weights after 100 steps differ by at most {difference:.1e}")
     compare_lbfgs(X, y)
+    compare_regression(X)
+
+
+def compare_regression(X: np.ndarray) -> None:
+    """The identity head: loss, gradient and 100 SGD steps against torch's MSELoss.
+
+    mlp's E = 1/(2B) sum ||y_hat - y||^2 is torch's MSELoss(reduction="sum") / (2B).
+    """
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(len(X), 2))
+    model = MLP([64, 32, 2], np.random.default_rng(3), head="identity")
+    net = torch_copy(model, "sigmoid")
+
+    def torch_loss(rows):
+        out = net(torch.tensor(X[rows]))
+        target = torch.tensor(y[rows])
+        return torch.nn.functional.mse_loss(out, target, reduction="sum") / (2 * len(target))
+
+    loss, grad = model.loss_and_grad(X[:32], y[:32])
+    theirs = torch_loss(slice(0, 32))
+    theirs.backward()
+    print(
+        f"identity head: loss differs by {abs(loss - theirs.item()):.1e}, gradient by at most "
+        f"{np.abs(grad - flat(net, grads=True)).max():.1e}"
+    )
+    optimizer, torch_optimizer = (
+        SGD(0.05, 0.9),
+        torch.optim.SGD(net.parameters(), 0.05, momentum=0.9),
+    )
+    optimizer.bind(model.weight_mask)
+    for step in range(100):
+        rows = slice(step * 32 % 320, step * 32 % 320 + 32)
+        _, grad = model.loss_and_grad(X[rows], y[rows])
+        optimizer.step(model.params, grad)
+        torch_optimizer.zero_grad()
+        torch_loss(rows).backward()
+        torch_optimizer.step()
+    difference = np.abs(model.params - flat(net)).max()
+    print(
+        f"identity head, sgd momentum: weights after 100 steps differ by at most {difference:.1e}"
+    )
 
 
 def decayed_groups(parameters, weight_decay: float) -> list[dict]:
