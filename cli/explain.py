@@ -77,6 +77,13 @@ def explain(config: Config, sample: int | None, batch: int | None) -> Explanatio
     )
 
 
+def _strict(values: np.ndarray):
+    """The array as nested lists for strict JSON: a number that overflowed becomes null."""
+    if np.isfinite(values).all():
+        return values.tolist()
+    return np.where(np.isfinite(values), values, None).tolist()
+
+
 def explanation_json(explanation: Explanation) -> dict:
     """`mlp explain --json`: every quantity in full precision, in the derivation's order."""
     return {
@@ -91,7 +98,7 @@ def explanation_json(explanation: Explanation) -> dict:
                 "equation": q.equation,
                 "section": q.section,
                 "shape": list(q.value.shape),
-                "values": np.asarray(q.value, dtype=np.float64).tolist(),
+                "values": _strict(np.asarray(q.value, dtype=np.float64)),
             }
             for q in explanation.quantities
         ],
