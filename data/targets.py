@@ -3,7 +3,8 @@
 `task: auto` (the config's default) decides from the target column itself: regression only
 when `data.target` names the column and it holds non-integer numbers. An integer column with
 many values could be either (counts, years, prices in whole euros, or a code per class), so
-that one stops and asks. A list of target columns is a regression with several outputs.
+that one stops and asks. A list of target columns (even of one) is a regression, with one
+output per column.
 """
 
 from __future__ import annotations
