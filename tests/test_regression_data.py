@@ -7,6 +7,7 @@ from the sizes the rules state (ceil(fraction * n)), never from the code under t
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -327,3 +328,16 @@ def test_plain_folds_partition_the_rows_each_within_one_of_n_over_k(n, k, seed):
 def test_plain_folds_refuse_a_k_that_is_not_an_integer_of_at_least_2(k):
     with pytest.raises(DataError, match="must be an integer of at least 2"):
         plain_folds(np.zeros((10, 1)), k, np.random.default_rng(0))
+
+
+def test_mlp_datasets_lists_each_sets_task(mlp_cli):
+    listing = mlp_cli("datasets", "--json")
+    assert listing.exit_code == 0
+    tasks = {row["name"]: row["task"] for row in json.loads(listing.stdout)["datasets"]}
+    assert tasks == {name: info.task for name, info in DATASETS.items()}
+    assert tasks["diabetes"] == "regression" and tasks["iris"] == "classification"
+    table = mlp_cli("datasets").stdout
+    [row] = [line for line in table.splitlines() if " diabetes " in line]  # inside borders
+    assert "regression" in row and "442" in row
+    detail = mlp_cli("datasets", "diabetes").stdout
+    assert "targets (1): target" in detail
