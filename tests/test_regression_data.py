@@ -144,6 +144,23 @@ def test_decimal_commas_in_the_target_say_which_key_reads_them(tmp_path):
     assert dataset.y.ravel().tolist() == [2.5, 3.75, 4.0]
 
 
+def test_auto_does_not_take_decimal_comma_numbers_for_class_labels(tmp_path):
+    path = write(tmp_path, 'a,price\n1,"2,5"\n2,"3,75"\n3,"2,5"\n')
+    message = refusal(path, target="price")
+    assert "column 'price' was read as text because its numbers have decimal commas" in message
+    assert "data.decimal: ','" in message and "task: classification" in message
+    labels = load_dataset(path, TableSettings(target="price", task="classification"))
+    assert labels.classes.tolist() == ["2,5", "3,75"]  # asked for: the texts are the classes
+    assert load_dataset(path, TableSettings(target="price", decimal=",")).task == "regression"
+
+
+def test_a_number_with_an_underscore_is_named_as_text(tmp_path):
+    # Python's float() reads 1_000, pandas and the table reader do not: it is text here
+    path = write(tmp_path, "a,price\n1,2.5\n2,1_000\n")
+    message = refusal(path, target="price", task="regression")
+    assert "line 3, column 'price': '1_000' is not a number" in message
+
+
 def test_a_target_that_never_changes_is_refused_in_one_line(tmp_path):
     path = write(tmp_path, "a,price\n1,7.5\n2,7.5\n3,NA\n4,7.5\n")
     message = refusal(path, target="price", task="regression")
