@@ -18,7 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data import DATASETS, DataError, TableSettings, load_dataset, plain_folds, split_indices
+from data import (
+    DATASETS,
+    DataError,
+    TableSettings,
+    load_dataset,
+    plain_folds,
+    split_indices,
+    stratified_folds,
+)
 from data.registry import _intact, _with_sha256
 from data.targets import MAX_AUTO_CLASSES
 
@@ -358,3 +366,18 @@ def test_mlp_datasets_lists_each_sets_task(mlp_cli):
     assert "regression" in row and "442" in row
     detail = mlp_cli("datasets", "diabetes").stdout
     assert "targets (1): target" in detail
+
+
+def test_a_classifications_split_and_folds_are_those_drawn_before_regression_came():
+    # recorded from split_indices and stratified_folds at commit 2507c64, before `stratify`
+    iris = load_dataset("iris").y
+    parts = split_indices(iris, test_size=0.2, val_size=0.1, rng=np.random.default_rng(0))
+    assert parts.test.tolist() == [
+        2, 3, 11, 13, 15, 20, 21, 32, 46, 48, 53, 55, 59, 61, 62,
+        66, 69, 88, 92, 96, 101, 108, 111, 113, 117, 119, 127, 128, 143, 146,
+    ]  # fmt: skip
+    assert parts.val.tolist() == [6, 8, 37, 40, 54, 71, 76, 87, 102, 121, 132, 145]
+    folds = stratified_folds(load_dataset("wine").y, 5, np.random.default_rng(2))
+    assert [fold[:4].tolist() for fold in folds] == [
+        [10, 15, 17, 26], [0, 7, 11, 14], [2, 3, 8, 9], [1, 4, 6, 13], [5, 24, 29, 30],
+    ]  # fmt: skip
