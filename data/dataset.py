@@ -36,7 +36,7 @@ class Dataset:
     record: dict
     table: Table | None = None  # a CSV file's rows that have a label, as read
     roles: Roles | None = None  # which of its columns is the label, the id, a feature
-    n_dropped: int = 0  # rows left out because their label was missing
+    n_dropped: int = 0  # rows left out because their label (or a target value) was missing
     notes: tuple[str, ...] = ()  # what to tell the user about how the file was read
     task: str = "classification"  # or "regression"
 

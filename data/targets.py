@@ -3,7 +3,8 @@
 `task: auto` (the config's default) decides from the target column itself: regression only
 when `data.target` names the column and it holds non-integer numbers. An integer column with
 many values could be either (counts, years, prices in whole euros, or a code per class), so
-that one stops and asks. A list of target columns is a regression with several outputs.
+that one stops and asks. A list of target columns (even of one) is a regression, with one
+output per column.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from data.encoding import comma_text_reason
 from data.errors import DataError
 from data.table import Column, Table
 
@@ -40,6 +42,11 @@ def decide_task(table: Table, task: str, target: str | list[str] | tuple[str, ..
     name = target if isinstance(target, str) else target[0]
     column = table.column(name)  # a DataError listing the columns if there is none
     if not column.is_numeric:
+        if name in table.comma_text:  # numbers, with decimal commas: not words to classify
+            raise DataError(
+                f"{table.source}: {comma_text_reason(name)} (or set task: classification to "
+                "take them as labels)"
+            )
         return "classification"
     present = column.values[~column.missing]
     if not np.all(present == np.round(present)):
@@ -101,7 +108,7 @@ def _refuse_text(table: Table, column: Column) -> None:
         if column.missing[row]:
             continue
         try:
-            float(cell)
+            float(cell.replace("_", "?"))  # 1_000: a number to float(), text to the reader
         except ValueError:
             fix = (
                 "set data.decimal: ',' to read its decimal commas"

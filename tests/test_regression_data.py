@@ -7,6 +7,7 @@ from the sizes the rules state (ceil(fraction * n)), never from the code under t
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -17,7 +18,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from data import DATASETS, DataError, TableSettings, load_dataset, plain_folds, split_indices
+from data import (
+    DATASETS,
+    DataError,
+    TableSettings,
+    load_dataset,
+    plain_folds,
+    split_indices,
+    stratified_folds,
+)
 from data.registry import _intact, _with_sha256
 from data.targets import MAX_AUTO_CLASSES
 
@@ -141,6 +150,23 @@ def test_decimal_commas_in_the_target_say_which_key_reads_them(tmp_path):
         write(tmp_path, text), TableSettings(target="price", task="regression", decimal=",")
     )
     assert dataset.y.ravel().tolist() == [2.5, 3.75, 4.0]
+
+
+def test_auto_does_not_take_decimal_comma_numbers_for_class_labels(tmp_path):
+    path = write(tmp_path, 'a,price\n1,"2,5"\n2,"3,75"\n3,"2,5"\n')
+    message = refusal(path, target="price")
+    assert "column 'price' was read as text because its numbers have decimal commas" in message
+    assert "data.decimal: ','" in message and "task: classification" in message
+    labels = load_dataset(path, TableSettings(target="price", task="classification"))
+    assert labels.classes.tolist() == ["2,5", "3,75"]  # asked for: the texts are the classes
+    assert load_dataset(path, TableSettings(target="price", decimal=",")).task == "regression"
+
+
+def test_a_number_with_an_underscore_is_named_as_text(tmp_path):
+    # Python's float() reads 1_000, pandas and the table reader do not: it is text here
+    path = write(tmp_path, "a,price\n1,2.5\n2,1_000\n")
+    message = refusal(path, target="price", task="regression")
+    assert "line 3, column 'price': '1_000' is not a number" in message
 
 
 def test_a_target_that_never_changes_is_refused_in_one_line(tmp_path):
@@ -327,3 +353,31 @@ def test_plain_folds_partition_the_rows_each_within_one_of_n_over_k(n, k, seed):
 def test_plain_folds_refuse_a_k_that_is_not_an_integer_of_at_least_2(k):
     with pytest.raises(DataError, match="must be an integer of at least 2"):
         plain_folds(np.zeros((10, 1)), k, np.random.default_rng(0))
+
+
+def test_mlp_datasets_lists_each_sets_task(mlp_cli):
+    listing = mlp_cli("datasets", "--json")
+    assert listing.exit_code == 0
+    tasks = {row["name"]: row["task"] for row in json.loads(listing.stdout)["datasets"]}
+    assert tasks == {name: info.task for name, info in DATASETS.items()}
+    assert tasks["diabetes"] == "regression" and tasks["iris"] == "classification"
+    table = mlp_cli("datasets").stdout
+    [row] = [line for line in table.splitlines() if " diabetes " in line]  # inside borders
+    assert "regression" in row and "442" in row
+    detail = mlp_cli("datasets", "diabetes").stdout
+    assert "targets (1): target" in detail
+
+
+def test_a_classifications_split_and_folds_are_those_drawn_before_regression_came():
+    # recorded from split_indices and stratified_folds at commit 2507c64, before `stratify`
+    iris = load_dataset("iris").y
+    parts = split_indices(iris, test_size=0.2, val_size=0.1, rng=np.random.default_rng(0))
+    assert parts.test.tolist() == [
+        2, 3, 11, 13, 15, 20, 21, 32, 46, 48, 53, 55, 59, 61, 62,
+        66, 69, 88, 92, 96, 101, 108, 111, 113, 117, 119, 127, 128, 143, 146,
+    ]  # fmt: skip
+    assert parts.val.tolist() == [6, 8, 37, 40, 54, 71, 76, 87, 102, 121, 132, 145]
+    folds = stratified_folds(load_dataset("wine").y, 5, np.random.default_rng(2))
+    assert [fold[:4].tolist() for fold in folds] == [
+        [10, 15, 17, 26], [0, 7, 11, 14], [2, 3, 8, 9], [1, 4, 6, 13], [5, 24, 29, 30],
+    ]  # fmt: skip
