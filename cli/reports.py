@@ -47,9 +47,8 @@ def train_header(session: Session) -> list[tuple]:
             label += " (the row names: the first column, unnamed in the header)"
         if ds.table is not None and ds.table.decimal == ",":
             extras.append(("note", "numbers read with decimal commas (data.decimal)"))
-        if ds.n_dropped:
-            missing = "target value" if ds.task == "regression" else "label"
-            label += f", {ds.n_dropped} rows without a {missing} left out"
+        if ds.n_dropped and ds.task != "regression":  # a regression's: a note on stderr
+            label += f", {ds.n_dropped} rows without a label left out"
         columns = [("columns", f"{label}; {data.preprocessor.describe()}")]
     outputs, scaled = f"{ds.n_classes} classes", f"standardised: {config.data.standardize}"
     if ds.task == "regression":

@@ -362,7 +362,10 @@ def data_facts(config: Config, data: PreparedData) -> dict:
         facts["train_class_counts"] = np.bincount(y_train, minlength=dataset.n_classes).tolist()
     if dataset.table is not None and dataset.roles is not None:
         facts |= {
-            "target": dataset.roles.target,
+            # the label column, or a regression's target column(s)
+            "target": dataset.roles.target
+            if len(dataset.roles.target_columns) == 1
+            else list(dataset.roles.target_columns),
             "id": dataset.roles.id,
             "delimiter": dataset.table.delimiter,
             "header": dataset.table.header,

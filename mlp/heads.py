@@ -129,6 +129,8 @@ def _r2_from_tally(tally: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 def _far_above_the_mean(y: np.ndarray, n_outputs: int) -> tuple[float, str]:
     baseline = 0.5 * float(np.var(y, axis=0).sum())
+    if baseline == 0:  # a constant training target: no scale to measure a blow-up against
+        return np.inf, "no bound: the training target is constant"
     reason = (
         f"{IDENTITY_DIVERGENCE_FACTOR:g} x {baseline:.4g}, the squared error of always "
         "predicting the training mean"

@@ -137,3 +137,12 @@ def test_every_head_names_its_task_and_an_unknown_one_lists_them():
         assert head_for_task(head.task) is head
     with pytest.raises(ValueError, match="choose one of: identity, softmax"):
         get_head("tanh")
+
+
+def test_each_heads_divergence_bound_is_a_multiple_of_knowing_nothing():
+    y = np.array([[0.0], [2.0], [4.0]])  # variance 8/3: predicting the mean costs 4/3
+    bound, _ = HEADS["identity"].loss_limit(y, 1)
+    assert bound == pytest.approx(1e6 * 0.5 * 8 / 3)
+    assert HEADS["identity"].loss_limit(np.ones((3, 1)), 1)[0] == np.inf  # nothing to scale by
+    bound, why = HEADS["softmax"].loss_limit(np.array([0, 1, 2]), 3)
+    assert bound == pytest.approx(10 * np.log(3)) and "log(3)" in why
