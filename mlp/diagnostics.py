@@ -11,7 +11,8 @@ of training rows measures each layer (`measure`):
     grad_norm     ||dE/dW_l, dE/db_l||, the size of the layer's gradient (BP3, BP4)
     update_ratio  the median over the epoch's steps of ||Delta W_l|| / ||W_l|| (W_l before
                   the step), how far one step moves the layer's weights relative to their
-                  size (`UpdateRatios`; on 4 evenly spaced steps of a longer epoch)
+                  size (`UpdateRatios`; on 4 evenly spaced steps of a longer epoch; null for
+                  a full-batch optimizer, whose line search chooses its own step)
 
 saturated and dead are null for the output layer and for activations without the property.
 The rules (`RULES`, applied by `diagnose` to the epochs' records) read these numbers and the

@@ -287,13 +287,11 @@ class Trainer:
             last["loss"], last["logits"] = unweighted, zs[-1]
             return loss + model.penalty(weight_decay), grad
 
-        if self.update_ratios is not None:
-            self.update_ratios.start_step()
+        # (no update ratio: a line search chooses the step, so "too high a learning rate" has
+        # no meaning; the diagnostics record null for it)
         self.optimizer.iterate(model.params, objective)
         if not math.isfinite(model.params @ model.params):
             raise TrainingDiverged("a weight", epoch, 1)
-        if self.update_ratios is not None:
-            self.update_ratios.end_step()
         if last:  # the optimizer evaluates last at the point it leaves (none once converged)
             if not math.isfinite(last["loss"]):
                 raise TrainingDiverged("the loss", epoch, 1)

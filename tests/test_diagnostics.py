@@ -89,6 +89,17 @@ def test_the_update_ratio_is_measured_on_every_step_of_a_short_epoch_and_4_of_a_
     assert ratio_steps(469) == frozenset({1, 157, 313, 469})  # an MNIST epoch of batches of 128
 
 
+def test_a_full_batch_optimizer_has_no_update_ratio_but_the_other_figures():
+    from mlp import LBFGS
+
+    X, y = digits(n=100)
+    model = MLP([64, 8, 10], np.random.default_rng(0))
+    reports = fit(model, LBFGS(), X, y, epochs=2, batch_size=1, rng=None, diagnostics=True)
+    layers = reports[-1].diagnostics
+    assert [layer["update_ratio"] for layer in layers] == [None, None]
+    assert all(layer["grad_norm"] > 0 for layer in layers)
+
+
 def test_measuring_changes_no_number_of_the_training():
     X, y = digits()
     runs = []
