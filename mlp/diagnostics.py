@@ -11,8 +11,8 @@ of training rows measures each layer (`measure`):
     grad_norm     ||dE/dW_l, dE/db_l||, the size of the layer's gradient (BP3, BP4)
     update_ratio  the median over the epoch's steps of ||Delta W_l|| / ||W_l|| (W_l before
                   the step), how far one step moves the layer's weights relative to their
-                  size (`UpdateRatios`; on 4 evenly spaced steps of a longer epoch; null for
-                  a full-batch optimizer, whose line search chooses its own step)
+                  size (`UpdateRatios`; on the first, middle and last steps of a longer
+                  epoch; null for a full-batch optimizer, whose line search chooses its step)
 
 saturated and dead are null for the output layer and for activations without the property.
 The rules (`RULES`, applied by `diagnose` to the epochs' records) read these numbers and the
@@ -29,10 +29,12 @@ import numpy as np
 
 from mlp.network import MLP
 
-# The probe batch: a 32nd of the training rows, at least 32 and at most 256, spread evenly.
-# Its forward and backward pass then costs about 3% of an epoch's (a 32nd of the rows, in one
-# large batch), within the 5% the diagnostics may take; 256 rows are plenty for the shares.
-PROBE_ROWS, PROBE_MIN, PROBE_SHARE = 256, 32, 32
+# The probe batch: a 64th of the training rows, at least 16 and at most 256, spread evenly.
+# Its forward and backward pass is the diagnostics' main cost: on digits (1293 training rows,
+# a ~4.3 ms epoch) a 32nd, 40 rows, put the whole at 5.5 to 6.6% of the epoch, and 20 rows at
+# 3.8 to 4.2% (benchmarks/diagnostics.py), within the 5% allowed; the shares it measures
+# against a 50% threshold need no more. MNIST's 60,000 rows get 256.
+PROBE_ROWS, PROBE_MIN, PROBE_SHARE = 256, 16, 64
 # What `measure` gives of each layer, in metrics.jsonl's order.
 FIGURES = ("saturated", "dead", "grad_norm", "update_ratio")
 SATURATED_Z = 3.0  # |z| beyond which a saturating unit counts as saturated
@@ -46,13 +48,13 @@ def probe_rows(n_rows: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_rows - 1, size).round().astype(np.int64))
 
 
-# Steps per epoch whose update ratio is measured, evenly spaced from the first to the last
-# (every step of a shorter epoch). A measured step costs a copy and four norms of the
-# parameters: 0.8% of a digits epoch each (41 steps of ~100 us), so measuring all of them
-# took 13% and 8 of them 7%, where the diagnostics may take 5%; with 4, the probe included,
-# they take 4.3% (benchmarks/diagnostics.py). The rule they feed (a ratio above 0.1) needs
-# the typical step's size, not every step's.
-RATIO_STEPS = 4
+# Steps per epoch whose update ratio is measured: the first, the middle and the last (every
+# step of a shorter epoch). A measured step costs a copy and four norms of the parameters,
+# 0.4% of a digits epoch (41 steps of ~100 us) each, so measuring all of them took 13%, and 4
+# of them 0.4% more than 3 (benchmarks/diagnostics.py; the probe pass, PROBE_ROWS, costs the
+# rest of the 5% the diagnostics may take). The rule they feed (a ratio above 0.1) needs a
+# typical step's size, which 3 of them give.
+RATIO_STEPS = 3
 
 
 def ratio_steps(n_steps: int, limit: int = RATIO_STEPS) -> frozenset[int]:
