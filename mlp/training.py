@@ -165,7 +165,8 @@ class Trainer:
         self.sample_weight = None
         if sample_weight is not None:
             self.sample_weight = np.asarray(sample_weight, dtype=model.dtype)
-            if self.sample_weight.shape != self.y.shape or not np.all(self.sample_weight >= 0):
+            rows = (len(self.y),)  # one per row, whatever the targets' shape
+            if self.sample_weight.shape != rows or not np.all(self.sample_weight >= 0):
                 raise ValueError("sample_weight needs one weight >= 0 per training row")
         if y_val is not None:
             y_val = np.asarray(y_val)

@@ -46,6 +46,18 @@ def test_backprop_through_the_identity_head_equals_finite_differences(weighted):
     assert max(c.max_rel_error for c in checks) < 1e-7
 
 
+def test_sample_weights_weigh_a_regressions_rows():
+    # a row weighted 2 counts as that row twice: the same first step as the row duplicated
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    weighted, doubled = (MLP([3, 4, 2], np.random.default_rng(6), head="identity") for _ in "ab")
+    fit(weighted, SGD(lr=0.1, momentum=0.0), X, y, epochs=1, batch_size=4, rng=None, shuffle=False,
+        sample_weight=np.array([2.0, 1.0, 1.0, 1.0]))  # fmt: skip
+    fit(doubled, SGD(lr=0.1, momentum=0.0), np.vstack([X[:1], X]), np.vstack([y[:1], y]),
+        epochs=1, batch_size=5, rng=None, shuffle=False)  # fmt: skip
+    np.testing.assert_allclose(weighted.params, doubled.params, rtol=1e-12)
+
+
 def test_sgd_reproduces_scikit_learns_mlp_regressor():
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPRegressor
