@@ -59,12 +59,13 @@ def check_real_targets(y: np.ndarray, n_outputs: int, what: str = "targets") -> 
 # -- softmax with cross-entropy ---------------------------------------------------------------
 
 
-def _count_correct(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.array([np.count_nonzero(logits.argmax(axis=1) == y)], dtype=np.float64)
+def _count_correct(logits: np.ndarray, y: np.ndarray) -> int:
+    # a plain int: summed every step, an array here cost 1.7 us a step (2% of digits' step)
+    return int(np.count_nonzero(logits.argmax(axis=1) == y))
 
 
-def _accuracy(tally: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    return {"accuracy": float(tally[0]) / len(y)}
+def _accuracy(tally: int, y: np.ndarray) -> dict[str, float]:
+    return {"accuracy": tally / len(y)}
 
 
 def _ten_times_chance(y: np.ndarray, n_outputs: int) -> tuple[float, str]:
@@ -168,8 +169,8 @@ class Head:
     check_targets: Callable[..., None]
     score: str
     val_scores: tuple[str, ...]
-    tally: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    score_from_tally: Callable[[np.ndarray, np.ndarray], dict[str, float]]
+    tally: Callable[[np.ndarray, np.ndarray], int | np.ndarray]
+    score_from_tally: Callable[[int | np.ndarray, np.ndarray], dict[str, float]]
     loss_limit: Callable[[np.ndarray, int], tuple[float, str]]
     onnx_op: str
     # How `mlp explain` names its output and writes its equations, as docs/math.md does.

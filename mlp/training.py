@@ -204,9 +204,9 @@ class Trainer:
         # the thread counts on the training's own steps through it.
         self.after_step: Callable[[float], None] | None = None
 
-    def _no_tally(self) -> np.ndarray:
+    def _no_tally(self) -> int | np.ndarray:
         """The head's per-batch sums for the score (hits, or squared residuals), all zero."""
-        return np.zeros_like(self.head.tally(np.zeros((0, self.model.layer_sizes[-1])), self.y[:0]))
+        return 0 * self.head.tally(np.zeros((0, self.model.layer_sizes[-1])), self.y[:0])
 
     def request_stop(self) -> None:
         """Ask `run` to stop after the batch in progress (safe to call from a signal handler)."""
@@ -360,7 +360,7 @@ class Trainer:
             "batches_done": self.batches_done,
             "order": None if self.order is None else self.order.copy(),
             "loss_sum": self.loss_sum,
-            "tally": self.tally.tolist(),
+            "tally": np.asarray(self.tally).tolist(),
             # the epoch's update ratios so far, so that a resumed epoch's median is the same
             "update_ratios": None if self.update_ratios is None else self.update_ratios.ratios,
             "seconds": self.seconds,
@@ -377,10 +377,11 @@ class Trainer:
         self._set_order(order)
         self.loss_sum = float(state["loss_sum"])
         # "correct": a classifier's hits, as states saved before the heads recorded them
-        tally = state["tally"] if "tally" in state else [state["correct"]]
-        self.tally = np.asarray(tally, dtype=np.float64)
-        if self.tally.shape != self._no_tally().shape:
+        tally = np.asarray(state["tally"] if "tally" in state else state["correct"])
+        zero = self._no_tally()
+        if tally.shape != np.shape(zero) or tally.dtype.kind not in "iuf":
             raise ValueError("the saved epoch's running score does not match this model")
+        self.tally = tally.astype(np.float64) if isinstance(zero, np.ndarray) else int(tally)
         ratios = state.get("update_ratios")
         if self.update_ratios is not None and ratios is not None:
             self.update_ratios.ratios = [[float(r) for r in step] for step in ratios]
