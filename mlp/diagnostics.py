@@ -134,9 +134,11 @@ def measure(
 # -- the rules -------------------------------------------------------------------------------
 
 VANISHING_RATIO = 1e-3  # first layer's gradient below this share of the last layer's
+VANISHING_DEPTH = 3  # layers of weights (two hidden layers) before a gradient can vanish
 MOSTLY = 0.5  # "most units": more than half of a layer
 LARGE_UPDATE = 0.1  # a step that moves the weights by a tenth of their size
 OVERFIT_EPOCHS = 10  # epochs of validation loss above its best while training loss falls
+OVERFIT_CHANGE, OVERFIT_RISE = 0.1, 0.05  # how far each must have moved by then
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ def _layers(record: dict) -> list[dict]:
 
 def _vanishing(records: Sequence[dict]) -> tuple[int | None, str] | None:
     layers = _layers(records[-1])
-    if len(layers) < 2 or not layers[-1]["grad_norm"]:
+    # through depth: with one hidden layer a small first gradient is its units' saturation
+    # or death, which the rules on those name with the right fix
+    if len(layers) < VANISHING_DEPTH or not layers[-1]["grad_norm"]:
         return None
     first, last = layers[0]["grad_norm"], layers[-1]["grad_norm"]
     if first < VANISHING_RATIO * last:
@@ -232,10 +236,18 @@ def _overfitting(records: Sequence[dict]) -> tuple[int | None, str] | None:
         return None
     best = int(np.argmin(val))
     now = len(records) - 1
-    if now - best >= OVERFIT_EPOCHS and records[now]["train_loss"] < records[best]["train_loss"]:
+    train_then, train_now = records[best]["train_loss"], records[now]["train_loss"]
+    # both moving for real, not noise around a stall: the training loss down by a tenth or
+    # more since the best epoch, the validation loss up by 5% or more
+    if (
+        now - best >= OVERFIT_EPOCHS
+        and train_now < (1 - OVERFIT_CHANGE) * train_then
+        and val[now] > (1 + OVERFIT_RISE) * val[best]
+    ):
         return None, (
             f"overfitting: the validation loss has stayed above its best ({val[best]:.4g}, "
-            f"epoch {best + 1}) for {now - best} epochs while the training loss kept falling"
+            f"epoch {best + 1}) for {now - best} epochs, now {val[now]:.4g}, while the "
+            f"training loss fell from {train_then:.4g} to {train_now:.4g}"
         )
     return None
 
@@ -273,7 +285,7 @@ def diagnose(records: Sequence[dict], *, early_stopping: bool = False) -> list[F
     """The rules that fire on a run's epochs (metrics.jsonl's records, in order), each at the
     first epoch it sees its problem; the overfitting rule stays silent when early stopping
     is on (its cure is already applied)."""
-    findings = []
+    findings: list[Finding] = []
     for rule in RULES.values():
         if rule.needs_no_early_stopping and early_stopping:
             continue
@@ -283,4 +295,4 @@ def diagnose(records: Sequence[dict], *, early_stopping: bool = False) -> list[F
                 layer, what = seen
                 findings.append(Finding(rule.name, epoch, layer, f"{what}: {rule.fix}"))
                 break
-    return findings
+    return sorted(findings, key=lambda finding: finding.epoch)  # in the order they appeared

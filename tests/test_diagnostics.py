@@ -269,3 +269,36 @@ def test_no_rule_fires_on_a_shipped_config(mlp_cli, tmp_path, name):
         ok(mlp_cli("train", "--config", CONFIGS / name, "--out", tmp_path / "run", "--json"))
     )
     assert summary["diagnoses"] == []
+
+
+def records_of(train, val, layers=None):
+    return [
+        {"epoch": i + 1, "train_loss": t, "val_loss": v, "diagnostics": layers}
+        for i, (t, v) in enumerate(zip(train, val))
+    ]
+
+
+def test_overfitting_needs_the_training_loss_to_fall_and_the_validation_loss_to_rise():
+    rising_val = [1.0] + [1.2] * 11
+    falling = records_of([1.0] + [0.5] * 11, rising_val)
+    assert [f.rule for f in diagnose(falling)] == ["overfitting"]
+    stuck = records_of([2.3] + [3.9, 4.0] * 5 + [3.8], rising_val)  # a run that never learned
+    assert diagnose(stuck) == []
+    flat = records_of([1.0] + [0.5] * 11, [1.0] + [1.01] * 11)  # noise around the best
+    assert diagnose(flat) == []
+
+
+def test_a_gradient_vanishes_only_through_depth_and_findings_come_in_epoch_order():
+    layer = {"saturated": None, "dead": None, "update_ratio": 0.01}
+    shallow = [
+        {**layer, "layer": 1, "saturated": 0.9, "grad_norm": 1e-9},
+        {**layer, "layer": 2, "grad_norm": 1.0},
+    ]
+    records = records_of([1.0] * 12, [1.0] * 12, shallow)
+    assert [f.rule for f in diagnose(records)] == ["saturated_start"]  # not vanishing_gradients
+    deep = [{**shallow[0], "saturated": 0.0}, {**shallow[0], "layer": 2, "grad_norm": 1e-5},
+            {**shallow[1], "layer": 3}]  # fmt: skip
+    late = records_of([1.0] + [0.5] * 11, [1.0] + [1.2] * 11, None)
+    late[-1]["diagnostics"] = deep  # the gradient vanishes at the last epoch only
+    found = diagnose(late)
+    assert [(f.rule, f.epoch) for f in found] == [("overfitting", 11), ("vanishing_gradients", 12)]
