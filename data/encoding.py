@@ -172,7 +172,7 @@ def _check_default_label(table: Table, last: Column, others: list[str]) -> None:
     fix = f"data.target: {likely[0]}" if likely else "data.target: <the label column>"
     raise DataError(
         f"{table.source}: the last column {last.name!r} looks like a feature, not a label "
-        f"({why}); set {fix}"
+        f"({why}); set {fix} (or task: regression to predict {last.name!r} itself)"
     )
 
 

@@ -19,7 +19,7 @@ from data.encoding import (
 )
 from data.errors import DataError
 from data.table import Table, read_table
-from data.targets import AUTO, decide_task, encode_targets
+from data.targets import AUTO, decide_task, encode_targets, first_non_number
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
@@ -118,11 +118,15 @@ def numeric_columns(table: Table, names: tuple[str, ...]) -> np.ndarray:
     for j, name in enumerate(names):
         column = table.column(name)
         if not column.is_numeric or column.missing.any():
-            bad = np.flatnonzero(column.missing)[:1] if column.is_numeric else [0]
-            line = table.lines[bad[0]] if len(bad) else "?"
+            bad = np.flatnonzero(column.missing)[:1] if column.is_numeric else None
+            if bad is None:  # text: the first cell that is no number, shown as written
+                row = first_non_number(column)
+                bad = [0 if row is None else row]
+            at = int(bad[0])
+            cell = "an empty cell" if column.missing[at] else repr(str(column.text()[at]))
             raise DataError(
-                f"{table.source}: line {line}, column {name!r}: not a number; the model takes "
-                "numbers in this column"
+                f"{table.source}: line {table.lines[at]}, column {name!r}: {cell} is not a "
+                "number; the model takes numbers in this column"
             )
         X[:, j] = column.values
     return X

@@ -47,6 +47,7 @@ def decide_task(table: Table, task: str, target: str | list[str] | tuple[str, ..
                 f"{table.source}: {comma_text_reason(name)} (or set task: classification to "
                 "take them as labels)"
             )
+        _refuse_stray_text(table, column)
         return "classification"
     present = column.values[~column.missing]
     if not np.all(present == np.round(present)):
@@ -58,6 +59,45 @@ def decide_task(table: Table, task: str, target: str | list[str] | tuple[str, ..
             f"classes or quantities? set task: classification or task: regression"
         )
     return "classification"
+
+
+# A text column whose cells are numbers but for a few (at most this share) is a numeric
+# column with stray text ("n/a", "-"), not a column of labels.
+STRAY_TEXT_SHARE = 0.1
+
+
+def first_non_number(column: Column) -> int | None:
+    """The row of a column's first present cell that does not read as a number, or None."""
+    for row, cell in enumerate(column.text()):
+        if column.missing[row]:
+            continue
+        try:
+            float(cell.replace("_", "x"))  # Python reads 1_000; the table's reader does not
+        except ValueError:
+            return row
+    return None
+
+
+def _refuse_stray_text(table: Table, column: Column) -> None:
+    """One line for a target of numbers with a few text cells, which `auto` would otherwise
+    take as hundreds of classes: name the first such cell and the ways on."""
+    cells = column.text()[~column.missing]
+    numbers = 0
+    for cell in cells:
+        try:
+            value = float(cell.replace("_", "x"))
+        except ValueError:
+            continue
+        numbers += 1 if np.isfinite(value) else 0
+    if len(cells) == 0 or numbers < (1 - STRAY_TEXT_SHARE) * len(cells) or numbers == len(cells):
+        return
+    row = first_non_number(column)
+    raise DataError(
+        f"{table.source}: line {table.lines[row]}, column {column.name!r}: "
+        f"{str(column.text()[row])!r} is not a number, though {numbers} of its {len(cells)} "
+        "cells are; empty the cell (a row without a target is left out), or set "
+        "task: classification to take the column's values as labels"
+    )
 
 
 @dataclass(frozen=True)

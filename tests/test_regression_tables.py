@@ -244,3 +244,39 @@ def test_two_targets_predict_two_columns_and_export_them(mlp_cli, tmp_path):
     X = df[["size", "rooms"]].to_numpy(np.float32)
     (exported,) = session.run(["prediction"], {"input": X})
     np.testing.assert_allclose(exported, values, rtol=1e-5)
+
+
+def test_a_number_column_with_a_stray_word_is_named_not_taken_as_classes(mlp_cli, tmp_path):
+    df = frame()
+    df["price"] = df["price"].astype(object)
+    df.loc[10, "price"] = "n/a"
+    df.to_csv(tmp_path / "p.csv", index=False)
+    path = config(tmp_path, tmp_path / "p.csv")  # task: auto
+    result = mlp_cli("train", "--config", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "line 12, column 'price': 'n/a' is not a number, though 59 of its 60" in line
+    assert "task: classification" in line
+
+
+def test_eval_data_names_the_cell_that_is_no_number(mlp_cli, tmp_path):
+    frame().to_csv(tmp_path / "p.csv", index=False)
+    run = tmp_path / "run"
+    ok(mlp_cli("train", "--config", config(tmp_path, tmp_path / "p.csv"), "--out", run, "--quiet"))
+    other = frame(20, seed=7)
+    other["price"] = other["price"].astype(object)
+    other.loc[9, "price"] = "call us"
+    other.to_csv(tmp_path / "other.csv", index=False)
+    result = mlp_cli("eval", run, "--data", tmp_path / "other.csv")
+    assert result.exit_code == 2
+    assert "line 11, column 'price': 'call us' is not a number" in result.stderr
+
+
+def test_a_fractional_last_column_offers_a_regression(mlp_cli, tmp_path):
+    frame()[["size", "rooms", "price"]].to_csv(tmp_path / "p.csv", index=False)
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dataset: p.csv}\n")
+    result = mlp_cli("train", "--config", path, "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "task: regression to predict 'price'" in result.stderr
+    ok(mlp_cli("train", "--config", path, "--out", tmp_path / "run", "--set", "task=regression",
+               "--set", "train.epochs=2", "--quiet"))  # fmt: skip
