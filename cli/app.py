@@ -22,7 +22,7 @@ from cli.config import load_config, loads_config
 from cli.errors import BAD_INPUT, FAILED, describe_os_error, fail, reported, user_errors
 from cli.experiment import architecture, build_model, load_data, prepare_data, sample_weights
 from cli.helpflags import FlagHelpCommand, FlagHelpGroup
-from cli.listing import RUN_COLUMNS
+from cli.listing import RUN_COLUMNS, SORT_COLUMNS
 from cli.output import error_console
 from cli.process import Terminated, reopen_closed_streams, report_stop, stop_on_sigterm
 from cli.rundir import DEFAULT_ROOT, RunError
@@ -442,7 +442,7 @@ def runs_command(
         Path, typer.Argument(metavar="FOLDER", help="Where the runs are.")
     ] = DEFAULT_ROOT,
     sort: Annotated[
-        str, typer.Option("--sort", help=f"Column to sort by: {', '.join(RUN_COLUMNS)}.")
+        str, typer.Option("--sort", help=f"Column to sort by: {', '.join(SORT_COLUMNS)}.")
     ] = "date",
     as_json: JsonOption = False,
 ) -> None:
@@ -450,8 +450,8 @@ def runs_command(
     from cli.listing import run_row, runs_in, sorted_runs
 
     with user_errors():
-        if sort not in RUN_COLUMNS:
-            raise UsageError(f"--sort {sort}: choose one of {', '.join(RUN_COLUMNS)}")
+        if sort not in SORT_COLUMNS:
+            raise UsageError(f"--sort {sort}: choose one of {', '.join(SORT_COLUMNS)}")
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder of runs")
         rows = [run_row(d, str(d.relative_to(folder))) for d in runs_in(folder)]

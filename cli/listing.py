@@ -141,12 +141,14 @@ RUN_COLUMNS = (
     "date",
     "status",
 )
-DESCENDING = ("epochs", "best_val_accuracy", "test_accuracy", "date")
+# A regression's R² columns sort too (shown in the accuracy columns, marked R²).
+SORT_COLUMNS = (*RUN_COLUMNS, "best_val_r2", "test_r2")
+DESCENDING = ("epochs", "best_val_accuracy", "test_accuracy", "best_val_r2", "test_r2", "date")
 
 
 def sorted_runs(rows: list[dict], column: str) -> list[dict]:
     """The rows by `column`: numbers and dates descending (best, newest first), text
     ascending, and rows missing the value last."""
-    present = sorted((r for r in rows if r[column] is not None), key=lambda r: r[column])
-    missing = [r for r in rows if r[column] is None]
+    present = sorted((r for r in rows if r.get(column) is not None), key=lambda r: r[column])
+    missing = [r for r in rows if r.get(column) is None]
     return (present[::-1] if column in DESCENDING else present) + missing

@@ -64,6 +64,7 @@ from cli.rundir import (
     read_config_text,
     score_of,
 )
+from cli.usage import UsageError
 from data import Dataset, file_record
 from mlp.checkpoint import atomic_write
 
@@ -381,6 +382,12 @@ def prepare(config_path: Path, grid: Path, out: Path | None, overrides, cv: int 
         fold_splits(base, cv)
     points = load_grid(grid, base.seed)
     points = resolve_points(config_path, grid, points, overrides)
+    tasks = sorted({point.config.task for point in points})
+    if len(tasks) > 1:  # an accuracy and an R^2 are not one ranking
+        raise UsageError(
+            f"--grid {grid}: its points ask for task {', '.join(tasks)}; a sweep ranks its "
+            "points by one score, so sweep each task in a grid of its own"
+        )
     out = out or DEFAULT_ROOT / f"{config_path.stem}-sweep-{grid.stem}"
     out.mkdir(parents=True, exist_ok=True)
     rundir.lock_folder(out, "sweep")

@@ -204,3 +204,27 @@ def test_the_shipped_regression_config_goes_through_every_command(mlp_cli, tmp_p
     assert [p["status"] for p in points] == ["completed", "completed"]
     check = json.loads(ok(mlp_cli("gradcheck", "--config", config, "--json")))
     assert check["passed"] is True
+
+
+def test_a_grid_that_varies_the_task_is_refused_before_any_point(mlp_cli, tmp_path):
+    grid = tmp_path / "grid.yaml"
+    config = tmp_path / "int.yaml"
+    rows = "\n".join(f"{i % 7},{i % 3}" for i in range(40))
+    (tmp_path / "int.csv").write_text("x,y\n" + rows + "\n")
+    config.write_text("data: {dataset: int.csv, target: y}\ntrain: {epochs: 1}\n")
+    grid.write_text("task: [regression, classification]\n")
+    result = mlp_cli("sweep", "--config", config, "--grid", grid, "--out", tmp_path / "s2")
+    assert result.exit_code == 2
+    assert "sweep each task in a grid of its own" in result.stderr
+    assert not (tmp_path / "s2").exists()
+
+
+def test_runs_sorts_regressions_by_their_r2(mlp_cli, tmp_path):
+    config = tiny_config(tmp_path / "tiny.yaml", "identity")
+    for seed, epochs in ((1, 1), (2, 3)):
+        out = tmp_path / "runs" / f"r{seed}"
+        settings = ("--set", f"seed={seed}", "--set", f"train.epochs={epochs}")
+        ok(mlp_cli("train", "--config", config, "--out", out, *settings, "--quiet"))
+    listed = json.loads(ok(mlp_cli("runs", tmp_path / "runs", "--sort", "test_r2", "--json")))
+    r2 = [row["test_r2"] for row in listed["runs"]]
+    assert r2 == sorted(r2, reverse=True) and None not in r2
