@@ -420,14 +420,15 @@ def explain_command(
     with user_errors():
         config = load_config(config_path, overrides or ())
         explained = explain.explain(config, sample, batch)
-    if as_json:
-        output.print_line(json.dumps(explain.explanation_json(explained)))
+        report = explain.explanation_json(explained) if as_json else None
+    if report is not None:
+        output.print_line(json.dumps(report))
         return
     console = output.console()
     rows = ", ".join(map(str, explained.rows[:10])) + (" ..." if len(explained.rows) > 10 else "")
     lines = [
         ("config", str(config_path)),
-        ("model", f"{explained.architecture} ({explained.activation}, {explained.head} head)"),
+        ("model", f"{explained.architecture} ({explained.layers_text})"),
         ("optimizer", explained.optimizer),
         ("rows", f"{len(explained.rows)} training row(s) of the data: {rows}"),
     ]
@@ -610,6 +611,9 @@ def export_command(
                 FAILED,
             ) from None
     data = graph.SerializeToString()
+    warning = export.float32_warning(checkpoint)
+    if warning:
+        error_console().print(warning, markup=False, soft_wrap=True)
     try:
         output.write_file(out, data)
     except OSError as err:
@@ -620,23 +624,15 @@ def export_command(
         "opset": export.OPSET,
         "inputs": export.feature_names(checkpoint),
         "graph_inputs": export.graph_inputs(checkpoint),
-        "classes": checkpoint.classes.tolist(),
+        "classes": checkpoint.classes.tolist(),  # a regression's: its target columns
+        "task": checkpoint.model.head.task,
     }
     if as_json:
         output.print_line(json.dumps(report))
         return
-    shown = reports.graph_inputs_text(report)
     # the graph itself may have gone to stdout (`mlp export RUN /dev/stdout > model.onnx`)
     console = error_console() if output.is_stdout(out) else output.console()
-    width = len(report["classes"])
-    outputs = f"outputs 'probabilities' N x {width} and 'label'"
-    if checkpoint.model.head.targets == "values":
-        outputs = f"output 'prediction' N x {width} (in the targets' units)"
-    console.print(
-        f"wrote {out} ({len(data):,} bytes, ONNX opset {export.OPSET}): {shown}, {outputs}",
-        soft_wrap=True,
-        markup=False,
-    )
+    console.print(reports.export_line(report), soft_wrap=True, markup=False)
 
 
 @command("sweep")

@@ -32,11 +32,28 @@ class Explanation:
     rows: np.ndarray  # the data's row numbers (positions in the file's labelled rows)
     quantities: list[Quantity]
 
+    @property
+    def layers_text(self) -> str:
+        """'sigmoid hidden layers, softmax head', or 'no hidden layer, softmax head'."""
+        hidden = self.architecture.count("->") > 1
+        return (
+            f"{self.activation} hidden layers" if hidden else "no hidden layer"
+        ) + f", {self.head} head"
 
-def training_rows(n_train: int, sample: int | None, batch: int | None) -> slice:
-    """The training part's positions that --sample or --batch name (row 0 by default)."""
+
+# --json writes every number of the step; past this many it would be gigabytes of text
+MAX_JSON_NUMBERS = 5_000_000
+
+
+def training_rows(
+    n_train: int, sample: int | None, batch: int | None, full_batch: bool = False
+) -> slice:
+    """The training part's positions that --sample or --batch name: by default row 0, or
+    every row for a full-batch optimizer (L-BFGS steps on the whole set in training)."""
     if sample is not None and batch is not None:
         raise UsageError("--sample and --batch: choose one (a row, or the first B rows)")
+    if full_batch and sample is None and batch is None:
+        return slice(0, n_train)
     if batch is not None:
         if not 1 <= batch <= n_train:
             raise UsageError(f"--batch {batch}: the training part has {n_train} rows")
@@ -53,7 +70,7 @@ def explain(config: Config, sample: int | None, batch: int | None) -> Explanatio
     """Build the run `config` describes and take its first step on the rows asked for."""
     config, data, model, optimizer, trainer = first_run_state(config)
     X_train, y_train = data.parts["train"]
-    rows = training_rows(len(y_train), sample, batch)
+    rows = training_rows(len(y_train), sample, batch, optimizer.full_batch)
     if trainer.lr_schedule is not None:  # epoch 1's rate, as the trainer sets it
         optimizer.lr = trainer.lr_schedule(1)
     weights = sample_weights(config, data)
@@ -85,7 +102,14 @@ def _strict(values: np.ndarray):
 
 
 def explanation_json(explanation: Explanation) -> dict:
-    """`mlp explain --json`: every quantity in full precision, in the derivation's order."""
+    """`mlp explain --json`: every quantity in full precision, in the derivation's order (a
+    step of more than MAX_JSON_NUMBERS numbers is refused in one line)."""
+    numbers = sum(q.value.size for q in explanation.quantities)
+    if numbers > MAX_JSON_NUMBERS:
+        raise UsageError(
+            f"--json: this step holds {numbers:,} numbers, past the {MAX_JSON_NUMBERS:,} it "
+            "writes; the text output summarises the large arrays, or explain a smaller network"
+        )
     return {
         "architecture": explanation.architecture,
         "activation": explanation.activation,

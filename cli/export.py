@@ -175,6 +175,24 @@ def _head_outputs(nodes: list, constant, checkpoint: Checkpoint, logits: str) ->
     ]
 
 
+def float32_warning(checkpoint: Checkpoint) -> str | None:
+    """What to say when a regression's float32 `prediction` cannot resolve its target: the
+    step between float32 numbers near the target's values, if above a thousandth of its
+    standard deviation (a price of 1e12 give or take cents), else None."""
+    if checkpoint.target_mean is None or checkpoint.target_scale is None:
+        return None
+    magnitude = float(np.max(np.abs(checkpoint.target_mean) + 3 * checkpoint.target_scale))
+    step = float(np.spacing(np.float32(magnitude)))
+    spread = float(np.min(checkpoint.target_scale))
+    if step <= 1e-3 * spread:
+        return None
+    return (
+        f"note: the graph's 'prediction' is float32, whose steps near {magnitude:.3g} are "
+        f"{step:.3g}, {step / spread:.2g} times the target's standard deviation; its values "
+        "are that coarse there (mlp predict computes in float64)"
+    )
+
+
 def _layers(nodes: list, constant, model, op: str) -> str:
     """z_l = a_{l-1} W_l + b_l as Gemm, then the activation `op` on every hidden layer, from
     the input `a0`; the name of the logits z_L."""

@@ -354,6 +354,18 @@ def dataset_detail(name: str) -> dict:
     }
 
 
+def export_line(report: dict) -> str:
+    """`mlp export`'s line: the file, its size and opset, its inputs and its outputs."""
+    width = len(report["classes"])
+    outputs = f"outputs 'probabilities' N x {width} and 'label'"
+    if report["task"] == "regression":
+        outputs = f"output 'prediction' N x {width} (in the targets' units)"
+    return (
+        f"wrote {report['onnx']} ({report['bytes']:,} bytes, ONNX opset {report['opset']}): "
+        f"{graph_inputs_text(report)}, {outputs}"
+    )
+
+
 def graph_inputs_text(report: dict) -> str:
     """`mlp export`'s words for the graph's inputs: one `input` matrix, or one per column."""
     inputs = report["graph_inputs"]

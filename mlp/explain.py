@@ -55,10 +55,14 @@ def explain_step(
     penalty = " + (lambda/2) sum_l ||W_l||^2" if weight_decay else ""
     objective = loss + model.penalty(weight_decay)
     sections = HEAD_SECTIONS.get(head.name, ("", "", ""))
-    trace.append(Quantity("E", head.equations[1] + penalty, sections[1], np.array(objective)))
+    loss_equation, delta_equation = head.equations[1:]
+    if sample_weight is not None:  # the weighted objective the trainer minimises
+        loss_equation = "E = sum_i w_i E_i / sum_i w_i (sample weights w)"
+        delta_equation = f"delta_L = w_i ({head.symbol}_i - y_i) / sum_i w_i"
+    trace.append(Quantity("E", loss_equation + penalty, sections[1], np.array(objective)))
     for l, delta in zip(range(L, 0, -1), deltas):  # noqa: E741  (l as in the maths)
         if l == L:
-            equation, section = head.equations[2], sections[2]
+            equation, section = delta_equation, sections[2]
         else:
             act = model.activation.name
             equation = f"delta_{l} = (delta_{l + 1} W_{l + 1}^T) * {act}'(z_{l})"

@@ -217,3 +217,31 @@ def test_rows_that_do_not_exist_are_refused_in_one_line(mlp_cli, args, message):
     result = mlp_cli("explain", "--config", CONFIGS / "iris.yaml", *args)
     assert result.exit_code == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_class_weights_show_the_weighted_objective_and_delta(mlp_cli):
+    q = explained(mlp_cli, CONFIGS / "iris.yaml", "--batch", "108", "--set",
+                  "train.class_weight={setosa: 3}")  # fmt: skip
+    report = mlp_cli("explain", "--config", CONFIGS / "iris.yaml", "--batch", "12", "--set",
+                     "train.class_weight={setosa: 3}").stdout  # fmt: skip
+    assert "E = sum_i w_i E_i / sum_i w_i" in report and "delta_L = w_i (p_i - y_i)" in report
+    w = np.where(q["y"][:, 0] == 1, 3.0, 1.0)  # setosa is the first class
+    assert 0 < (w == 3).sum() < len(w)  # the rows hold setosa and other classes
+    expected = w[:, None] * (q["p"] - q["y"]) / w.sum()
+    np.testing.assert_allclose(q["delta_2"], expected, rtol=1e-12)
+    per_row = -np.log((q["p"] * q["y"]).sum(axis=1))
+    assert float(q["E"]) == pytest.approx((w * per_row).sum() / w.sum(), rel=1e-12)
+
+
+def test_a_full_batch_optimizer_steps_on_every_training_row_by_default(mlp_cli):
+    q = explained(mlp_cli, CONFIGS / "iris.yaml", "--set", "train.optimizer={name: lbfgs}")
+    assert q["a_0"].shape == (108, 4)  # L-BFGS trains on the whole set at each step
+
+
+def test_json_past_its_limit_is_refused_in_one_line(mlp_cli, monkeypatch):
+    import cli.explain
+
+    monkeypatch.setattr(cli.explain, "MAX_JSON_NUMBERS", 100)
+    result = mlp_cli("explain", "--config", CONFIGS / "iris.yaml", "--json")
+    assert result.exit_code == 2
+    assert json.loads(result.stdout)["error"].startswith("--json: this step holds")

@@ -280,3 +280,18 @@ def test_a_fractional_last_column_offers_a_regression(mlp_cli, tmp_path):
     assert result.exit_code == 2 and "task: regression to predict 'price'" in result.stderr
     ok(mlp_cli("train", "--config", path, "--out", tmp_path / "run", "--set", "task=regression",
                "--set", "train.epochs=2", "--quiet"))  # fmt: skip
+
+
+def test_export_says_when_float32_cannot_resolve_the_target(mlp_cli, tmp_path):
+    df = frame()
+    df["price"] = 1e12 + df["price"] / 1e5  # a huge offset, a spread of cents
+    df.to_csv(tmp_path / "p.csv", index=False)
+    run = tmp_path / "run"
+    ok(mlp_cli("train", "--config", config(tmp_path, tmp_path / "p.csv"), "--out", run, "--quiet"))
+    result = mlp_cli("export", run, tmp_path / "p.onnx")
+    assert result.exit_code == 0, result.stderr
+    assert "float32, whose steps near 1e+12 are 6.55e+04" in result.stderr
+    frame().to_csv(tmp_path / "q.csv", index=False)  # an ordinary target: nothing to say
+    ok(mlp_cli("train", "--config", config(tmp_path, tmp_path / "q.csv"), "--out", tmp_path / "r2",
+               "--quiet"))  # fmt: skip
+    assert "float32" not in mlp_cli("export", tmp_path / "r2", tmp_path / "q.onnx").stderr
