@@ -497,7 +497,10 @@ def curves_command(
         if not records:
             raise RunError(f"{run}: no epoch finished yet (metrics.jsonl is empty)")
         if diagnostics and not render.diagnostic_series(records):
-            raise RunError(f"{run}: its epochs hold no diagnostics (train.diagnostics was off)")
+            raise RunError(
+                f"{run}: its epochs hold no diagnostics (train.diagnostics was off, or the run "
+                "was trained before mlp measured them)"
+            )
     if png is not None and importlib.util.find_spec("matplotlib") is None:
         raise fail(
             "--png needs matplotlib: pip install 'mlp-trainer[plot]' "

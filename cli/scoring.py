@@ -160,8 +160,9 @@ def unlabelled_line(rows: Rows) -> str | None:
     """What to say on stderr about rows of a file left out for want of a label."""
     if not rows.n_unlabelled:
         return None
+    missing = "label" if rows.y.ndim == 1 else "target value"  # a regression's y is (n, T)
     return (
-        f"note: {rows.n_unlabelled} of {rows.n_read} rows of {rows.data} have no label and "
+        f"note: {rows.n_unlabelled} of {rows.n_read} rows of {rows.data} have no {missing} and "
         f"were left out; {len(rows.y)} scored"
     )
 

@@ -67,7 +67,8 @@ def load_table_dataset(path: str | os.PathLike[str], settings: TableSettings) ->
         classes = np.asarray(roles.target_columns)  # output t <-> target column t
         rows, y, n_dropped = targets.kept, targets.y, targets.n_dropped
         if n_dropped:
-            notes += (f"{n_dropped} rows without a target value were left out",)
+            rows_text = "1 row" if n_dropped == 1 else f"{n_dropped} rows"
+            notes += (f"{rows_text} without a target value left out",)
     else:
         labels = encode_labels(table, roles.target, missing=settings.missing)
         rows, y, classes, n_dropped = labels.kept, labels.y, labels.classes, labels.n_dropped

@@ -182,7 +182,7 @@ def test_rows_missing_any_target_are_left_out_and_counted(tmp_path):
     assert dataset.y.tolist() == [[1.5, 10.5], [4.5, 40.5], [5.5, 50.5]]
     assert dataset.n_dropped == 2 and dataset.table.n_rows == 3
     assert dataset.table.lines.tolist() == [2, 5, 6]  # the file's lines of the rows kept
-    assert "2 rows without a target value were left out" in dataset.notes
+    assert "2 rows without a target value left out" in dataset.notes
 
 
 # -- files as R and pandas write them ----------------------------------------------------------

@@ -164,7 +164,7 @@ def test_rows_without_a_target_are_left_out_with_a_note(mlp_cli, tmp_path):
     path = config(tmp_path, tmp_path / "p.csv")
     result = mlp_cli("train", "--config", path, "--out", tmp_path / "run", "--json")
     summary = json.loads(ok(result))
-    assert "3 rows without a target value were left out" in result.stderr
+    assert "3 rows without a target value left out" in result.stderr
     assert sum(part["n"] for part in summary["final"].values()) == 57
 
 
