@@ -262,7 +262,7 @@ def test_predict_matches_eval_and_writes_probabilities(mlp_cli, run, tmp_path):
         ),
         (
             "sepal length (cm),sepal width (cm),petal length (cm),petal width (cm)\n1,2,x,4\n",
-            "column 'petal length (cm)': not a number",
+            "line 2, column 'petal length (cm)': 'x' is not a number",
         ),
     ],
 )
