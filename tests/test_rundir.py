@@ -46,7 +46,7 @@ def imports_done(tmp_path_factory):
     assert CliRunner().invoke(app, args).exit_code == 0
 
 
-def forked_mlp(args, kill_at_step=0, kill_after=None):
+def forked_mlp(args, kill_at_step=0, kill_after=None, retried=False):
     """Run `mlp ARGS` in a forked child (a real process, without the start-up cost of a new
     interpreter); it SIGKILLs itself at protocol step `kill_at_step`, or is killed by us
     `kill_after` seconds in. Returns the child's wait status as (exit code, signal)."""
@@ -55,6 +55,7 @@ def forked_mlp(args, kill_at_step=0, kill_after=None):
     from cli.app import app
 
     command = typer.main.get_command(app)  # built here, not in every child
+    _build_coercions(command)
     if args[0] == "train":
         args = [*args, "-q"]  # the protocol is what is tested, not the tables and charts
     pid = os.fork()
@@ -77,16 +78,26 @@ def forked_mlp(args, kill_at_step=0, kill_after=None):
     status = _wait(pid)
     if status is None:
         # A child forked from this multi-threaded worker (OpenBLAS's and onnxruntime's
-        # threads) can deadlock on a lock one of them held at the fork: it then sleeps on a
-        # futex for good (seen once in ~10 runs of the suite). Killed, it is one more SIGKILL
-        # at an arbitrary moment, which the protocol under test survives; a fresh fork
-        # takes the same command again.
+        # threads) can still deadlock on a lock one of them held at the fork, as it did in
+        # pydantic before _build_coercions. Killed, it is one more SIGKILL at an arbitrary
+        # moment, which the protocol under test survives; a fresh fork takes the command again.
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        return forked_mlp(args, kill_at_step, kill_after)
+        assert not retried, f"a forked `mlp {' '.join(map(str, args))}` hung twice"
+        return forked_mlp(args, kill_at_step, kill_after, retried=True)
     if os.WIFSIGNALED(status):
         return None, os.WTERMSIG(status)
     return os.WEXITSTATUS(status), None
+
+
+def _build_coercions(command) -> None:
+    """Build every option's value coercion here, before the fork. Typer builds them lazily,
+    on the first parse, through pydantic; a forked child that built one (inherited from a
+    worker with other threads) deadlocked inside pydantic-core every time, in the same state."""
+    for sub in [command, *getattr(command, "commands", {}).values()]:
+        for param in sub.params:
+            if hasattr(param, "get_runtime_param"):
+                param.get_runtime_param()
 
 
 FORK_DEADLINE = 60.0  # seconds a forked child may take; a tiny run takes well under one
@@ -419,7 +430,7 @@ def test_run_files_respect_the_umask(config, tmp_path):
     assert set(modes.values()) == {0o640}, modes
 
 
-def _forked_import(run, exported, kill_at_step):
+def _forked_import(run, exported, kill_at_step, retried=False):
     """import_run in a forked child that SIGKILLs itself at protocol step `kill_at_step`."""
     pid = os.fork()
     if pid == 0:
@@ -434,7 +445,8 @@ def _forked_import(run, exported, kill_at_step):
     if status is None:  # deadlocked at the fork (see forked_mlp): once more, afresh
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        return _forked_import(run, exported, kill_at_step)
+        assert not retried, "a forked import hung twice"
+        return _forked_import(run, exported, kill_at_step, retried=True)
     return os.WIFSIGNALED(status)
 
 
