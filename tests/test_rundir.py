@@ -1,6 +1,7 @@
 """The run directory as a small database: complete or resumable at every moment (SIGKILL at
 every step of the write protocol), one writer at a time, short writes, damaged files."""
 
+import functools
 import json
 import os
 import random
@@ -50,12 +51,8 @@ def forked_mlp(args, kill_at_step=0, kill_after=None, retried=False):
     """Run `mlp ARGS` in a forked child (a real process, without the start-up cost of a new
     interpreter); it SIGKILLs itself at protocol step `kill_at_step`, or is killed by us
     `kill_after` seconds in. Returns the child's wait status as (exit code, signal)."""
-    import typer
 
-    from cli.app import app
-
-    command = typer.main.get_command(app)  # built here, not in every child
-    _build_coercions(command)
+    command = _command()  # built here, once, not in every child
     if args[0] == "train":
         args = [*args, "-q"]  # the protocol is what is tested, not the tables and charts
     pid = os.fork()
@@ -90,14 +87,22 @@ def forked_mlp(args, kill_at_step=0, kill_after=None, retried=False):
     return os.WEXITSTATUS(status), None
 
 
-def _build_coercions(command) -> None:
-    """Build every option's value coercion here, before the fork. Typer builds them lazily,
-    on the first parse, through pydantic; a forked child that built one (inherited from a
-    worker with other threads) deadlocked inside pydantic-core every time, in the same state."""
+@functools.cache
+def _command():
+    """The app as a click command, with every option's value coercion built here, before any
+    fork. Typer builds them lazily, on the first parse, through pydantic; a forked child that
+    built one (inherited from a worker with other threads) deadlocked inside pydantic-core
+    every time, in the same state. Built once: building them takes a tenth of a second."""
+    import typer
+
+    from cli.app import app
+
+    command = typer.main.get_command(app)
     for sub in [command, *getattr(command, "commands", {}).values()]:
         for param in sub.params:
             if hasattr(param, "get_runtime_param"):
                 param.get_runtime_param()
+    return command
 
 
 FORK_DEADLINE = 60.0  # seconds a forked child may take; a tiny run takes well under one
