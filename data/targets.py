@@ -143,20 +143,15 @@ def _refuse_constant(table: Table, name: str, values: np.ndarray) -> None:
 
 def _refuse_text(table: Table, column: Column) -> None:
     """One line naming the first cell of a text column that is not a number."""
-    cells = column.text()
-    for row, cell in enumerate(cells):
-        if column.missing[row]:
-            continue
-        try:
-            float(cell.replace("_", "?"))  # 1_000: a number to float(), text to the reader
-        except ValueError:
-            fix = (
-                "set data.decimal: ',' to read its decimal commas"
-                if column.name in table.comma_text
-                else "a regression's target holds numbers (or set task: classification)"
-            )
-            raise DataError(
-                f"{table.source}: line {table.lines[row]}, column {column.name!r}: "
-                f"{str(cell)!r} is not a number; {fix}"
-            ) from None
-    raise DataError(f"{table.source}: column {column.name!r} holds text, not numbers")
+    row = first_non_number(column)
+    if row is None:
+        raise DataError(f"{table.source}: column {column.name!r} holds text, not numbers")
+    fix = (
+        "set data.decimal: ',' to read its decimal commas"
+        if column.name in table.comma_text
+        else "a regression's target holds numbers (or set task: classification)"
+    )
+    raise DataError(
+        f"{table.source}: line {table.lines[row]}, column {column.name!r}: "
+        f"{str(column.text()[row])!r} is not a number; {fix}"
+    )
